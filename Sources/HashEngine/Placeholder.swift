@@ -1,0 +1,1 @@
+// HashEngine: written in HashEngine.swift.

@@ -1,0 +1,1 @@
+// SkipListEngine: written in SkipList.swift.
