@@ -1,1 +1,0 @@
-// HashEngine: written in HashEngine.swift.
