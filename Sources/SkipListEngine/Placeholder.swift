@@ -1,1 +1,0 @@
-// SkipListEngine: written in SkipList.swift.
