@@ -238,7 +238,9 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         let oldSize = node.size
         let newSize = SkipListNode.size(height: nodeHeight, keyCount: key.count, valueCount: value.count)
         if SlabAllocator.chunkSize(for: oldSize) == SlabAllocator.chunkSize(for: newSize) {
-            PackedRecord.write(key: node.key, value: value, to: node.reference + 1)
+            // The caller's key, not node.key: a change in the value's varint length shifts the key,
+            // and copying the stored key onto itself shifted by a byte would corrupt it.
+            PackedRecord.write(key: key, value: value, to: node.reference + 1)
             return
         }
         // The stored key is the one kept: equal under the comparator, maybe not bytewise.

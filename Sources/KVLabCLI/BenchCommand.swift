@@ -1,0 +1,93 @@
+// `kvlab bench`: db_bench-style micro benchmarks of one engine.
+
+import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+@preconcurrency import Foundation
+import KVBench
+import KVCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run db_bench-style micro benchmarks against one engine.",
+        discussion: """
+        Phases (run in the order given): fillseq (fresh engine, keys in order), fillrandom \
+        (fresh engine, every key once in random order), overwrite (every key again), readrandom \
+        (random existing keys), readseq (one ordered scan; ordered engines only), deleterandom \
+        (every key, random order). Keys are the key number zero-padded to --key-size bytes; the \
+        key order is fixed by --seed, the same as Benchmarks/reference/kvbench_std. Each line \
+        gives micros/op and ops/sec; a memory line gives the resident memory the first fill \
+        added per record. Build with -c release for meaningful numbers.
+        """
+    )
+
+    @OptionGroup var selection: EngineSelection
+
+    @Option(help: "Number of keys.")
+    var num: Int = 1_000_000
+
+    @Option(name: .customLong("key-size"), help: "Key size in bytes.")
+    var keySize: Int = 16
+
+    @Option(name: .customLong("value-size"), help: "Value size in bytes.")
+    var valueSize: Int = 100
+
+    @Option(help: "Seed of the key order.")
+    var seed: UInt64 = 301
+
+    @Option(help: ArgumentHelp("Comma-separated phases.", valueName: "list"))
+    var benchmarks: String = BenchPhase.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
+    var json: String?
+
+    func validate() throws {
+        do {
+            try configuration().validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func configuration() throws(BenchError) -> BenchConfiguration {
+        BenchConfiguration(num: num, keySize: keySize, valueSize: valueSize, seed: seed,
+                           phases: try BenchConfiguration.parsePhases(benchmarks))
+    }
+
+    func run() throws {
+        let config = try configuration()
+        setvbuf(stdout, nil, _IOLBF, 0)
+        print(BenchReport.header(engine: selection.engine, configuration: config))
+        let runner = BenchRunner(configuration: config) { () throws(EngineError) in try selection.open() }
+        var memory: BenchMemoryResult?
+        let results: [BenchPhaseResult]
+        do {
+            results = try runner.run(
+                onPhase: { print(BenchReport.line($0, num: config.num)) },
+                onMemory: { memory = $0; print(BenchReport.memoryLine($0)) }
+            )
+        } catch {
+            throw CLIError(message: "kvlab bench: \(error)")
+        }
+        if let json {
+            let report = BenchRunReport(engine: selection.engine, options: try selection.parsedOptions().values,
+                                        configuration: config, results: results, memory: memory)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            do {
+                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            } catch {
+                throw CLIError(message: "kvlab bench: cannot write '\(json)': \(error.localizedDescription)")
+            }
+        }
+    }
+}
+
+/// An error the CLI reports as one line on stderr, exiting with status 1 (or `code`).
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var code: Int32 = 1
+    var description: String { message }
+}

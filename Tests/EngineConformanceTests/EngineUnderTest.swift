@@ -1,0 +1,50 @@
+// The engines the conformance suite runs against. A new engine joins by one line in `all`.
+
+import KVCore
+import KVEngines
+import Testing
+
+/// How an engine is expected to behave in the model test.
+enum EngineSemantics: Sendable {
+    /// Reads return what was written.
+    case storing
+    /// Accepts writes and forgets them (the null engine): every read is absent.
+    case discarding
+}
+
+/// An engine kind as the suite sees it: how to open a fresh one, and (for persistent engines)
+/// how to close and reopen it on the same storage.
+struct EngineUnderTest: Sendable, CustomTestStringConvertible {
+    var name: String
+    var semantics: EngineSemantics
+    var open: @Sendable () throws -> any KeyValueEngine
+    /// Closes `engine` and opens it again on the same storage; nil for in-memory engines.
+    var reopen: (@Sendable (any KeyValueEngine) throws -> any KeyValueEngine)? = nil
+
+    var testDescription: String { name }
+
+    /// An engine from kvlab's standard registry with default options.
+    static func registry(_ name: String, semantics: EngineSemantics = .storing,
+                         options: [String: String] = [:]) -> EngineUnderTest {
+        EngineUnderTest(name: name, semantics: semantics) {
+            try StandardEngines.registry.open(name, options: EngineOptions(options))
+        }
+    }
+
+    /// Every engine under test. One line per engine.
+    static let all: [EngineUnderTest] = [
+        .registry("hash"),
+        .registry("hash", options: ["shards": "1", "capacity": "0"]).named("hash (1 shard, growing from empty)"),
+        .registry("skiplist"),
+        .registry("null", semantics: .discarding),
+    ]
+
+    /// Engines whose reads return what was written.
+    static let storing = all.filter { $0.semantics == .storing }
+
+    func named(_ newName: String) -> EngineUnderTest {
+        var copy = self
+        copy.name = newName
+        return copy
+    }
+}

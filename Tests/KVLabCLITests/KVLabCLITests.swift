@@ -1,0 +1,82 @@
+// The `kvlab` binary as a user runs it: help, engines, bench, and errors on bad arguments.
+
+import Foundation
+import Testing
+
+@Suite("kvlab command line")
+struct KVLabCLITests {
+    @Test("kvlab --help names every subcommand, and each subcommand has its own help")
+    func help() throws {
+        let top = try KVLabProcess.run(["--help"])
+        #expect(top.status == 0)
+        for sub in ["engines", "bench"] {
+            #expect(top.stdout.contains(sub))
+            let help = try KVLabProcess.run([sub, "--help"])
+            #expect(help.status == 0, "\(sub) --help: \(help.stderr)")
+            #expect(help.stdout.contains("USAGE: kvlab \(sub)"))
+        }
+    }
+
+    @Test("kvlab engines lists hash, skiplist and null with their capabilities")
+    func engines() throws {
+        let run = try KVLabProcess.run(["engines"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("hash\n"))
+        #expect(run.stdout.contains("skiplist (default)"))
+        #expect(run.stdout.contains("capabilities: stores-data, ordered-scan, atomic-batch"))
+        #expect(run.stdout.contains("null\n"))
+    }
+
+    @Test("kvlab engines --json is valid JSON describing each engine")
+    func enginesJSON() throws {
+        let run = try KVLabProcess.run(["engines", "--json"])
+        #expect(run.status == 0)
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: entries.map { ($0["name"] as! String, $0) })
+        #expect(Set(byName.keys).isSuperset(of: ["hash", "skiplist", "null"]))
+        #expect((byName["skiplist"]?["capabilities"] as? [String])?.contains("ordered-scan") == true)
+        #expect((byName["hash"]?["capabilities"] as? [String])?.contains("ordered-scan") == false)
+    }
+
+    @Test("kvlab bench prints one db_bench line per phase, a memory line, and JSON on request",
+          arguments: ["hash", "skiplist", "null"])
+    func bench(engine: String) throws {
+        let jsonPath = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-bench-\(engine)-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: jsonPath) }
+        let run = try KVLabProcess.run(["bench", "--engine", engine, "--num", "3000", "--json", jsonPath])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "kvlab bench: engine=\(engine) num=3000 key-size=16 value-size=100 seed=301")
+        let measured = #/^(fillseq|fillrandom|overwrite|readrandom|readseq|deleterandom) +: +[0-9]+\.[0-9]{3} micros/op +[0-9]+ ops/sec;.*$/#
+        let skipped = #/^readseq +: skipped \(engine '.*' has no ordered scan\)$/#
+        for phase in ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "deleterandom"] {
+            let line = try #require(lines.first { $0.hasPrefix(phase + " ") }, "no \(phase) line in \(run.stdout)")
+            #expect(line.wholeMatch(of: measured) != nil || line.wholeMatch(of: skipped) != nil, "\(line)")
+        }
+        #expect(lines.contains { $0.hasPrefix("memory       : rss-delta ") })
+        let found = engine == "null" ? "(0 of 3000 found)" : "(3000 of 3000 found)"
+        #expect(lines.contains { $0.hasPrefix("readrandom") && $0.hasSuffix(found) })
+        if engine == "hash" {
+            #expect(lines.contains { $0.hasPrefix("readseq") && $0.contains("skipped") })
+        }
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonPath))) as? [String: Any])
+        #expect(report["engine"] as? String == engine)
+        #expect((report["phases"] as? [[String: Any]])?.count == 6)
+    }
+
+    @Test("bad arguments are reported with what was expected, and exit non-zero")
+    func badArguments() throws {
+        let cases: [([String], String)] = [
+            (["bench", "--engine", "nosuch"], "unknown engine 'nosuch'; available engines: hash, skiplist, null"),
+            (["bench", "--engine", "hash", "--option", "foo=1"], "unknown option 'foo'"),
+            (["bench", "--engine", "hash", "--option", "shards=lots"], "option 'shards' has value 'lots', expected an integer"),
+            (["bench", "--benchmarks", "fillseq,readall"], "unknown benchmark 'readall'"),
+            (["bench", "--num", "100000", "--key-size", "3"], "--key-size 3: expected at least 5 bytes"),
+        ]
+        for (arguments, message) in cases {
+            let run = try KVLabProcess.run(arguments)
+            #expect(run.status != 0, "\(arguments)")
+            #expect(run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+    }
+}
