@@ -1,0 +1,373 @@
+// kvbench_std: the phases of `kvlab bench`, same keys, same order, over std::unordered_map or std::map.
+//
+// A reference point for kvlab's in-memory engines: run both with the same --num, --key-size,
+// --value-size and --seed and compare ops/sec as ratios (see compare.sh).
+//
+// Spec shared with `kvlab bench` (keep the two in step):
+// - RNG: KVCore's SeededRandom: xoshiro256** whose four state words come from SplitMix64(seed);
+//   next(below: b) is Lemire's multiply-shift with rejection below (0 - b) % b. One generator,
+//   seeded once, consumed in phase order.
+// - Key i: the decimal of i, zero-padded on the left to key-size bytes ("%016d" for 16).
+// - Value of operation `op` (its index within the phase): value-size bytes 'a' + (j % 26), whose
+//   first min(8, value-size) bytes are overwritten with the little-endian uint64 `op`. Only those
+//   bytes are rewritten per operation, so building a value costs O(1), not O(value-size).
+// - A permutation is Fisher-Yates over p = 0, 1, ..., N-1 (each permutation starts from the
+//   identity): for i from N-1 down to 1, j = next(below: i+1), swap(p[i], p[j]). It is built
+//   before the phase's clock starts; readrandom draws its keys inside the timed loop.
+// - Phases, in this order, each if listed: fillseq (fresh map, keys 0..N-1 in order, map
+//   destroyed after), fillrandom (fresh map, a permutation), overwrite (same map, a new
+//   permutation), readrandom (N gets of key next(below: N)), readseq (iterate the map),
+//   deleterandom (a new permutation, erase each). The fillrandom fill runs whenever any later
+//   phase is listed; its line is printed only if it is listed.
+//
+// Build: g++ -O2 -std=c++17 -o Benchmarks/reference/bin/kvbench_std Benchmarks/reference/kvbench_std.cpp
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+// MARK: - SeededRandom (a port of KVCore/SeededRandom.swift)
+
+class SeededRandom {
+public:
+    explicit SeededRandom(uint64_t seed) {
+        uint64_t sm = seed;
+        s0_ = splitMix(sm);
+        s1_ = splitMix(sm);
+        s2_ = splitMix(sm);
+        s3_ = splitMix(sm);
+    }
+
+    uint64_t next() {
+        const uint64_t result = rotl(s1_ * 5, 7) * 9;
+        const uint64_t t = s1_ << 17;
+        s2_ ^= s0_;
+        s3_ ^= s1_;
+        s1_ ^= s2_;
+        s0_ ^= s3_;
+        s2_ ^= t;
+        s3_ = rotl(s3_, 45);
+        return result;
+    }
+
+    // Uniform in [0, bound), bound > 0, by Lemire's method (as next(below:) in Swift).
+    uint64_t nextBelow(uint64_t bound) {
+        unsigned __int128 m = static_cast<unsigned __int128>(next()) * bound;
+        uint64_t low = static_cast<uint64_t>(m);
+        if (low < bound) {
+            const uint64_t threshold = (0 - bound) % bound;
+            while (low < threshold) {
+                m = static_cast<unsigned __int128>(next()) * bound;
+                low = static_cast<uint64_t>(m);
+            }
+        }
+        return static_cast<uint64_t>(m >> 64);
+    }
+
+private:
+    static uint64_t splitMix(uint64_t& x) {
+        x += 0x9E3779B97F4A7C15ULL;
+        uint64_t z = x;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+
+    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+    uint64_t s0_, s1_, s2_, s3_;
+};
+
+// MARK: - Options
+
+struct Options {
+    std::string impl = "unordered_map";
+    uint64_t num = 1000000;
+    size_t keySize = 16;
+    size_t valueSize = 100;
+    uint64_t seed = 301;
+    std::vector<std::string> benchmarks = {"fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "deleterandom"};
+};
+
+[[noreturn]] void usage(const char* message) {
+    std::fprintf(stderr,
+                 "kvbench_std: %s\n"
+                 "usage: kvbench_std [--impl unordered_map|map] [--num N] [--key-size K] [--value-size V]\n"
+                 "                   [--seed S] [--benchmarks fillseq,fillrandom,overwrite,readrandom,readseq,deleterandom]\n",
+                 message);
+    std::exit(2);
+}
+
+uint64_t parseUnsigned(const std::string& name, const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
+        usage(("option --" + name + " expects an unsigned integer, got '" + text + "'").c_str());
+    }
+    return value;
+}
+
+Options parseOptions(int argc, char** argv) {
+    Options options;
+    for (int i = 1; i < argc; i++) {
+        std::string arg = argv[i];
+        if (arg.rfind("--", 0) != 0) usage(("unexpected argument '" + arg + "'").c_str());
+        std::string name = arg.substr(2);
+        std::string value;
+        const size_t eq = name.find('=');
+        if (eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        } else {
+            if (name == "help") usage("help");
+            if (i + 1 >= argc) usage(("option --" + name + " needs a value").c_str());
+            value = argv[++i];
+        }
+        if (name == "impl") {
+            if (value != "unordered_map" && value != "map") usage(("unknown --impl '" + value + "'").c_str());
+            options.impl = value;
+        } else if (name == "num") {
+            options.num = parseUnsigned(name, value);
+        } else if (name == "key-size") {
+            options.keySize = parseUnsigned(name, value);
+        } else if (name == "value-size") {
+            options.valueSize = parseUnsigned(name, value);
+        } else if (name == "seed") {
+            options.seed = parseUnsigned(name, value);
+        } else if (name == "benchmarks") {
+            options.benchmarks.clear();
+            size_t start = 0;
+            while (start <= value.size()) {
+                const size_t comma = value.find(',', start);
+                const std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                if (item != "fillseq" && item != "fillrandom" && item != "overwrite" && item != "readrandom" &&
+                    item != "readseq" && item != "deleterandom") {
+                    usage(("unknown benchmark '" + item + "'").c_str());
+                }
+                options.benchmarks.push_back(item);
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+        } else {
+            usage(("unknown option --" + name).c_str());
+        }
+    }
+    if (options.num == 0) usage("--num must be at least 1");
+    // Every key 0..N-1 must fit in key-size digits (no truncation to the last digits).
+    size_t digits = 1;
+    for (uint64_t rest = options.num - 1; rest >= 10; rest /= 10) digits++;
+    if (options.keySize < digits) {
+        usage(("--key-size " + std::to_string(options.keySize) + " is too small: keys up to " +
+               std::to_string(options.num - 1) + " need " + std::to_string(digits) + " digits")
+                  .c_str());
+    }
+    return options;
+}
+
+// MARK: - Keys, values, permutations
+
+// Writes the decimal of i, zero-padded on the left, over the whole of `key` (no allocation).
+inline void writeKey(std::string& key, uint64_t i) {
+    for (size_t position = key.size(); position-- > 0;) {
+        key[position] = static_cast<char>('0' + i % 10);
+        i /= 10;
+    }
+}
+
+// Overwrites the first min(8, size) bytes of `value` with the little-endian operation index.
+inline void stampValue(std::string& value, uint64_t op) {
+    unsigned char bytes[8];
+    for (int b = 0; b < 8; b++) bytes[b] = static_cast<unsigned char>(op >> (8 * b));
+    std::memcpy(&value[0], bytes, value.size() < 8 ? value.size() : 8);
+}
+
+std::string makeValue(size_t size) {
+    std::string value(size, '\0');
+    for (size_t j = 0; j < size; j++) value[j] = static_cast<char>('a' + j % 26);
+    return value;
+}
+
+void permutation(std::vector<uint64_t>& p, uint64_t n, SeededRandom& random) {
+    p.resize(n);
+    for (uint64_t i = 0; i < n; i++) p[i] = i;
+    for (uint64_t i = n - 1; i >= 1; i--) {
+        const uint64_t j = random.nextBelow(i + 1);
+        std::swap(p[i], p[j]);
+    }
+}
+
+// MARK: - Measuring
+
+long residentBytes() {
+    FILE* file = std::fopen("/proc/self/statm", "r");
+    if (file == nullptr) return 0;
+    long sizePages = 0, residentPages = 0;
+    if (std::fscanf(file, "%ld %ld", &sizePages, &residentPages) != 2) residentPages = 0;
+    std::fclose(file);
+    return residentPages * sysconf(_SC_PAGESIZE);
+}
+
+using Clock = std::chrono::steady_clock;
+
+class Report {
+public:
+    explicit Report(const Options& options) : options_(options) {}
+
+    void start() { start_ = Clock::now(); }
+
+    // Stops the clock; prints the phase's line with `extra` appended (already formatted).
+    void finish(const char* name, uint64_t ops, bool bytesPerSecond, const std::string& extra = "") {
+        const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+        const double micros = seconds * 1e6 / static_cast<double>(ops);
+        const double opsPerSec = static_cast<double>(ops) / seconds;
+        std::printf("%-12s : %11.3f micros/op %10.0f ops/sec;", name, micros, opsPerSec);
+        if (bytesPerSecond) {
+            const double bytes = static_cast<double>(options_.keySize + options_.valueSize) * static_cast<double>(ops);
+            std::printf(" %6.1f MB/s", bytes / 1048576.0 / seconds);
+        }
+        std::printf("%s\n", extra.c_str());
+        std::fflush(stdout);
+    }
+
+private:
+    const Options& options_;
+    Clock::time_point start_;
+};
+
+// MARK: - Phases
+
+template <typename Map>
+void run(const Options& options) {
+    auto listed = [&](const char* name) {
+        for (const auto& b : options.benchmarks) {
+            if (b == name) return true;
+        }
+        return false;
+    };
+    const uint64_t n = options.num;
+    SeededRandom random(options.seed);
+    Report report(options);
+    std::string key(options.keySize, '0');
+    std::string value = makeValue(options.valueSize);
+    std::vector<uint64_t> order;
+    order.reserve(n);
+
+    if (listed("fillseq")) {
+        Map* map = new Map();
+        report.start();
+        for (uint64_t op = 0; op < n; op++) {
+            writeKey(key, op);
+            stampValue(value, op);
+            map->insert_or_assign(key, value);
+        }
+        report.finish("fillseq", n, true);
+        delete map;
+        // Give the freed records back to the system, so fillrandom's RSS delta measures its own map.
+        malloc_trim(0);
+    }
+
+    const bool needsFill = listed("fillrandom") || listed("overwrite") || listed("readrandom") ||
+                           listed("readseq") || listed("deleterandom");
+    if (!needsFill) return;
+
+    Map map;
+    permutation(order, n, random);
+    const long rssBefore = residentBytes();
+    report.start();
+    for (uint64_t op = 0; op < n; op++) {
+        writeKey(key, order[op]);
+        stampValue(value, op);
+        map.insert_or_assign(key, value);
+    }
+    if (listed("fillrandom")) {
+        report.finish("fillrandom", n, true);
+    }
+    const long rssAfter = residentBytes();
+    const double perRecord = static_cast<double>(rssAfter - rssBefore) / static_cast<double>(n);
+    std::printf("memory       : rss-delta %.1f bytes/record (%.2fx raw K+V bytes)\n", perRecord,
+                perRecord / static_cast<double>(options.keySize + options.valueSize));
+    std::fflush(stdout);
+
+    if (listed("overwrite")) {
+        permutation(order, n, random);
+        report.start();
+        for (uint64_t op = 0; op < n; op++) {
+            writeKey(key, order[op]);
+            stampValue(value, op);
+            map.insert_or_assign(key, value);
+        }
+        report.finish("overwrite", n, true);
+    }
+
+    if (listed("readrandom")) {
+        uint64_t found = 0;
+        uint64_t valueBytes = 0;
+        report.start();
+        for (uint64_t op = 0; op < n; op++) {
+            writeKey(key, random.nextBelow(n));
+            auto it = map.find(key);
+            if (it != map.end()) {
+                found++;
+                valueBytes += it->second.size();
+            }
+        }
+        char extra[64];
+        std::snprintf(extra, sizeof extra, " (%llu of %llu found)", static_cast<unsigned long long>(found),
+                      static_cast<unsigned long long>(n));
+        report.finish("readrandom", n, false, extra);
+        if (valueBytes == 1) std::printf("\n");  // Keeps the reads observable to the optimizer.
+    }
+
+    if (listed("readseq")) {
+        uint64_t records = 0;
+        uint64_t bytes = 0;
+        report.start();
+        for (const auto& record : map) {
+            records++;
+            bytes += record.first.size() + record.second.size();
+        }
+        char extra[64];
+        std::snprintf(extra, sizeof extra, " (%llu records)", static_cast<unsigned long long>(records));
+        report.finish("readseq", records == 0 ? 1 : records, false, extra);
+        if (bytes == 1) std::printf("\n");
+    }
+
+    if (listed("deleterandom")) {
+        permutation(order, n, random);
+        report.start();
+        for (uint64_t op = 0; op < n; op++) {
+            writeKey(key, order[op]);
+            map.erase(key);
+        }
+        report.finish("deleterandom", n, false);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options options = parseOptions(argc, argv);
+    std::printf("kvbench_std: impl=%s num=%llu key-size=%zu value-size=%zu seed=%llu\n", options.impl.c_str(),
+                static_cast<unsigned long long>(options.num), options.keySize, options.valueSize,
+                static_cast<unsigned long long>(options.seed));
+    std::fflush(stdout);
+    if (options.impl == "map") {
+        run<std::map<std::string, std::string>>(options);
+    } else {
+        run<std::unordered_map<std::string, std::string>>(options);
+    }
+    return 0;
+}
