@@ -8,8 +8,8 @@ import SkipListEngine
 /// The engines measured. Adding an engine is one line here.
 let engines: [(name: String, make: @Sendable () -> any KeyValueEngine)] = [
     ("null", { NullEngine() }),
-    // ("hash", { HashEngine(shardCount: 64) }),
-    // ("skiplist", { SkipListEngine() }),
+    ("hash", { HashEngine(shardCount: 64) }),
+    ("skiplist", { SkipListEngine() }),
 ]
 
 /// Keys and values laid out once, before any measurement, so the measured loops only index
