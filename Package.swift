@@ -12,9 +12,13 @@ let package = Package(
         .library(name: "SkipListEngine", targets: ["SkipListEngine"]),
         .library(name: "KVEngines", targets: ["KVEngines"]),
         .library(name: "KVBench", targets: ["KVBench"]),
+        .library(name: "Measurement", targets: ["Measurement"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The engine contract, byte types, errors, registry, null engine and shared internals.
@@ -25,6 +29,15 @@ let package = Package(
         .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine"]),
         // db_bench-style micro benchmarks over any engine.
         .target(name: "KVBench", dependencies: ["KVCore"]),
+        // Per-operation HdrHistograms, YCSB text output, JSON result files, merge and compare.
+        .target(
+            name: "Measurement",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
@@ -39,5 +52,6 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
     ]
 )

@@ -1,0 +1,76 @@
+// Combines results of several clients (processes, machines) into one by exact histogram addition.
+
+import Histogram
+
+/// Merges run results, e.g. from several `kvlab run` clients driving the same store at once.
+///
+/// Histograms of same-named series are added bucket by bucket, so percentiles of the merged result
+/// are exactly those of one histogram that had recorded every operation. Operations and status counts
+/// are summed; the run time is the longest (clients run concurrently), so throughput = total operations /
+/// longest run time. Metadata comes from the first result, with threads summed, the earliest start time,
+/// the warm-up exclusions summed and `mergedFrom` listing the sources.
+public enum ResultMerger {
+    /// Merges results.
+    /// - Parameters:
+    ///   - results: At least one result.
+    ///   - sources: One description per result (file names), recorded in `metadata.mergedFrom`; defaults
+    ///     to engine@startTime.
+    /// - Returns: The merged result; series in the order first seen.
+    /// - Throws: ``ResultMergeError`` when there is nothing to merge or the inputs are inconsistent.
+    public static func merge(_ results: [RunResult], sources: [String]? = nil) throws(ResultMergeError) -> RunResult {
+        guard var metadata = results.first?.metadata else { throw .noResults }
+        if let sources, sources.count != results.count {
+            throw .sourceCountMismatch(results: results.count, sources: sources.count)
+        }
+        var order: [String] = []
+        var merged: [String: SeriesResult] = [:]
+        for (i, result) in results.enumerated() {
+            for series in result.series {
+                guard var existing = merged[series.name] else {
+                    order.append(series.name)
+                    merged[series.name] = series
+                    continue
+                }
+                guard existing.histogram.lowestDiscernibleValue == series.histogram.lowestDiscernibleValue,
+                      existing.histogram.numberOfSignificantValueDigits == series.histogram.numberOfSignificantValueDigits else {
+                    throw .incompatibleHistograms(series: series.name, resultIndex: i)
+                }
+                if series.histogram.highestTrackableValue > existing.histogram.highestTrackableValue {
+                    var wider = series.histogram
+                    wider.add(existing.histogram)
+                    existing.histogram = wider
+                } else {
+                    existing.histogram.add(series.histogram)
+                }
+                for (status, count) in series.returns { existing.returns[status, default: 0] += count }
+                merged[series.name] = existing
+            }
+        }
+        metadata.threads = results.reduce(0) { $0 + $1.metadata.threads }
+        metadata.startTime = results.map(\.metadata.startTime).min()!
+        metadata.warmUpExcludedOperations = results.reduce(0) { $0 + $1.metadata.warmUpExcludedOperations }
+        metadata.mergedFrom = sources ?? results.map { "\($0.metadata.engine)@\(RunMetadata.formatISO8601($0.metadata.startTime))" }
+        let targets = results.compactMap(\.metadata.target)
+        metadata.target = targets.count == results.count ? targets.reduce(0, +) : nil
+        return RunResult(metadata: metadata,
+                         runtimeMilliseconds: results.map(\.runtimeMilliseconds).max()!,
+                         operations: results.reduce(0) { $0 + $1.operations },
+                         series: order.map { merged[$0]! })
+    }
+}
+
+/// Why results could not be merged.
+public enum ResultMergeError: Error, Sendable, Equatable, CustomStringConvertible {
+    case noResults
+    case sourceCountMismatch(results: Int, sources: Int)
+    case incompatibleHistograms(series: String, resultIndex: Int)
+
+    public var description: String {
+        switch self {
+        case .noResults: "nothing to merge: no results given"
+        case let .sourceCountMismatch(results, sources): "\(results) results but \(sources) source names"
+        case let .incompatibleHistograms(series, index):
+            "series \(series) of result \(index + 1) has a different histogram layout (lowest value or significant digits)"
+        }
+    }
+}

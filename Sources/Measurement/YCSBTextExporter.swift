@@ -1,0 +1,88 @@
+// YCSB's text result format, line for line.
+
+import Foundation
+
+/// Writes a result in YCSB's text format (`TextMeasurementsExporter` over `OneMeasurementHdrHistogram`):
+///
+/// ```
+/// [OVERALL], RunTime(ms), 10110
+/// [OVERALL], Throughput(ops/sec), 98911.96834817013
+/// [READ], Operations, 500212
+/// [READ], AverageLatency(us), 5.38
+/// [READ], MinLatency(us), 1
+/// [READ], MaxLatency(us), 1234
+/// [READ], 50thPercentileLatency(us), 4
+/// [READ], 95thPercentileLatency(us), 9
+/// [READ], 99thPercentileLatency(us), 21
+/// [READ], Return=OK, 500212
+/// ```
+///
+/// Doubles are written as Java's `Double.toString`, integers plainly. Series come in a fixed order
+/// (each operation, then its `-FAILED` series; `Intended-*` last), where YCSB's order is a hash map's.
+/// There are no `[TOTAL_GCS_*]`/`[TOTAL_GC_TIME*]` lines: kvlab is not a JVM and has no garbage collector to report.
+public struct YCSBTextExporter: Sendable {
+    /// Percentiles printed per series (YCSB's `hdrhistogram.percentiles`).
+    public var percentiles: [Double]
+
+    /// YCSB master's default `hdrhistogram.percentiles`.
+    public static let defaultPercentiles: [Double] = [50, 95, 99]
+
+    /// - Parameter percentiles: Percentiles to print, 0...100, in the order given.
+    public init(percentiles: [Double] = YCSBTextExporter.defaultPercentiles) {
+        self.percentiles = percentiles
+    }
+
+    /// Parses `hdrhistogram.percentiles`, a comma-separated list such as `50,95,99,99.9`.
+    /// - Throws: ``PercentileListError`` naming the bad element.
+    public static func parsePercentiles(_ text: String) throws(PercentileListError) -> [Double] {
+        var result: [Double] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let item = part.trimmingCharacters(in: .whitespaces)
+            guard let p = Double(item), p.isFinite, (0...100).contains(p) else {
+                throw PercentileListError(list: text, element: String(part))
+            }
+            result.append(p)
+        }
+        return result
+    }
+
+    /// The result as YCSB's lines, without newlines.
+    public func lines(for result: RunResult) -> [String] {
+        var out = [
+            line("OVERALL", "RunTime(ms)", String(result.runtimeMilliseconds)),
+            line("OVERALL", "Throughput(ops/sec)", JavaFormatting.doubleToString(result.throughput)),
+        ]
+        for series in result.series {
+            let stats = LatencyStatistics(series.histogram, percentiles: percentiles)
+            out.append(line(series.name, "Operations", String(stats.count)))
+            out.append(line(series.name, "AverageLatency(us)", JavaFormatting.doubleToString(stats.mean)))
+            out.append(line(series.name, "MinLatency(us)", String(stats.min)))
+            out.append(line(series.name, "MaxLatency(us)", String(stats.max)))
+            for p in stats.percentiles {
+                out.append(line(series.name, JavaFormatting.percentileOrdinal(p.percentile) + "PercentileLatency(us)", String(p.value)))
+            }
+            for (status, count) in series.orderedReturns {
+                out.append(line(series.name, "Return=" + status, String(count)))
+            }
+        }
+        return out
+    }
+
+    /// The result as YCSB's text, one line per measurement, each ending in a newline.
+    public func render(_ result: RunResult) -> String {
+        lines(for: result).map { $0 + "\n" }.joined()
+    }
+
+    private func line(_ metric: String, _ measurement: String, _ value: String) -> String {
+        "[\(metric)], \(measurement), \(value)"
+    }
+}
+
+/// A bad `hdrhistogram.percentiles` value.
+public struct PercentileListError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let list: String
+    public let element: String
+    public var description: String {
+        "hdrhistogram.percentiles '\(list)': '\(element)' is not a number in 0...100"
+    }
+}
