@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SkipListEngine", targets: ["SkipListEngine"]),
         .library(name: "KVEngines", targets: ["KVEngines"]),
         .library(name: "KVBench", targets: ["KVBench"]),
+        .library(name: "Workload", targets: ["Workload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +26,8 @@ let package = Package(
         .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine"]),
         // db_bench-style micro benchmarks over any engine.
         .target(name: "KVBench", dependencies: ["KVCore"]),
+        // YCSB workload files, properties, generators, key naming, records and the operation stream.
+        .target(name: "Workload", dependencies: ["KVCore"]),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
@@ -39,5 +42,6 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
     ]
 )
