@@ -194,6 +194,9 @@ public struct CoreWorkloadConfiguration: Sendable {
         operationCount = try r.integer("operationcount", default: 0, minimum: 0)
         insertStart = try r.integer("insertstart", default: 0, minimum: 0)
         insertCount = try r.integer("insertcount", default: recordCount - insertStart, minimum: 0)
+        if insertCount < 0 {
+            throw .inconsistent("insertstart=\(insertStart) (\(r.source("insertstart"))) is beyond recordcount=\(recordCount) (\(r.source("recordcount"))): expected insertstart ≤ recordcount")
+        }
         if insertStart + insertCount > recordCount {
             throw .inconsistent("insertstart=\(insertStart) (\(r.source("insertstart"))) + insertcount=\(insertCount) (\(r.source("insertcount"))) exceeds recordcount=\(recordCount) (\(r.source("recordcount"))): expected insertstart + insertcount ≤ recordcount")
         }

@@ -66,6 +66,7 @@ struct ConfigurationTests {
         #expect(workloadError { _ = try configuration("recordcount=10\ninsertstart=5\ninsertcount=6") }?.description.contains("exceeds recordcount=10") == true)
         #expect(workloadError { _ = try configuration("dataintegrity=true\nfieldlengthdistribution=uniform") }?.description.contains("needs fieldlengthdistribution=constant") == true)
         #expect(workloadError { _ = try configuration("minscanlength=10\nmaxscanlength=5") } != nil)
+        #expect(workloadError { _ = try configuration("recordcount=10\ninsertstart=20") }?.description.contains("is beyond recordcount=10") == true)
         #expect(workloadError { _ = try configuration("zipfian.constant=1") } != nil)
         #expect(workloadError { _ = try configuration("workload=site.ycsb.workloads.TimeSeriesWorkload") } != nil)
         #expect(workloadError { _ = try configuration("readallfields=yes") }?.description == "test.properties:1: readallfields=yes: expected true or false")
