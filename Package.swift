@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "KVEngines", targets: ["KVEngines"]),
         .library(name: "KVBench", targets: ["KVBench"]),
         .library(name: "Measurement", targets: ["Measurement"]),
+        .library(name: "Workload", targets: ["Workload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,6 +39,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // YCSB workload files, properties, generators, key naming, records and the operation stream.
+        .target(name: "Workload", dependencies: ["KVCore"]),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
@@ -53,5 +56,6 @@ let package = Package(
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
     ]
 )

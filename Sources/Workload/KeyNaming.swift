@@ -1,0 +1,98 @@
+// YCSB key names: "user" + zero padding + decimal of the key number or of its FNV-1a-64 hash.
+
+/// YCSB's `Utils.fnvhash64`: FNV-1a 64 over the 8 bytes of `value`, least-significant byte
+/// first, then the absolute value of the signed result (Java `Math.abs`, so `Int64.min` stays).
+@inlinable
+public func fnvHash64(_ value: Int64) -> Int64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    var v = UInt64(bitPattern: value)
+    for _ in 0..<8 {
+        hash ^= v & 0xFF
+        hash = hash &* 1_099_511_628_211
+        v >>= 8
+    }
+    let signed = Int64(bitPattern: hash)
+    return signed < 0 ? 0 &- signed : signed
+}
+
+/// Turns key numbers into YCSB key names.
+public struct KeyNamer: Sendable, Equatable {
+    /// Whether numbers are hashed (`insertorder=hashed`) or used as is (`ordered`).
+    public let hashed: Bool
+    /// Minimum number of digits (`zeropadding`), filled with leading zeros.
+    public let zeroPadding: Int
+
+    public init(hashed: Bool, zeroPadding: Int) {
+        self.hashed = hashed
+        self.zeroPadding = max(zeroPadding, 1)
+    }
+
+    /// Bytes a key can take: "user", the padding or 20 digits, a sign.
+    public var maximumLength: Int { 4 + max(zeroPadding, 20) + 1 }
+
+    /// Writes the name of key number `keyNumber` at `buffer` and returns its length.
+    /// The caller guarantees `maximumLength` bytes of room. Allocates nothing.
+    public func write(_ keyNumber: Int64, to buffer: UnsafeMutablePointer<UInt8>) -> Int {
+        let number = hashed ? fnvHash64(keyNumber) : keyNumber
+        // "user" as one little-endian 32-bit store.
+        UnsafeMutableRawPointer(buffer).storeBytes(of: UInt32(0x7265_7375), as: UInt32.self)
+        var magnitude = number.magnitude
+        let digitCount = KeyNamer.decimalDigits(magnitude)
+        var out = 4
+        // Java pads before the sign: "user" + zeros + Long.toString(n).
+        let textLength = digitCount + (number < 0 ? 1 : 0)
+        if textLength < zeroPadding {
+            (buffer + out).initialize(repeating: 0x30, count: zeroPadding - textLength)
+            out += zeroPadding - textLength
+        }
+        if number < 0 { buffer[out] = 0x2D; out += 1 }
+        // Digits from the end, two at a time.
+        var position = out + digitCount
+        let end = position
+        while magnitude >= 100 {
+            let (q, r) = magnitude.quotientAndRemainder(dividingBy: 100)
+            position -= 2
+            UnsafeMutableRawPointer(buffer + position).storeBytes(of: KeyNamer.digitPair(r), as: UInt16.self)
+            magnitude = q
+        }
+        if magnitude >= 10 {
+            position -= 2
+            UnsafeMutableRawPointer(buffer + position).storeBytes(of: KeyNamer.digitPair(magnitude), as: UInt16.self)
+        } else {
+            buffer[position - 1] = UInt8(truncatingIfNeeded: magnitude) &+ 0x30
+        }
+        return end
+    }
+
+    /// The two ASCII digits of `value` < 100, as a little-endian UInt16.
+    @inline(__always)
+    static func digitPair(_ value: UInt64) -> UInt16 {
+        let tens = UInt16(truncatingIfNeeded: value / 10)
+        let ones = UInt16(truncatingIfNeeded: value) &- tens &* 10
+        return (tens &+ 0x30) | (ones &+ 0x30) << 8
+    }
+
+    /// Number of decimal digits of `value` (1 for 0).
+    @inline(__always)
+    static func decimalDigits(_ value: UInt64) -> Int {
+        var digits = 1
+        var threshold: UInt64 = 10
+        while digits < 20 && value >= threshold {
+            digits += 1
+            threshold = threshold &* 10
+        }
+        return digits
+    }
+
+    /// The name of key number `keyNumber` as a String (tests, messages).
+    public func name(_ keyNumber: Int64) -> String {
+        String(decoding: bytes(keyNumber), as: UTF8.self)
+    }
+
+    /// The name of key number `keyNumber` as bytes.
+    public func bytes(_ keyNumber: Int64) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: maximumLength) { buffer, count in
+            count = write(keyNumber, to: buffer.baseAddress!)
+        }
+    }
+}
