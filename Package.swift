@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "KVBench", targets: ["KVBench"]),
         .library(name: "Measurement", targets: ["Measurement"]),
         .library(name: "Workload", targets: ["Workload"]),
+        .library(name: "Driver", targets: ["Driver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,10 +42,12 @@ let package = Package(
         ),
         // YCSB workload files, properties, generators, key naming, records and the operation stream.
         .target(name: "Workload", dependencies: ["KVCore"]),
+        // Runs a workload on a target (an engine in this process for now), timing every operation.
+        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement"]),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
-                "KVCore", "KVEngines", "KVBench",
+                "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,5 +60,6 @@ let package = Package(
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
+        .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
     ]
 )

@@ -1,0 +1,186 @@
+// One driver thread: plans operations, paces them to the target rate, runs them, times them.
+
+import Foundation
+import KVCore
+import Measurement
+import Synchronization
+import Workload
+
+final class ClientThread: @unchecked Sendable {
+    // @unchecked: every mutable property is touched only by the thread running `run()`, and read
+    // by the driver after that thread has been joined.
+    let index: Int
+    let driver: Driver
+    let session: any TargetSession
+    let shared: SharedRunState
+    let phase: DriverPhase
+    var stream: WorkloadThread
+    var recorder: OperationRecorder
+    let verifier: RecordVerifier?
+    /// Run-phase operations this thread measures (its share of operationcount; 0 = unbounded).
+    let measuredQuota: Int64
+    /// Operations this thread spends warming up (its share of warmupops).
+    let warmupQuota: Int64
+    let start: UInt64
+    let deadline: UInt64?
+    let warmupEnd: UInt64?
+    let statusNanos: UInt64
+    /// Nanoseconds between this thread's scheduled starts; 0 = unthrottled.
+    let tickNanos: Double
+
+    private(set) var warmupOperations: UInt64 = 0
+    private(set) var measuredOperations: UInt64 = 0
+    private(set) var stoppedByTimeLimit = false
+
+    init(index: Int, driver: Driver, session: any TargetSession, shared: SharedRunState, totalOperations: Int64,
+         start: UInt64, deadline: UInt64?, warmupEnd: UInt64?, statusNanos: UInt64) {
+        let c = driver.configuration
+        let threads = max(1, c.threads)
+        self.index = index
+        self.driver = driver
+        self.session = session
+        self.shared = shared
+        phase = c.phase
+        stream = driver.workload.makeThread(index: index)
+        recorder = OperationRecorder(recordsIntendedLatency: c.recordsIntended)
+        verifier = driver.workload.configuration.dataIntegrity ? RecordVerifier(workload: driver.workload) : nil
+        measuredQuota = CoreWorkloadConfiguration.operations(forThread: index, of: threads, total: totalOperations)
+        warmupQuota = CoreWorkloadConfiguration.operations(forThread: index, of: threads, total: c.warmupOperations)
+        self.start = start
+        self.deadline = deadline
+        self.warmupEnd = warmupEnd
+        self.statusNanos = statusNanos
+        tickNanos = c.targetOpsPerSecond > 0 ? Double(threads) * 1e9 / c.targetOpsPerSecond : 0
+    }
+
+    func run() {
+        let clock = driver.clock
+        var warming = warmupQuota > 0 || warmupEnd != nil
+        if !warming { leaveWarmup(at: start) }
+        var issued: Int64 = 0          // operations started, warm-up included (the schedule's index)
+        var nextStatus = statusNanos > 0 ? start + statusNanos : UInt64.max
+        var publishedCompleted: UInt64 = 0
+
+        while !shared.stop.load(ordering: .relaxed) {
+            if !warming && measuredQuota > 0 && Int64(measuredOperations) >= measuredQuota && phase == .run { break }
+            // Pace to the target: operation `issued` is scheduled at start + issued * tick.
+            var intendedStart: UInt64 = 0
+            if tickNanos > 0 {
+                intendedStart = start + UInt64(Double(issued) * tickNanos)
+                Pacing.sleep(until: intendedStart, clock: clock)
+            }
+            let operation: PlannedOperation
+            if phase == .load {
+                guard let next = stream.nextLoadOperation() else { break }
+                operation = next
+            } else {
+                operation = stream.nextTransactionOperation()
+            }
+            let began = clock.nanoseconds()
+            if tickNanos == 0 { intendedStart = began }
+            let status = execute(operation, clock: clock)
+            let ended = clock.nanoseconds()
+            recorder.record(series: operation.kind.measured, nanos: ended &- began,
+                            intendedNanos: ended &- min(intendedStart, began), status: status)
+            issued += 1
+
+            if warming {
+                warmupOperations += 1
+                let opsDone = Int64(warmupOperations) >= warmupQuota
+                let timeDone = warmupEnd.map { ended >= $0 } ?? true
+                if opsDone && timeDone {
+                    warming = false
+                    recorder.reset()
+                    leaveWarmup(at: ended)
+                }
+            } else {
+                measuredOperations += 1
+            }
+            if ended >= nextStatus {
+                publishInterval(&publishedCompleted)
+                while nextStatus <= ended { nextStatus += statusNanos }
+            }
+            if let deadline, ended >= deadline {
+                stoppedByTimeLimit = true
+                break
+            }
+        }
+        if statusNanos > 0 { publishInterval(&publishedCompleted) }
+        if warming { leaveWarmup(at: clock.nanoseconds()) }
+    }
+
+    /// Runs one planned operation on the session; read-modify-write also times its halves.
+    @inline(__always)
+    private func execute(_ operation: PlannedOperation, clock: any MonotonicClock) -> OperationStatus {
+        switch operation.kind {
+        case .read:
+            return read(operation)
+        case .update:
+            return session.update(operation)
+        case .insert:
+            let status = session.insert(operation)
+            if phase == .run {
+                // YCSB acknowledges failed inserts too, so the window keeps moving.
+                do { try stream.acknowledgeInsert(operation.keyNumber) } catch { shared.fail(.workload(error)) }
+            }
+            return status
+        case .scan:
+            return session.scan(operation)
+        case .delete:
+            return session.delete(operation)
+        case .readModifyWrite:
+            let t0 = clock.nanoseconds()
+            let readStatus = read(operation)
+            let t1 = clock.nanoseconds()
+            recorder.record(series: .read, nanos: t1 &- t0, status: readStatus)
+            let updateStatus = session.update(operation)
+            let t2 = clock.nanoseconds()
+            recorder.record(series: .update, nanos: t2 &- t1, status: updateStatus)
+            return readStatus.isSuccess ? updateStatus : readStatus
+        }
+    }
+
+    @inline(__always)
+    private func read(_ operation: PlannedOperation) -> OperationStatus {
+        let status = session.read(operation, verifier: verifier)
+        if let verifier, status == .ok {
+            // Verification is done while the record is in hand; its own time is negligible
+            // next to the read and recorded as 0 µs, with YCSB's verdicts as statuses.
+            recorder.record(series: .verify, nanos: 0, status: verifier.lastResult ? .ok : .unexpectedState)
+        }
+        return status
+    }
+
+    private func leaveWarmup(at time: UInt64) {
+        shared.measurementStart.withLock { $0 = min($0 ?? time, time) }
+    }
+
+    private func publishInterval(_ publishedCompleted: inout UInt64) {
+        let snapshot = recorder.takeIntervalSnapshot()
+        shared.pendingSnapshot.withLock { $0.merge(snapshot) }
+        let completed = warmupOperations + measuredOperations
+        shared.completed.add(completed - publishedCompleted, ordering: .relaxed)
+        publishedCompleted = completed
+    }
+}
+
+/// Waiting for an operation's scheduled start.
+enum Pacing {
+    /// How early the OS sleep ends: Linux wakes sleepers up to the 50 µs timer slack late, plus
+    /// scheduling delay, so the last stretch is spun to start operations on time.
+    static let spinMargin: UInt64 = 120_000
+
+    /// Sleeps until `deadline` on `clock`: the OS sleep for all but the last `spinMargin`, then a spin.
+    static func sleep(until deadline: UInt64, clock: any MonotonicClock) {
+        var now = clock.nanoseconds()
+        while now < deadline {
+            let remaining = deadline - now
+            if remaining > spinMargin + 20_000 {
+                let nanos = Int(remaining - spinMargin)
+                var request = timespec(tv_sec: nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
+                nanosleep(&request, nil)
+            }
+            now = clock.nanoseconds()
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// Runs a workload's load or run phase on a target with client threads, timing every operation.
+
+import Foundation
+import KVCore
+import Measurement
+import Synchronization
+import Workload
+
+/// What the driver reports while it runs (the CLI prints it; the library never does).
+public enum DriverEvent: Sendable {
+    /// A YCSB-style status line (`-s`), every status interval.
+    case status(String)
+    /// Warm-up ended after `operations` operations; measurement starts now.
+    case warmupFinished(operations: UInt64)
+}
+
+/// The outcome of a driver run.
+public struct DriverOutcome: Sendable {
+    /// Measured operations, histograms and metadata.
+    public var result: RunResult
+    /// Operations excluded as warm-up.
+    public var warmupOperations: UInt64
+    /// Whether the run stopped at `maxexecutiontime` before finishing its operations.
+    public var stoppedByTimeLimit: Bool
+}
+
+/// Runs one phase of a `CoreWorkload` against a `DriverTarget`.
+///
+/// Each client thread owns a `WorkloadThread` (its operation stream), a `TargetSession` and an
+/// `OperationRecorder`, so the hot path takes no lock. With a target rate, thread `t` issues its
+/// `i`-th operation at `start + i * threads / target` (YCSB's schedule); the service time is
+/// measured from the actual start and the intended latency from the scheduled start, which
+/// corrects coordinated omission when the target falls behind.
+public final class Driver: @unchecked Sendable {
+    public let workload: CoreWorkload
+    public let target: any DriverTarget
+    public let configuration: DriverConfiguration
+    let clock: any MonotonicClock
+    let wallClock: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - clock: monotonic time for latencies and schedules.
+    ///   - wallClock: the date printed in status lines and recorded as the start time.
+    public init(workload: CoreWorkload, target: any DriverTarget, configuration: DriverConfiguration,
+                clock: any MonotonicClock = SystemMonotonicClock(), wallClock: @escaping @Sendable () -> Date = { Date() }) {
+        self.workload = workload
+        self.target = target
+        self.configuration = configuration
+        self.clock = clock
+        self.wallClock = wallClock
+    }
+
+    /// Checks that the target can run this workload (a scan mix needs ordered scans).
+    public func checkCapabilities() throws(DriverError) {
+        let c = workload.configuration
+        if configuration.phase == .run && c.scanProportion > 0 && !target.supportsOrderedScan {
+            throw .missingCapability(target: target.description, capability: "ordered-scan",
+                                     neededBy: "scanproportion=\(c.scanProportion) (\(c.properties["scanproportion"]?.source.description ?? "default"))")
+        }
+    }
+
+    /// Runs the phase to completion (or to `maxexecutiontime`).
+    /// - Parameters:
+    ///   - metadata: the run's description; operations and timing are filled in here.
+    ///   - onEvent: called from a status thread with status lines and warm-up notices.
+    public func run(metadata: RunMetadata, onEvent: @escaping @Sendable (DriverEvent) -> Void = { _ in }) throws(DriverError) -> DriverOutcome {
+        try checkCapabilities()
+        let threads = max(1, configuration.threads)
+        let shared = SharedRunState(threads: threads)
+        var sessions: [any TargetSession] = []
+        for t in 0..<threads { sessions.append(try target.makeSession(thread: t)) }
+        defer { for s in sessions { s.close() } }
+
+        let totalOperations: Int64 = configuration.phase == .load
+            ? workload.configuration.insertCount : configuration.operationCount
+        let startDate = wallClock()
+        let start = clock.nanoseconds()
+        let deadline: UInt64? = configuration.maxExecutionSeconds > 0
+            ? start + UInt64(configuration.maxExecutionSeconds * 1e9) : nil
+        let warmupEnd: UInt64? = configuration.warmupSeconds > 0 ? start + UInt64(configuration.warmupSeconds * 1e9) : nil
+        let statusNanos = UInt64(configuration.statusIntervalSeconds * 1e9)
+
+        let workers = (0..<threads).map { t in
+            ClientThread(index: t, driver: self, session: sessions[t], shared: shared, totalOperations: totalOperations,
+                         start: start, deadline: deadline, warmupEnd: warmupEnd, statusNanos: configuration.status ? statusNanos : 0)
+        }
+        let reporter = configuration.status
+            ? StatusReporter(driver: self, shared: shared, start: start, totalOperations: totalOperations, onEvent: onEvent) : nil
+        reporter?.begin()
+        ThreadGroup.run(workers.map { worker in { worker.run() } })
+        let end = clock.nanoseconds()
+        reporter?.stop()
+
+        if let error = shared.firstError.withLock({ $0 }) { throw error }
+        let measuredStart = shared.measurementStart.withLock { $0 } ?? start
+        let warmup = workers.reduce(UInt64(0)) { $0 + $1.warmupOperations }
+        if warmup > 0 { onEvent(.warmupFinished(operations: warmup)) }
+        let operations = workers.reduce(UInt64(0)) { $0 + $1.measuredOperations }
+        var meta = metadata
+        meta.startTime = startDate
+        meta.warmUpExcludedOperations = warmup
+        let runtimeMs = (end - min(measuredStart, end)) / 1_000_000
+        let result = RunResult(metadata: meta, runtimeMilliseconds: runtimeMs, operations: operations,
+                               recorders: workers.map(\.recorder))
+        let stopped = workers.contains { $0.stoppedByTimeLimit }
+        return DriverOutcome(result: result, warmupOperations: warmup, stoppedByTimeLimit: stopped)
+    }
+}
+
+/// State the client threads share: the first error, the start of measurement, interval snapshots.
+final class SharedRunState: Sendable {
+    let firstError = Mutex<DriverError?>(nil)
+    /// When the last thread left warm-up (measurement runs from here).
+    let measurementStart = Mutex<UInt64?>(nil)
+    /// Interval histograms handed over by the threads since the last status line.
+    let pendingSnapshot = Mutex(IntervalSnapshot())
+    /// Operations completed so far (warm-up included), published by each thread at its interval.
+    let completed = Atomic<UInt64>(0)
+    let stop = Atomic<Bool>(false)
+    let threadsInWarmup: Atomic<Int>
+
+    init(threads: Int) { threadsInWarmup = Atomic(threads) }
+
+    func fail(_ error: DriverError) {
+        firstError.withLock { if $0 == nil { $0 = error } }
+        stop.store(true, ordering: .relaxed)
+    }
+}
+
+/// Runs closures on their own threads and waits for all of them.
+enum ThreadGroup {
+    static func run(_ bodies: [@Sendable () -> Void]) {
+        let group = DispatchGroup()
+        for body in bodies {
+            group.enter()
+            let thread = Thread {
+                body()
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+    }
+}

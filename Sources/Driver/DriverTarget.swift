@@ -1,0 +1,52 @@
+// What the driver runs operations against: an engine in this process, or (later) a server.
+
+import Measurement
+import Workload
+
+/// A store the driver can run a workload against. One `TargetSession` per driver thread.
+public protocol DriverTarget: Sendable {
+    /// What the target is, for reports ("engine skiplist", "redis://127.0.0.1:6379").
+    var description: String { get }
+    /// Whether scans return records in key order (YCSB's SCAN needs it).
+    var supportsOrderedScan: Bool { get }
+    /// Opens the connection or state one driver thread uses.
+    func makeSession(thread: Int) throws(DriverError) -> any TargetSession
+}
+
+/// One driver thread's handle on a target. Each method performs one YCSB database operation
+/// and returns its status; none throws, as YCSB's DB interface returns a Status instead.
+public protocol TargetSession: AnyObject {
+    /// Reads the record (all fields, or `operation.readFields`); with `verify`, checks each
+    /// field's value and reports the outcome through `verified`.
+    func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus
+    /// Replaces the fields `operation.writeFields` of an existing record.
+    func update(_ operation: PlannedOperation) -> OperationStatus
+    /// Writes a new record with every field.
+    func insert(_ operation: PlannedOperation) -> OperationStatus
+    /// Reads up to `operation.scanLength` records from `operation.key` in key order.
+    func scan(_ operation: PlannedOperation) -> OperationStatus
+    /// Removes the record.
+    func delete(_ operation: PlannedOperation) -> OperationStatus
+    /// Releases the session's resources.
+    func close()
+}
+
+/// Checks field values read back under `dataintegrity=true`, counting the verdicts.
+public final class RecordVerifier {
+    let workload: CoreWorkload
+    /// Verdict of the last `check` run: true if every field matched.
+    public private(set) var lastResult = true
+
+    public init(workload: CoreWorkload) { self.workload = workload }
+
+    /// Starts checking one record.
+    public func begin() { lastResult = true }
+
+    /// Checks one field of the record under `key`.
+    public func check(key: UnsafeRawBufferPointer, field: Int, value: UnsafeRawBufferPointer) {
+        if !workload.verify(key: key, field: field, value: value) { lastResult = false }
+    }
+
+    /// Marks the record as wrong (e.g. a field missing).
+    public func fail() { lastResult = false }
+}

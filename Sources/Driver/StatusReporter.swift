@@ -1,0 +1,76 @@
+// The `-s` status thread: every status.interval it merges the threads' interval histograms.
+
+import Foundation
+import KVCore
+import Measurement
+import Synchronization
+
+final class StatusReporter: @unchecked Sendable {
+    let driver: Driver
+    let shared: SharedRunState
+    let start: UInt64
+    let totalOperations: Int64
+    let onEvent: @Sendable (DriverEvent) -> Void
+    private let finished = DispatchSemaphore(value: 0)
+    private let done = Atomic<Bool>(false)
+    private var thread: Thread?
+    private var lastReport: UInt64
+
+    init(driver: Driver, shared: SharedRunState, start: UInt64, totalOperations: Int64,
+         onEvent: @escaping @Sendable (DriverEvent) -> Void) {
+        self.driver = driver
+        self.shared = shared
+        self.start = start
+        self.totalOperations = totalOperations
+        self.onEvent = onEvent
+        lastReport = start
+    }
+
+    func begin() {
+        let thread = Thread { [self] in loop() }
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the thread after one last line, and waits for it.
+    func stop() {
+        done.store(true, ordering: .sequentiallyConsistent)
+        finished.wait()
+    }
+
+    private func loop() {
+        let interval = UInt64(driver.configuration.statusIntervalSeconds * 1e9)
+        var next = start + interval
+        while !done.load(ordering: .sequentiallyConsistent) {
+            // Report a little after each boundary, so threads have handed over their intervals.
+            let wakeAt = next + 20_000_000
+            while !done.load(ordering: .sequentiallyConsistent) && driver.clock.nanoseconds() < wakeAt {
+                let remaining = wakeAt - min(wakeAt, driver.clock.nanoseconds())
+                usleep(UInt32(min(remaining / 1000, 50_000)))
+            }
+            if done.load(ordering: .sequentiallyConsistent) { break }
+            report()
+            next += interval
+        }
+        report()
+        finished.signal()
+    }
+
+    private func report() {
+        let now = driver.clock.nanoseconds()
+        let snapshot = shared.pendingSnapshot.withLock { pending in
+            let taken = pending
+            pending = IntervalSnapshot()
+            return taken
+        }
+        let completed = shared.completed.load(ordering: .relaxed)
+        let remaining = totalOperations > 0 ? UInt64(max(0, totalOperations - Int64(completed))) : 0
+        let line = StatusLine.format(now: driver.wallClock(), elapsedMilliseconds: (now - start) / 1_000_000,
+                                     totalOperations: completed, intervalOperations: snapshot.serviceOperationCount,
+                                     intervalMilliseconds: (now - lastReport) / 1_000_000,
+                                     remainingOperations: remaining, snapshot: snapshot,
+                                     label: driver.workload.configuration.label)
+        lastReport = now
+        onEvent(.status(line))
+    }
+}

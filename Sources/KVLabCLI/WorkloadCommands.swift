@@ -1,0 +1,198 @@
+// `kvlab load` and `kvlab run`: YCSB's load and transaction phases against an in-process engine.
+
+import ArgumentParser
+import Driver
+import Foundation
+import KVCore
+import KVEngines
+import Measurement
+import Workload
+
+/// The arguments YCSB's client takes, spelled as YCSB spells them.
+struct YCSBArguments: ParsableArguments {
+    @Option(name: .customShort("P"), help: ArgumentHelp("A workload property file; repeatable, later files win.", valueName: "file"))
+    var propertyFiles: [String] = []
+
+    @Option(name: .customShort("p"), help: ArgumentHelp("A property, overriding the files; repeatable.", valueName: "key=value"))
+    var properties: [String] = []
+
+    @Option(name: .customLong("threads", withSingleDash: true), help: "Client threads (threadcount).")
+    var threads: Int?
+
+    @Option(name: .customLong("target", withSingleDash: true), help: "Target total operations per second (target); with it, Intended-* latencies are reported too.")
+    var target: Double?
+
+    @Flag(name: .customShort("s"), help: "Print YCSB status lines on stderr every status.interval seconds.")
+    var status = false
+
+    @Option(name: .customShort("l"), help: ArgumentHelp("A label printed at the start of status lines.", valueName: "label"))
+    var label: String?
+
+    @Option(name: .customLong("export"), parsing: .upToNextOption,
+            help: ArgumentHelp("Also write the result as a JSON document: --export json FILE.", valueName: "json FILE"))
+    var export: [String] = []
+
+    func validate() throws {
+        if !export.isEmpty && (export.count != 2 || export[0] != "json") {
+            throw ValidationError("--export takes a format and a file: --export json FILE (got '\(export.joined(separator: " "))')")
+        }
+        if let threads, threads < 1 { throw ValidationError("-threads \(threads): expected at least 1 thread") }
+        if let target, target < 0 { throw ValidationError("-target \(target): expected operations per second >= 0") }
+    }
+
+    var exportPath: String? { export.count == 2 ? export[1] : nil }
+
+    /// The effective properties: -P files in order, then -p, then flags.
+    func loadProperties() throws(WorkloadError) -> WorkloadProperties {
+        var merged = WorkloadProperties()
+        for file in propertyFiles { try merged.load(file: file) }
+        for property in properties { try merged.applyOverride(property) }
+        if let threads { merged.applyFlag("-threads", property: "threadcount", value: String(threads)) }
+        if let target { merged.applyFlag("-target", property: "target", value: String(target)) }
+        if status { merged.applyFlag("-s", property: "status", value: "true") }
+        if let label { merged.applyFlag("-l", property: "label", value: label) }
+        return merged
+    }
+}
+
+/// What `load` and `run` share: building the workload, opening the engine, running, reporting.
+struct WorkloadPhaseRunner {
+    var ycsb: YCSBArguments
+    var selection: EngineSelection
+    var phase: DriverPhase
+    var skipLoad: Bool
+
+    func execute() throws {
+        let properties: WorkloadProperties
+        let configuration: CoreWorkloadConfiguration
+        do {
+            properties = try ycsb.loadProperties()
+            configuration = try CoreWorkloadConfiguration(properties: properties)
+        } catch {
+            throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
+        }
+        for warning in configuration.warnings { Console.error("warning: \(warning)") }
+        let percentiles = configuration.percentiles
+
+        let engine: any KeyValueEngine
+        do { engine = try selection.open() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2) }
+        defer { try? engine.close() }
+        let target = InProcessTarget(engine: engine)
+
+        if phase == .run && !skipLoad && !engine.capabilities.contains(.persistent) {
+            // An in-memory engine starts empty in every process: load it first, unmeasured.
+            Console.error("kvlab run: engine '\(engine.name)' keeps nothing between processes; loading \(configuration.insertCount) records first (not measured; --skip-load to skip)")
+            var loader = try makeDriver(configuration, target: target, phase: .load, statusLines: false)
+            // Preparation, not a measurement: as fast as possible, whatever -target says.
+            var unthrottled = loader.configuration
+            unthrottled.targetOpsPerSecond = 0
+            loader = Driver(workload: loader.workload, target: target, configuration: unthrottled)
+            let loaded = try runDriver(loader, metadata: metadata(configuration, properties: properties, phase: .load), quiet: true)
+            Console.error("kvlab run: loaded \(loaded.result.operations) records in \(loaded.result.runtimeMilliseconds) ms")
+        }
+
+        let driver = try makeDriver(configuration, target: target, phase: phase, statusLines: configuration.status)
+        let outcome = try runDriver(driver, metadata: metadata(configuration, properties: properties, phase: phase), quiet: false)
+        if outcome.stoppedByTimeLimit {
+            Console.error("kvlab \(phase.rawValue): stopped at maxexecutiontime=\(configuration.maxExecutionTime) s")
+        }
+        let text = YCSBTextExporter(percentiles: percentiles).render(outcome.result)
+        if let exportFile = configuration.exportFile {
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: exportFile)) } catch {
+                throw CLIError(message: "kvlab \(phase.rawValue): cannot write exportfile '\(exportFile)': \(error.localizedDescription)")
+            }
+        } else {
+            Console.output(text, terminator: "")
+        }
+        if let path = ycsb.exportPath {
+            do { try ResultFile.write(outcome.result, to: URL(fileURLWithPath: path)) } catch {
+                throw CLIError(message: "kvlab \(phase.rawValue): \(error)")
+            }
+        }
+        do { try engine.flush() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)") }
+    }
+
+    private func makeDriver(_ configuration: CoreWorkloadConfiguration, target: InProcessTarget, phase: DriverPhase,
+                            statusLines: Bool) throws -> Driver {
+        let workload: CoreWorkload
+        do { workload = try CoreWorkload(configuration: configuration) } catch {
+            throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
+        }
+        var settings = DriverConfiguration(phase: phase, workload: configuration)
+        settings.status = statusLines
+        let total = phase == .load ? configuration.insertCount : configuration.operationCount
+        settings.threads = configuration.effectiveThreadCount(operations: total)
+        return Driver(workload: workload, target: target, configuration: settings)
+    }
+
+    private func runDriver(_ driver: Driver, metadata: RunMetadata, quiet: Bool) throws -> DriverOutcome {
+        do {
+            return try driver.run(metadata: metadata) { event in
+                guard !quiet else { return }
+                switch event {
+                case .status(let line): Console.error(line)
+                case .warmupFinished(let operations): Console.error("kvlab: warm-up excluded \(operations) operations")
+                }
+            }
+        } catch {
+            let code: Int32 = if case .missingCapability = error { 2 } else { 1 }
+            throw CLIError(message: "kvlab \(driver.configuration.phase.rawValue): \(error)", code: code)
+        }
+    }
+
+    private func metadata(_ c: CoreWorkloadConfiguration, properties: WorkloadProperties, phase: DriverPhase) -> RunMetadata {
+        var effective: [String: String] = [:]
+        for (key, value) in properties.all { effective[key] = value.value }
+        let options = (try? selection.parsedOptions().values) ?? [:]
+        return RunMetadata(kvlabVersion: KVLabVersion.string, gitCommit: KVLabVersion.gitCommit, engine: selection.engine,
+                           engineOptions: options, properties: effective, threads: c.threadCount,
+                           target: c.target > 0 ? c.target : nil, startTime: Date(),
+                           machineCores: ProcessInfo.processInfo.activeProcessorCount,
+                           phase: phase == .load ? .load : .run)
+    }
+}
+
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Run a YCSB workload's load phase: insert its records.",
+        discussion: """
+        Inserts records insertstart ..< insertstart+insertcount (default: recordcount) with \
+        threadcount threads, timing each INSERT, and prints YCSB's result lines. Example:
+          kvlab load -P workloads/workloada -threads 2
+        With an in-memory engine the records live only as long as this process.
+        """
+    )
+
+    @OptionGroup var ycsb: YCSBArguments
+    @OptionGroup var selection: EngineSelection
+
+    func run() throws {
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true).execute()
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a YCSB workload's transaction phase and print YCSB's results.",
+        discussion: """
+        Runs operationcount operations of the workload's mix (read, update, insert, scan, \
+        read-modify-write, delete) with threadcount threads, optionally at -target operations \
+        per second, and prints YCSB's result lines ([OVERALL], then per operation series). \
+        An in-memory engine keeps nothing between processes, so run loads the records first \
+        (unmeasured) unless --skip-load is given. Example:
+          kvlab run -P workloads/workloada -p operationcount=100000 -threads 2 -s --export json a.json
+        """
+    )
+
+    @OptionGroup var ycsb: YCSBArguments
+    @OptionGroup var selection: EngineSelection
+
+    @Flag(name: .customLong("skip-load"), help: "Do not load an in-memory engine before the run.")
+    var skipLoad = false
+
+    func run() throws {
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad).execute()
+    }
+}
