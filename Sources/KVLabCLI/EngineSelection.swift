@@ -11,7 +11,13 @@ struct EngineSelection: ParsableArguments {
     @Option(name: .customLong("option"), help: ArgumentHelp("An engine option, repeatable (see `kvlab engines`).", valueName: "name=value"))
     var options: [String] = []
 
+    @Option(help: ArgumentHelp("Directory of a persistent engine's files (its `directory` option).", valueName: "dir"))
+    var db: String?
+
     func validate() throws {
+        if db != nil, let descriptor = StandardEngines.registry.descriptor(named: engine), !descriptor.capabilities.contains(.persistent) {
+            throw ValidationError("--db: engine '\(engine)' keeps its data in memory (no persistent capability); --db is for persistent engines")
+        }
         guard let descriptor = StandardEngines.registry.descriptor(named: engine) else {
             throw ValidationError(EngineError.unknownEngine(name: engine, available: StandardEngines.registry.names).description)
         }
@@ -23,12 +29,18 @@ struct EngineSelection: ParsableArguments {
     }
 
     func parsedOptions() throws -> EngineOptions {
-        do { return try EngineOptions(parsing: options, engine: engine) } catch { throw ValidationError(error.description) }
+        do { return try engineOptions() } catch { throw ValidationError(error.description) }
+    }
+
+    /// The --option values, plus --db as the `directory` option.
+    func engineOptions() throws(EngineError) -> EngineOptions {
+        var parsed = try EngineOptions(parsing: options, engine: engine)
+        if let db { parsed["directory"] = db }
+        return parsed
     }
 
     /// Opens a fresh engine as selected.
     func open() throws(EngineError) -> any KeyValueEngine {
-        let parsed = try EngineOptions(parsing: options, engine: engine)
-        return try StandardEngines.registry.open(engine, options: parsed)
+        try StandardEngines.registry.open(engine, options: try engineOptions())
     }
 }

@@ -37,9 +37,11 @@ func loadAndRun(_ configuration: CoreWorkloadConfiguration, engine: any KeyValue
 @Suite("Driver")
 struct DriverTests {
     @Test("every workload file runs on every engine that has what it needs",
-          arguments: ["workloada", "workloadb", "workloadc", "workloadd", "workloade", "workloadf"], ["hash", "skiplist", "null"])
+          arguments: ["workloada", "workloadb", "workloadc", "workloadd", "workloade", "workloadf", "workload_template"],
+          ["hash", "skiplist", "null"])
     func everyWorkloadOnEveryEngine(file: String, engineName: String) throws {
-        let configuration = try workloadConfiguration(file, ["operationcount=2000", "threadcount=2"])
+        // workload_template's own counts (1M records, 3M operations) are scaled down to test size.
+        let configuration = try workloadConfiguration(file, ["recordcount=1000", "operationcount=2000", "threadcount=2"])
         let engine = try StandardEngines.registry.open(engineName)
         defer { try? engine.close() }
         if file == "workloade" && !engine.capabilities.contains(.orderedScan) {
