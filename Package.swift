@@ -15,18 +15,22 @@ let package = Package(
         .library(name: "Measurement", targets: ["Measurement"]),
         .library(name: "Workload", targets: ["Workload"]),
         .library(name: "Driver", targets: ["Driver"]),
+        .library(name: "KVStorage", targets: ["KVStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // The engine contract, byte types, errors, registry, null engine and shared internals.
         .target(name: "KVCore"),
         .target(name: "HashEngine", dependencies: ["KVCore"]),
         .target(name: "SkipListEngine", dependencies: ["KVCore"]),
+        // Files (swift-system), a fault-injecting file system, CRC32C: what persistent engines share.
+        .target(name: "KVStorage", dependencies: ["KVCore", .product(name: "SystemPackage", package: "swift-system")]),
         // The catalogue of built-in engines: name + options -> opened engine.
         .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine"]),
         // db_bench-style micro benchmarks over any engine.
@@ -53,6 +57,7 @@ let package = Package(
         ),
 
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore"]),
+        .testTarget(name: "KVStorageTests", dependencies: ["KVStorage", "KVCore"]),
         .testTarget(name: "HashEngineTests", dependencies: ["HashEngine", "KVCore"]),
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),

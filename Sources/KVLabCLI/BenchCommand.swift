@@ -60,7 +60,15 @@ struct BenchCommand: ParsableCommand {
         let config = try configuration()
         setvbuf(stdout, nil, _IOLBF, 0)
         print(BenchReport.header(engine: selection.engine, configuration: config))
-        let runner = BenchRunner(configuration: config) { () throws(EngineError) in try selection.open() }
+        // A persistent engine gets a fresh directory under --db for each fill phase.
+        let opened = OpenCounter()
+        let runner = BenchRunner(configuration: config) { () throws(EngineError) in
+            guard let db = selection.db else { return try selection.open() }
+            var fresh = selection
+            fresh.db = db + "/bench-\(opened.next())"
+            try? FileManager.default.removeItem(atPath: fresh.db!)
+            return try fresh.open()
+        }
         var memory: BenchMemoryResult?
         let results: [BenchPhaseResult]
         do {
@@ -83,6 +91,12 @@ struct BenchCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// Numbers the engines a bench run opens.
+final class OpenCounter: @unchecked Sendable {
+    private var count = 0
+    func next() -> Int { count += 1; return count }
 }
 
 /// An error the CLI reports as one line on stderr, exiting with status 1 (or `code`).

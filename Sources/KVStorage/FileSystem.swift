@@ -1,0 +1,111 @@
+// The one seam between engines and the disk: files and directories, swappable for a faulty one.
+
+/// How to open a file.
+public enum OpenMode: Sendable, Equatable {
+    /// Existing file, reads only.
+    case readOnly
+    /// Existing file or a new empty one, reads and writes.
+    case readWrite
+    /// A new empty file; an existing one is truncated.
+    case truncate
+}
+
+/// A random-access file. Writes are visible to reads at once and durable only after `sync()`.
+public protocol StorageFile: AnyObject, Sendable {
+    /// The path the file was opened with.
+    var path: String { get }
+
+    /// Reads up to `buffer.count` bytes at `offset`.
+    /// - Returns: the bytes read; fewer than asked only at the end of the file.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) -> Int
+
+    /// Writes all of `bytes` at `offset`, extending the file if needed.
+    func write(at offset: Int64, _ bytes: UnsafeRawBufferPointer) throws(StorageError)
+
+    /// The file's size in bytes.
+    func size() throws(StorageError) -> Int64
+
+    /// Cuts (or extends with zeros) the file to `size` bytes.
+    func truncate(to size: Int64) throws(StorageError)
+
+    /// Makes every write so far durable (`fdatasync`).
+    func sync() throws(StorageError)
+
+    /// Releases the file. Later calls throw `StorageError.closed`.
+    func close() throws(StorageError)
+}
+
+/// Files and directories. Engines reach the disk only through this protocol, so tests can
+/// substitute `FaultInjectingFileSystem` (LevelDB's `Env` seam).
+public protocol FileSystem: Sendable {
+    /// Opens `path` in `mode`.
+    func open(_ path: String, mode: OpenMode) throws(StorageError) -> any StorageFile
+    /// Whether `path` names an existing file or directory.
+    func exists(_ path: String) -> Bool
+    /// Removes the file `path`.
+    func remove(_ path: String) throws(StorageError)
+    /// Renames `source` to `destination`, replacing it atomically.
+    func rename(_ source: String, to destination: String) throws(StorageError)
+    /// The names (not paths) of the entries of `directory`, sorted.
+    func list(_ directory: String) throws(StorageError) -> [String]
+    /// Creates `path` and any missing parents.
+    func createDirectory(_ path: String) throws(StorageError)
+    /// Makes the creations, removals and renames in `directory` durable.
+    func syncDirectory(_ path: String) throws(StorageError)
+}
+
+extension StorageFile {
+    /// Reads exactly `count` bytes at `offset`.
+    /// - Throws: `StorageError.corruption` if the file ends first.
+    public func readExactly(at offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var failure: StorageError?
+        let n = bytes.withUnsafeMutableBytes { buffer -> Int in
+            var done = 0
+            while done < count {
+                do throws(StorageError) {
+                    let got = try read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+                    if got == 0 { break }
+                    done += got
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            return done
+        }
+        if let failure { throw failure }
+        guard n == count else {
+            throw .corruption(path: path, offset: offset + Int64(n), detail: "file ends after \(n) of \(count) bytes expected at offset \(offset)")
+        }
+        return bytes
+    }
+
+    /// Writes `bytes` at `offset`.
+    public func write(at offset: Int64, _ bytes: [UInt8]) throws(StorageError) {
+        let result: Result<Void, StorageError> = bytes.withUnsafeBytes { raw in
+            do throws(StorageError) { try write(at: offset, raw); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+}
+
+/// Path helpers (no Foundation).
+public enum FilePath {
+    /// `directory/name`.
+    public static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The directory part of `path` ("." if none).
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The last component of `path`.
+    public static func name(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+}
