@@ -16,6 +16,11 @@ let package = Package(
         .library(name: "Workload", targets: ["Workload"]),
         .library(name: "Driver", targets: ["Driver"]),
         .library(name: "KVStorage", targets: ["KVStorage"]),
+        .library(name: "KVMemory", targets: ["KVMemory"]),
+    ],
+    traits: [
+        .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
+        .default(enabledTraits: ["Jemalloc"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,8 +38,14 @@ let package = Package(
         .target(name: "KVStorage", dependencies: ["KVCore", .product(name: "SystemPackage", package: "swift-system")]),
         // The catalogue of built-in engines: name + options -> opened engine.
         .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine"]),
+        // jemalloc, linked as the process allocator of the kvlab executable (trait Jemalloc).
+        .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
+        // Allocator statistics from jemalloc's mallctl or glibc's mallinfo2.
+        .target(name: "CAllocatorStats"),
+        // Memory readings a Redis user recognises: allocated, active, resident, fragmentation; peak sampling.
+        .target(name: "KVMemory", dependencies: ["KVCore", "CAllocatorStats"]),
         // db_bench-style micro benchmarks over any engine.
-        .target(name: "KVBench", dependencies: ["KVCore"]),
+        .target(name: "KVBench", dependencies: ["KVCore", "KVMemory"]),
         // Per-operation HdrHistograms, YCSB text output, JSON result files, merge and compare.
         .target(
             name: "Measurement",
@@ -51,13 +62,15 @@ let package = Package(
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
-                "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver",
+                "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
+                .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore"]),
         .testTarget(name: "KVStorageTests", dependencies: ["KVStorage", "KVCore"]),
+        .testTarget(name: "KVMemoryTests", dependencies: ["KVMemory"]),
         .testTarget(name: "HashEngineTests", dependencies: ["HashEngine", "KVCore"]),
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),

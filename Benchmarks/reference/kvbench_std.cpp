@@ -22,6 +22,7 @@
 //
 // Build: g++ -O2 -std=c++17 -o Benchmarks/reference/bin/kvbench_std Benchmarks/reference/kvbench_std.cpp
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -220,6 +221,41 @@ long residentBytes() {
     return residentPages * sysconf(_SC_PAGESIZE);
 }
 
+// What the allocator says the program holds: jemalloc's stats.allocated when jemalloc serves
+// malloc (run with LD_PRELOAD=libjemalloc.so.2), else glibc's mallinfo2 (in-use + mmapped).
+// The same rule as kvlab's KVMemory module, so the two report the same quantity.
+typedef int (*MallctlFunction)(const char*, void*, size_t*, void*, size_t);
+
+MallctlFunction mallctlFunction() {
+    static MallctlFunction function = reinterpret_cast<MallctlFunction>(dlsym(RTLD_DEFAULT, "mallctl"));
+    return function;
+}
+
+const char* allocatorName() { return mallctlFunction() != nullptr ? "jemalloc" : "libc"; }
+
+long allocatedBytes() {
+    if (MallctlFunction mallctl = mallctlFunction()) {
+        uint64_t epoch = 1;
+        size_t length = sizeof(epoch);
+        mallctl("epoch", &epoch, &length, &epoch, length);
+        size_t allocated = 0;
+        length = sizeof(allocated);
+        mallctl("stats.allocated", &allocated, &length, nullptr, 0);
+        return static_cast<long>(allocated);
+    }
+    struct mallinfo2 info = mallinfo2();
+    return static_cast<long>(info.uordblks + info.hblkhd);
+}
+
+// Gives freed memory back to the system, so a new map's resident delta is its own.
+void releaseFreeMemory() {
+    if (MallctlFunction mallctl = mallctlFunction()) {
+        mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+    } else {
+        malloc_trim(0);
+    }
+}
+
 using Clock = std::chrono::steady_clock;
 
 class Report {
@@ -265,21 +301,35 @@ void run(const Options& options) {
     std::vector<uint64_t> order;
     order.reserve(n);
 
-    // Resident memory is measured around the first fill of the run (fillseq if listed, else the
-    // fillrandom fill), exactly as `kvlab bench` does: later fills reuse memory freed by earlier
-    // ones, so only the first sees the map's whole footprint.
-    bool memoryReported = false;
-    auto reportMemory = [&](long before, long after, const char* phase) {
-        const double perRecord = static_cast<double>(after - before) / static_cast<double>(n);
-        const int raw = options.keySize + options.valueSize;
-        std::printf("memory       : rss-delta %.1f bytes/record (%.2fx raw %d bytes) after %s\n", perRecord,
-                    perRecord / static_cast<double>(raw), raw, phase);
+    // After each phase, like `kvlab bench`: bytes the map holds per live record, as allocated
+    // (allocator statistics) and resident (RSS), measured from just before the map was created.
+    struct Baseline {
+        long allocated;
+        long resident;
+    };
+    auto baseline = [&]() {
+        releaseFreeMemory();
+        return Baseline{allocatedBytes(), residentBytes()};
+    };
+    auto reportMemory = [&](const Baseline& before, uint64_t records, const char* phase) {
+        const long allocated = allocatedBytes(), resident = residentBytes();
+        const int raw = static_cast<int>(options.keySize + options.valueSize);
+        const double fragmentation = allocated == 0 ? 0 : static_cast<double>(resident) / static_cast<double>(allocated);
+        if (records == 0) {
+            std::printf("memory       : allocated %ld B, resident %ld B with 0 records, fragmentation %.2f [%s] after %s\n",
+                        allocated - before.allocated, resident - before.resident, fragmentation, allocatorName(), phase);
+        } else {
+            const double a = static_cast<double>(allocated - before.allocated) / static_cast<double>(records);
+            const double r = static_cast<double>(resident - before.resident) / static_cast<double>(records);
+            std::printf("memory       : allocated %.1f B/record (%.2fx raw %d B), resident %.1f B/record (%.2fx), "
+                        "fragmentation %.2f [%s] after %s\n",
+                        a, a / raw, raw, r, r / raw, fragmentation, allocatorName(), phase);
+        }
         std::fflush(stdout);
-        memoryReported = true;
     };
 
     if (listed("fillseq")) {
-        const long rssBeforeSeq = residentBytes();
+        const Baseline before = baseline();
         Map* map = new Map();
         report.start();
         for (uint64_t op = 0; op < n; op++) {
@@ -288,7 +338,7 @@ void run(const Options& options) {
             map->insert_or_assign(key, value);
         }
         report.finish("fillseq", n, true);
-        reportMemory(rssBeforeSeq, residentBytes(), "fillseq");
+        reportMemory(before, n, "fillseq");
         delete map;
     }
 
@@ -296,9 +346,9 @@ void run(const Options& options) {
                            listed("readseq") || listed("deleterandom");
     if (!needsFill) return;
 
-    Map map;
     permutation(order, n, random);
-    const long rssBefore = residentBytes();
+    const Baseline before = baseline();
+    Map map;
     report.start();
     for (uint64_t op = 0; op < n; op++) {
         writeKey(key, order[op]);
@@ -307,8 +357,8 @@ void run(const Options& options) {
     }
     if (listed("fillrandom")) {
         report.finish("fillrandom", n, true);
+        reportMemory(before, n, "fillrandom");
     }
-    if (!memoryReported) reportMemory(rssBefore, residentBytes(), "fillrandom");
 
     if (listed("overwrite")) {
         permutation(order, n, random);
@@ -319,6 +369,7 @@ void run(const Options& options) {
             map.insert_or_assign(key, value);
         }
         report.finish("overwrite", n, true);
+        reportMemory(before, n, "overwrite");
     }
 
     if (listed("readrandom")) {
@@ -337,6 +388,7 @@ void run(const Options& options) {
         std::snprintf(extra, sizeof extra, " (%llu of %llu found)", static_cast<unsigned long long>(found),
                       static_cast<unsigned long long>(n));
         report.finish("readrandom", n, false, extra);
+        reportMemory(before, n, "readrandom");
         if (valueBytes == 1) std::printf("\n");  // Keeps the reads observable to the optimizer.
     }
 
@@ -351,6 +403,7 @@ void run(const Options& options) {
         char extra[64];
         std::snprintf(extra, sizeof extra, " (%llu records)", static_cast<unsigned long long>(records));
         report.finish("readseq", records == 0 ? 1 : records, false, extra);
+        reportMemory(before, n, "readseq");
         if (bytes == 1) std::printf("\n");
     }
 
@@ -366,6 +419,7 @@ void run(const Options& options) {
         std::snprintf(extra, sizeof extra, " (%llu of %llu existed)", static_cast<unsigned long long>(existed),
                       static_cast<unsigned long long>(n));
         report.finish("deleterandom", n, false, extra);
+        reportMemory(before, 0, "deleterandom");
     }
 }
 

@@ -31,9 +31,16 @@ public enum BenchReport {
         return text
     }
 
-    /// The memory line printed after the first fill.
+    /// The memory line printed after each phase: what the engine holds, per live record.
+    ///
+    ///     memory       : allocated 131.2 B/record (1.13x raw 116 B), resident 140.0 B/record (1.21x), fragmentation 1.05 [jemalloc-5.3.0] after fillseq
     public static func memoryLine(_ m: BenchMemoryResult) -> String {
-        "memory       : rss-delta \(fixed(m.bytesPerRecord, 1)) bytes/record (\(fixed(m.ratioToRaw, 2))x raw \(m.rawBytesPerRecord) bytes) after \(m.phase.rawValue)"
+        let tail = "fragmentation \(fixed(m.fragmentationRatio, 2)) [\(m.allocator)] after \(m.phase.rawValue)"
+        guard m.records > 0 else {
+            return "memory       : allocated \(m.allocatedBytesAdded) B, resident \(m.residentBytesAdded) B with 0 records, \(tail)"
+        }
+        return "memory       : allocated \(fixed(m.allocatedPerRecord, 1)) B/record (\(fixed(m.allocatedRatio, 2))x raw \(m.rawBytesPerRecord) B), "
+            + "resident \(fixed(m.residentPerRecord, 1)) B/record (\(fixed(m.residentRatio, 2))x), \(tail)"
     }
 
     /// `value` with exactly `decimals` digits after the point, rounded half away from zero.
@@ -76,15 +83,19 @@ public struct BenchRunReport: Codable, Sendable, Equatable {
         public var megabytesPerSecond: Double?
         public var found: Int?
         public var skipped: String?
+        public var valueSize: Int?
+        public var memory: Memory?
     }
 
     public struct Memory: Codable, Sendable, Equatable {
-        public var phase: String
         public var records: Int
+        public var allocatedBytesAdded: Int
         public var residentBytesAdded: Int
-        public var bytesPerRecord: Double
+        public var allocatedPerRecord: Double
+        public var residentPerRecord: Double
         public var rawBytesPerRecord: Int
-        public var ratioToRaw: Double
+        public var fragmentationRatio: Double
+        public var allocator: String
     }
 
     public var format = "kvlab-bench"
@@ -96,10 +107,9 @@ public struct BenchRunReport: Codable, Sendable, Equatable {
     public var valueSize: Int
     public var seed: UInt64
     public var phases: [Phase]
-    public var memory: Memory?
 
     public init(engine: String, options: [String: String], configuration c: BenchConfiguration,
-                results: [BenchPhaseResult], memory: BenchMemoryResult?) {
+                results: [BenchPhaseResult]) {
         self.engine = engine
         self.options = options
         num = c.num
@@ -110,11 +120,13 @@ public struct BenchRunReport: Codable, Sendable, Equatable {
             Phase(name: r.phase.rawValue, operations: r.operations, seconds: r.seconds,
                   microsPerOp: r.microsPerOp, opsPerSecond: r.opsPerSecond,
                   megabytesPerSecond: r.bytesWritten > 0 ? r.megabytesPerSecond : nil,
-                  found: r.found, skipped: r.skippedReason)
-        }
-        self.memory = memory.map {
-            Memory(phase: $0.phase.rawValue, records: $0.records, residentBytesAdded: $0.residentBytesAdded,
-                   bytesPerRecord: $0.bytesPerRecord, rawBytesPerRecord: $0.rawBytesPerRecord, ratioToRaw: $0.ratioToRaw)
+                  found: r.found, skipped: r.skippedReason, valueSize: r.valueSize,
+                  memory: r.memory.map {
+                      Memory(records: $0.records, allocatedBytesAdded: $0.allocatedBytesAdded,
+                             residentBytesAdded: $0.residentBytesAdded, allocatedPerRecord: $0.allocatedPerRecord,
+                             residentPerRecord: $0.residentPerRecord, rawBytesPerRecord: $0.rawBytesPerRecord,
+                             fragmentationRatio: $0.fragmentationRatio, allocator: $0.allocator)
+                  })
         }
     }
 }

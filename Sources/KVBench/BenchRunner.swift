@@ -1,6 +1,38 @@
 // Runs db_bench-style phases against any engine and times them.
 
 import KVCore
+import KVMemory
+
+/// Memory held by the engine under test after a phase, measured from just before the engine
+/// was opened: the allocator's allocated bytes and the process's resident set.
+public struct BenchMemoryResult: Sendable, Equatable {
+    public var phase: BenchPhase
+    /// Records live in the engine after the phase.
+    public var records: Int
+    public var allocatedBytesAdded: Int
+    public var residentBytesAdded: Int
+    public var rawBytesPerRecord: Int
+    /// The allocator ("jemalloc-5.3.0-..." or "libc").
+    public var allocator: String
+    /// Resident set over allocated bytes for the whole process (Redis's mem_fragmentation_ratio).
+    public var fragmentationRatio: Double
+
+    public init(phase: BenchPhase, records: Int, allocatedBytesAdded: Int, residentBytesAdded: Int,
+                rawBytesPerRecord: Int, allocator: String, fragmentationRatio: Double) {
+        self.phase = phase
+        self.records = records
+        self.allocatedBytesAdded = allocatedBytesAdded
+        self.residentBytesAdded = residentBytesAdded
+        self.rawBytesPerRecord = rawBytesPerRecord
+        self.allocator = allocator
+        self.fragmentationRatio = fragmentationRatio
+    }
+
+    public var allocatedPerRecord: Double { records == 0 ? 0 : Double(allocatedBytesAdded) / Double(records) }
+    public var residentPerRecord: Double { records == 0 ? 0 : Double(residentBytesAdded) / Double(records) }
+    public var allocatedRatio: Double { rawBytesPerRecord == 0 ? 0 : allocatedPerRecord / Double(rawBytesPerRecord) }
+    public var residentRatio: Double { rawBytesPerRecord == 0 ? 0 : residentPerRecord / Double(rawBytesPerRecord) }
+}
 
 /// The outcome of one phase.
 public struct BenchPhaseResult: Sendable, Equatable {
@@ -13,15 +45,21 @@ public struct BenchPhaseResult: Sendable, Equatable {
     public var found: Int?
     /// Why the phase did not run (for example readseq on an unordered engine).
     public var skippedReason: String?
+    /// The value size written by a fill or overwrite phase.
+    public var valueSize: Int?
+    /// Memory after the phase.
+    public var memory: BenchMemoryResult?
 
     public init(phase: BenchPhase, operations: Int, nanoseconds: UInt64, bytesWritten: Int,
-                found: Int? = nil, skippedReason: String? = nil) {
+                found: Int? = nil, skippedReason: String? = nil, valueSize: Int? = nil, memory: BenchMemoryResult? = nil) {
         self.phase = phase
         self.operations = operations
         self.nanoseconds = nanoseconds
         self.bytesWritten = bytesWritten
         self.found = found
         self.skippedReason = skippedReason
+        self.valueSize = valueSize
+        self.memory = memory
     }
 
     public var seconds: Double { Double(nanoseconds) / 1e9 }
@@ -30,19 +68,9 @@ public struct BenchPhaseResult: Sendable, Equatable {
     public var megabytesPerSecond: Double { nanoseconds == 0 ? 0 : Double(bytesWritten) / 1_048_576 / seconds }
 }
 
-/// Resident memory added by the first fill of a run.
-public struct BenchMemoryResult: Sendable, Equatable {
-    public var phase: BenchPhase
-    public var records: Int
-    public var residentBytesAdded: Int
-    public var rawBytesPerRecord: Int
-    public var bytesPerRecord: Double { records == 0 ? 0 : Double(residentBytesAdded) / Double(records) }
-    public var ratioToRaw: Double { rawBytesPerRecord == 0 ? 0 : bytesPerRecord / Double(rawBytesPerRecord) }
-}
-
-/// Runs the configured phases. Each fill phase opens a fresh engine through `openEngine`; the
-/// phases after `fillrandom` reuse its engine. The engine of each fill is closed when the run
-/// moves on.
+/// Runs the configured phases. `fillseq` opens a fresh engine through `openEngine` and closes
+/// it after; the other phases share one engine, filled in random order by `fillrandom` (which
+/// runs first, reported or not, whenever a later phase needs data).
 public struct BenchRunner {
     public typealias EngineOpener = () throws(EngineError) -> any KeyValueEngine
 
@@ -57,117 +85,121 @@ public struct BenchRunner {
         self.openEngine = openEngine
     }
 
-    /// Runs every phase in the configuration's order, reporting each result as it completes.
-    /// - Parameters:
-    ///   - onPhase: called after each phase (for progress output).
-    ///   - onMemory: called once, after the first fill phase, with the resident memory it added.
-    /// - Returns: the results in order.
+    /// The state of one engine under test: it, and memory as it was before it was opened.
+    final class Subject {
+        let engine: any KeyValueEngine
+        let baseline: MemorySnapshot
+        var records = 0
+        init(engine: any KeyValueEngine, baseline: MemorySnapshot) {
+            self.engine = engine
+            self.baseline = baseline
+        }
+    }
+
+    /// Runs every step in the configuration's order, reporting each result as it completes.
     @discardableResult
-    public func run(onPhase: (BenchPhaseResult) -> Void = { _ in },
-                    onMemory: (BenchMemoryResult) -> Void = { _ in }) throws(BenchError) -> [BenchPhaseResult] {
+    public func run(onPhase: (BenchPhaseResult) -> Void = { _ in }) throws(BenchError) -> [BenchPhaseResult] {
         let config = configuration
         try config.validate()
         var keys = KeyFormatter(keySize: config.keySize)
-        var value = ValueBuffer(size: config.valueSize)
         var rng = SeededRandom(seed: config.seed)
         var results: [BenchPhaseResult] = []
-        var memoryReported = false
-        var pendingMemory: BenchMemoryResult? = nil
-        var randomEngine: (any KeyValueEngine)? = nil
-        defer { try? randomEngine?.close() }
+        var shared: Subject? = nil
+        defer { try? shared?.engine.close() }
 
+        func open(_ phase: BenchPhase) throws(BenchError) -> Subject {
+            AllocatorStatistics.releaseFreeMemory()
+            let baseline = AllocatorStatistics.snapshot()
+            do { return Subject(engine: try openEngine(), baseline: baseline) } catch { throw .engine(phase: phase.rawValue, error) }
+        }
+        func measure(_ result: inout BenchPhaseResult, _ subject: Subject) {
+            let now = AllocatorStatistics.snapshot()
+            result.memory = BenchMemoryResult(
+                phase: result.phase, records: subject.records,
+                allocatedBytesAdded: now.allocated - subject.baseline.allocated,
+                residentBytesAdded: now.resident - subject.baseline.resident,
+                rawBytesPerRecord: config.keySize + config.valueSize, allocator: now.allocator,
+                fragmentationRatio: now.fragmentationRatio)
+        }
         func report(_ result: BenchPhaseResult) {
             results.append(result)
             onPhase(result)
-            if let memory = pendingMemory {
-                pendingMemory = nil
-                onMemory(memory)
-            }
         }
-        func open(_ phase: BenchPhase) throws(BenchError) -> any KeyValueEngine {
-            do { return try openEngine() } catch { throw .engine(phase: phase.rawValue, error) }
-        }
-        func fill(_ engine: any KeyValueEngine, _ phase: BenchPhase, order: [Int]?) throws(BenchError) -> BenchPhaseResult {
-            let before = memoryReported ? nil : ProcessMemory.residentBytes()
-            let n = config.num
-            let start = clock.nanoseconds()
-            do {
-                for i in 0..<n {
-                    let k = order?[i] ?? i
-                    value.stamp(UInt64(i))
-                    try keys.withKey(k) { (key) throws(EngineError) in
-                        try value.withBytes { (v) throws(EngineError) in try engine.put(key, v, options: .default) }
-                    }
-                }
-            } catch { throw .engine(phase: phase.rawValue, error) }
-            let elapsed = clock.nanoseconds() - start
-            if let before, let after = ProcessMemory.residentBytes() {
-                memoryReported = true
-                pendingMemory = (BenchMemoryResult(phase: phase, records: n, residentBytesAdded: max(0, after - before),
-                                           rawBytesPerRecord: config.keySize + config.valueSize))
-            }
-            return BenchPhaseResult(phase: phase, operations: n, nanoseconds: elapsed,
-                                    bytesWritten: n * (config.keySize + config.valueSize))
+        func randomSubject() throws(BenchError) -> (Subject, BenchPhaseResult?) {
+            if let shared { return (shared, nil) }
+            let subject = try open(.fillrandom)
+            shared = subject
+            var result = try fill(subject, .fillrandom, order: permutation(config.num, &rng), valueSize: config.valueSize, keys: &keys)
+            measure(&result, subject)
+            return (subject, result)
         }
 
-        let wantsRandomFill = config.phases.contains { $0.needsRandomFill || $0 == .fillrandom }
-        for phase in config.phases {
-            switch phase {
+        for step in config.steps {
+            switch step.phase {
             case .fillseq:
-                let engine = try open(phase)
-                let result = try fill(engine, phase, order: nil)
-                do { try engine.close() } catch { throw .engine(phase: phase.rawValue, error) }
+                let subject = try open(.fillseq)
+                var result = try fill(subject, .fillseq, order: nil, valueSize: step.valueSize ?? config.valueSize, keys: &keys)
+                measure(&result, subject)
+                do { try subject.engine.close() } catch { throw .engine(phase: "fillseq", error) }
                 report(result)
-            case .fillrandom, .overwrite, .readrandom, .readseq, .deleterandom:
-                if randomEngine == nil {
-                    guard wantsRandomFill else { continue }
-                    let engine = try open(.fillrandom)
-                    randomEngine = engine
-                    let order = permutation(config.num, &rng)
-                    let result = try fill(engine, .fillrandom, order: order)
-                    if phase == .fillrandom { report(result); continue }
-                    if config.phases.contains(.fillrandom) { report(result) }
-                } else if phase == .fillrandom {
-                    continue
-                }
-                let engine = randomEngine!
-                switch phase {
+            case .fillrandom:
+                let (_, fillResult) = try randomSubject()
+                if let fillResult { report(fillResult) }
+            case .overwrite, .readrandom, .readseq, .deleterandom:
+                let (subject, fillResult) = try randomSubject()
+                _ = fillResult  // the implicit fill is preparation: not reported
+                var result: BenchPhaseResult
+                switch step.phase {
                 case .overwrite:
-                    report(try fill(engine, .overwrite, order: permutation(config.num, &rng)))
+                    result = try fill(subject, .overwrite, order: permutation(config.num, &rng),
+                                      valueSize: step.valueSize ?? config.valueSize, keys: &keys)
                 case .readrandom:
-                    report(try readRandom(engine, &keys, &rng))
+                    result = try readRandom(subject.engine, &keys, &rng)
                 case .readseq:
-                    report(try readSequential(engine))
-                case .deleterandom:
-                    report(try deleteRandom(engine, &keys, permutation(config.num, &rng)))
+                    result = try readSequential(subject.engine)
                 default:
-                    break
+                    result = try deleteRandom(subject, &keys, permutation(config.num, &rng))
                 }
+                measure(&result, subject)
+                report(result)
             }
         }
         return results
     }
 
+    private func fill(_ subject: Subject, _ phase: BenchPhase, order: [Int]?, valueSize: Int,
+                      keys: inout KeyFormatter) throws(BenchError) -> BenchPhaseResult {
+        let engine = subject.engine
+        var value = ValueBuffer(size: valueSize)
+        let n = configuration.num
+        let start = clock.nanoseconds()
+        do {
+            for i in 0..<n {
+                let k = order?[i] ?? i
+                value.stamp(UInt64(i))
+                try keys.withKey(k) { (key) throws(EngineError) in
+                    try value.withBytes { (v) throws(EngineError) in try engine.put(key, v, options: .default) }
+                }
+            }
+        } catch { throw .engine(phase: phase.rawValue, error) }
+        let elapsed = clock.nanoseconds() - start
+        if engine.capabilities.contains(.storesData) { subject.records = n }
+        return BenchPhaseResult(phase: phase, operations: n, nanoseconds: elapsed,
+                                bytesWritten: n * (configuration.keySize + valueSize), valueSize: valueSize)
+    }
+
     private func readRandom(_ engine: any KeyValueEngine, _ keys: inout KeyFormatter, _ rng: inout SeededRandom) throws(BenchError) -> BenchPhaseResult {
         let n = configuration.num
         var found = 0
-        var wrongSize = -1
-        let expectedSize = configuration.valueSize
         let start = clock.nanoseconds()
         do {
             for _ in 0..<n {
                 let k = Int(rng.next(below: UInt64(n)))
                 let size = try keys.withKey(k) { (key) throws(EngineError) in try engine.get(key) { $0.count } }
-                if let size {
-                    found += 1
-                    if size != expectedSize { wrongSize = k }
-                }
+                if size != nil { found += 1 }
             }
         } catch { throw .engine(phase: "readrandom", error) }
         let elapsed = clock.nanoseconds() - start
-        if wrongSize >= 0, engine.capabilities.contains(.storesData) {
-            throw .wrongValue(phase: "readrandom", key: keys.string(wrongSize))
-        }
         return BenchPhaseResult(phase: .readrandom, operations: n, nanoseconds: elapsed, bytesWritten: 0, found: found)
     }
 
@@ -190,7 +222,8 @@ public struct BenchRunner {
         return BenchPhaseResult(phase: .readseq, operations: visited, nanoseconds: elapsed, bytesWritten: 0, found: visited)
     }
 
-    private func deleteRandom(_ engine: any KeyValueEngine, _ keys: inout KeyFormatter, _ order: [Int]) throws(BenchError) -> BenchPhaseResult {
+    private func deleteRandom(_ subject: Subject, _ keys: inout KeyFormatter, _ order: [Int]) throws(BenchError) -> BenchPhaseResult {
+        let engine = subject.engine
         var existed = 0
         let start = clock.nanoseconds()
         do {
@@ -199,6 +232,7 @@ public struct BenchRunner {
             }
         } catch { throw .engine(phase: "deleterandom", error) }
         let elapsed = clock.nanoseconds() - start
+        subject.records = 0
         return BenchPhaseResult(phase: .deleterandom, operations: order.count, nanoseconds: elapsed, bytesWritten: 0, found: existed)
     }
 

@@ -18,8 +18,12 @@ struct BenchCommand: ParsableCommand {
         (random existing keys), readseq (one ordered scan; ordered engines only), deleterandom \
         (every key, random order). Keys are the key number zero-padded to --key-size bytes; the \
         key order is fixed by --seed, the same as Benchmarks/reference/kvbench_std. Each line \
-        gives micros/op and ops/sec; a memory line gives the resident memory the first fill \
-        added per record. Build with -c release for meaningful numbers.
+        gives micros/op and ops/sec; after each phase a memory line gives the bytes the engine \
+        holds per live record, as allocated (from the allocator: jemalloc's mallctl, or glibc's \
+        mallinfo2) and resident (RSS), against the raw key + value bytes, and the process's \
+        fragmentation ratio (resident / allocated). A fill or overwrite phase may name its own \
+        value size: fillrandom,overwrite:1024,overwrite:100 measures fragmentation. Build with \
+        -c release for meaningful numbers.
         """
     )
 
@@ -53,7 +57,7 @@ struct BenchCommand: ParsableCommand {
 
     func configuration() throws(BenchError) -> BenchConfiguration {
         BenchConfiguration(num: num, keySize: keySize, valueSize: valueSize, seed: seed,
-                           phases: try BenchConfiguration.parsePhases(benchmarks))
+                           steps: try BenchConfiguration.parseSteps(benchmarks))
     }
 
     func run() throws {
@@ -69,19 +73,18 @@ struct BenchCommand: ParsableCommand {
             try? FileManager.default.removeItem(atPath: fresh.db!)
             return try fresh.open()
         }
-        var memory: BenchMemoryResult?
         let results: [BenchPhaseResult]
         do {
-            results = try runner.run(
-                onPhase: { print(BenchReport.line($0, num: config.num)) },
-                onMemory: { memory = $0; print(BenchReport.memoryLine($0)) }
-            )
+            results = try runner.run(onPhase: { result in
+                print(BenchReport.line(result, num: config.num))
+                if let memory = result.memory { print(BenchReport.memoryLine(memory)) }
+            })
         } catch {
             throw CLIError(message: "kvlab bench: \(error)")
         }
         if let json {
             let report = BenchRunReport(engine: selection.engine, options: try selection.parsedOptions().values,
-                                        configuration: config, results: results, memory: memory)
+                                        configuration: config, results: results)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             do {

@@ -5,6 +5,7 @@ import Driver
 import Foundation
 import KVCore
 import KVEngines
+import KVMemory
 import Measurement
 import Workload
 
@@ -92,7 +93,12 @@ struct WorkloadPhaseRunner {
         }
 
         let driver = try makeDriver(configuration, target: target, phase: phase, statusLines: configuration.status)
-        let outcome = try runDriver(driver, metadata: metadata(configuration, properties: properties, phase: phase), quiet: false)
+        let sampler = MemorySampler(intervalMilliseconds: 100)
+        sampler.start()
+        var outcome = try runDriver(driver, metadata: metadata(configuration, properties: properties, phase: phase), quiet: false)
+        let peaks = sampler.stop()
+        outcome.result.metadata.memory = RunMetadata.MemoryPeaks(allocator: AllocatorStatistics.snapshot().allocator,
+                                                                 peakAllocatedBytes: peaks.allocated, peakResidentBytes: peaks.resident)
         if outcome.stoppedByTimeLimit {
             Console.error("kvlab \(phase.rawValue): stopped at maxexecutiontime=\(configuration.maxExecutionTime) s")
         }

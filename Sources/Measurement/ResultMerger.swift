@@ -50,6 +50,11 @@ public enum ResultMerger {
         metadata.startTime = results.map(\.metadata.startTime).min()!
         metadata.warmUpExcludedOperations = results.reduce(0) { $0 + $1.metadata.warmUpExcludedOperations }
         metadata.mergedFrom = sources ?? results.map { "\($0.metadata.engine)@\(RunMetadata.formatISO8601($0.metadata.startTime))" }
+        let peaks = results.compactMap(\.metadata.memory)
+        metadata.memory = peaks.isEmpty ? nil : RunMetadata.MemoryPeaks(
+            allocator: Set(peaks.map(\.allocator)).sorted().joined(separator: ","),
+            peakAllocatedBytes: peaks.map(\.peakAllocatedBytes).max()!,
+            peakResidentBytes: peaks.map(\.peakResidentBytes).max()!)
         let targets = results.compactMap(\.metadata.target)
         metadata.target = targets.count == results.count ? targets.reduce(0, +) : nil
         return RunResult(metadata: metadata,

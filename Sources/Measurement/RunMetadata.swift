@@ -32,6 +32,23 @@ public struct RunMetadata: Sendable, Equatable, Codable {
     public var warmUpExcludedOperations: UInt64
     /// For a merged result: one description per source result (file names where known); empty otherwise.
     public var mergedFrom: [String]
+    /// The process's memory during the run, sampled: peak allocator-allocated bytes, peak
+    /// resident set, and the allocator ("jemalloc-5.3.0" or "libc"). Nil when not measured;
+    /// for a merged result, the largest peak among the sources.
+    public var memory: MemoryPeaks?
+
+    /// Peak memory of a run.
+    public struct MemoryPeaks: Sendable, Equatable, Codable {
+        public var allocator: String
+        public var peakAllocatedBytes: Int
+        public var peakResidentBytes: Int
+
+        public init(allocator: String, peakAllocatedBytes: Int, peakResidentBytes: Int) {
+            self.allocator = allocator
+            self.peakAllocatedBytes = peakAllocatedBytes
+            self.peakResidentBytes = peakResidentBytes
+        }
+    }
 
     /// Creates run metadata.
     public init(kvlabVersion: String, gitCommit: String? = nil, engine: String, engineOptions: [String: String] = [:],
@@ -53,7 +70,7 @@ public struct RunMetadata: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case kvlabVersion, gitCommit, engine, engineOptions, properties, threads, target, startTime, machineCores,
-             phase, warmUpExcludedOperations, mergedFrom
+             phase, warmUpExcludedOperations, mergedFrom, memory
     }
 
     public init(from decoder: any Decoder) throws {
@@ -75,6 +92,7 @@ public struct RunMetadata: Sendable, Equatable, Codable {
         phase = try c.decode(Phase.self, forKey: .phase)
         warmUpExcludedOperations = try c.decodeIfPresent(UInt64.self, forKey: .warmUpExcludedOperations) ?? 0
         mergedFrom = try c.decodeIfPresent([String].self, forKey: .mergedFrom) ?? []
+        memory = try c.decodeIfPresent(MemoryPeaks.self, forKey: .memory)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -91,6 +109,7 @@ public struct RunMetadata: Sendable, Equatable, Codable {
         try c.encode(phase, forKey: .phase)
         try c.encode(warmUpExcludedOperations, forKey: .warmUpExcludedOperations)
         try c.encode(mergedFrom, forKey: .mergedFrom)
+        try c.encodeIfPresent(memory, forKey: .memory)
     }
 
     /// `2026-04-01T12:00:00.123Z`: UTC with milliseconds.

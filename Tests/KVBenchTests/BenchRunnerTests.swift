@@ -11,15 +11,17 @@ struct BenchRunnerTests {
     func allPhases() throws {
         let config = BenchConfiguration(num: 2_000, keySize: 16, valueSize: 100, seed: 5)
         let runner = BenchRunner(configuration: config) { () throws(EngineError) in try StandardEngines.registry.open("skiplist") }
-        var memory: BenchMemoryResult?
-        let results = try runner.run(onMemory: { memory = $0 })
+        let results = try runner.run()
         #expect(results.map(\.phase) == BenchPhase.allCases)
         let byPhase = Dictionary(uniqueKeysWithValues: results.map { ($0.phase, $0) })
         #expect(byPhase[.readrandom]?.found == 2_000)
         #expect(byPhase[.readseq]?.found == 2_000)
         #expect(byPhase[.deleterandom]?.found == 2_000)
         #expect(byPhase[.fillseq]?.bytesWritten == 2_000 * 116)
-        #expect(memory?.phase == .fillseq && memory?.rawBytesPerRecord == 116)
+        let memory = try #require(byPhase[.fillseq]?.memory)
+        #expect(memory.records == 2_000 && memory.rawBytesPerRecord == 116)
+        #expect(memory.allocatedPerRecord >= 116)
+        #expect(byPhase[.deleterandom]?.memory?.records == 0)
     }
 
     @Test("readseq is skipped with a reason on an engine without ordered scans")
@@ -37,6 +39,17 @@ struct BenchRunnerTests {
         #expect(BenchReport.line(r, num: 1_000_000) == "fillrandom   :       1.234 micros/op     810373 ops/sec;   89.6 MB/s")
         let read = BenchPhaseResult(phase: .readrandom, operations: 10, nanoseconds: 5_000, bytesWritten: 0, found: 9)
         #expect(BenchReport.line(read, num: 10) == "readrandom   :       0.500 micros/op    2000000 ops/sec; (9 of 10 found)")
+    }
+
+    @Test("an overwrite step can change the value size, for fragmentation runs")
+    func overwriteWithOtherSize() throws {
+        let steps = try BenchConfiguration.parseSteps("fillrandom,overwrite:1024,overwrite:100")
+        #expect(steps == [BenchStep(.fillrandom), BenchStep(.overwrite, valueSize: 1024), BenchStep(.overwrite, valueSize: 100)])
+        let config = BenchConfiguration(num: 1_000, keySize: 16, valueSize: 100, seed: 1, steps: steps)
+        let results = try BenchRunner(configuration: config) { () throws(EngineError) in try StandardEngines.registry.open("hash") }.run()
+        #expect(results.map(\.valueSize) == [100, 1024, 100])
+        #expect(results[1].bytesWritten == 1_000 * (16 + 1024))
+        #expect(throws: BenchError.self) { try BenchConfiguration.parseSteps("readrandom:10") }
     }
 
     @Test("bad phase names and key sizes too small for the key numbers are rejected")

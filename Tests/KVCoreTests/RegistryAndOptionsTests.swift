@@ -66,4 +66,24 @@ struct RegistryAndOptionsTests {
         #expect(slabs.bytesInUse == 0)
         #expect(slabs.bytesReserved == SlabAllocator.slabSize)
     }
+
+    @Test("slabs whose chunks are all freed go back to the system, but one per class stays for reuse")
+    func emptySlabsAreReleased() {
+        var slabs = SlabAllocator()
+        let perSlab = (SlabAllocator.slabSize - 64) / 1024
+        var chunks = (0..<(perSlab * 3 + 5)).map { _ in slabs.allocate(1024) }
+        #expect(slabs.bytesReserved == 4 * SlabAllocator.slabSize)
+        var rng = SeededRandom(seed: 9)
+        chunks.shuffle(using: &rng)
+        let small = (0..<100).map { _ in slabs.allocate(100) }
+        for chunk in chunks { slabs.deallocate(chunk, size: 1024) }
+        // One empty 1 KiB slab stays cached; the 104-byte class holds one slab.
+        #expect(slabs.bytesReserved == 2 * SlabAllocator.slabSize)
+        for chunk in small { slabs.deallocate(chunk, size: 100) }
+        #expect(slabs.bytesInUse == 0)
+        // Memory is reused: a new round fits in the kept slab.
+        let again = slabs.allocate(1024)
+        #expect(slabs.bytesReserved == 2 * SlabAllocator.slabSize)
+        slabs.deallocate(again, size: 1024)
+    }
 }

@@ -53,7 +53,16 @@ struct KVLabCLITests {
             let line = try #require(lines.first { $0.hasPrefix(phase + " ") }, "no \(phase) line in \(run.stdout)")
             #expect(line.wholeMatch(of: measured) != nil || line.wholeMatch(of: skipped) != nil, "\(line)")
         }
-        #expect(lines.contains { $0.hasPrefix("memory       : rss-delta ") })
+        // After every phase: allocated and resident bytes per record against raw, and fragmentation.
+        let memory = #/^memory       : (allocated [0-9]+\.[0-9] B/record \([0-9]+\.[0-9]{2}x raw 116 B\), resident -?[0-9]+\.[0-9] B/record \(-?[0-9]+\.[0-9]{2}x\)|allocated -?[0-9]+ B, resident -?[0-9]+ B with 0 records), fragmentation [0-9]+\.[0-9]{2} \[(libc|jemalloc-[0-9.]+)\] after [a-z]+$/#
+        let memoryLines = lines.filter { $0.hasPrefix("memory") }
+        #expect(memoryLines.count == 6)
+        for line in memoryLines { #expect(line.wholeMatch(of: memory) != nil, "\(line)") }
+        if engine != "null" {
+            let afterFill = try #require(memoryLines.first)
+            let perRecord = try #require(afterFill.wholeMatch(of: #/memory       : allocated ([0-9.]+) B/record.*/#)).1
+            #expect(Double(perRecord)! >= 116, "an engine cannot hold a 116-byte record in fewer bytes: \(afterFill)")
+        }
         let found = engine == "null" ? "(0 of 3000 found)" : "(3000 of 3000 found)"
         #expect(lines.contains { $0.hasPrefix("readrandom") && $0.hasSuffix(found) })
         if engine == "hash" {
@@ -61,7 +70,9 @@ struct KVLabCLITests {
         }
         let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonPath))) as? [String: Any])
         #expect(report["engine"] as? String == engine)
-        #expect((report["phases"] as? [[String: Any]])?.count == 6)
+        let phases = try #require(report["phases"] as? [[String: Any]])
+        #expect(phases.count == 6)
+        #expect((phases.first?["memory"] as? [String: Any])?["allocatedPerRecord"] is Double)
     }
 
     @Test("bad arguments are reported with what was expected, and exit non-zero")

@@ -79,6 +79,11 @@ struct WorkloadCLITests {
         #expect(document["format"] as? String == "kvlab-result")
         let series = try #require(document["series"] as? [[String: Any]])
         #expect(series.contains { $0["name"] as? String == "READ" && ($0["histogram"] as? String)?.hasPrefix("HISTF") == true })
+        // The run's peak memory, from the allocator kvlab runs on (jemalloc by default).
+        let memory = try #require((document["metadata"] as? [String: Any])?["memory"] as? [String: Any])
+        #expect((memory["allocator"] as? String)?.hasPrefix("jemalloc-") == true)
+        #expect((memory["peakAllocatedBytes"] as? Int ?? 0) > 5000 * 1000)
+        #expect((memory["peakResidentBytes"] as? Int ?? 0) > 0)
 
         let merge = try KVLabProcess.run(["merge", a, b, "--output", merged])
         #expect(merge.status == 0, "\(merge.stderr)")

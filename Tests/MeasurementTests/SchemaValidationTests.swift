@@ -86,6 +86,7 @@ enum SchemaValidator {
         var result = Fixtures.result(seed: 5, count: 2000, runtimeMs: 900)
         result.metadata.target = 1000
         result.metadata.gitCommit = "abc123"
+        result.metadata.memory = RunMetadata.MemoryPeaks(allocator: "jemalloc-5.3.0", peakAllocatedBytes: 1 << 30, peakResidentBytes: 1 << 31)
         let document = try JSONSerialization.jsonObject(with: ResultFile.encode(result))
         let problem = SchemaValidator.validate(document, against: try schema())
         #expect(problem == nil, "\(problem ?? "")")
