@@ -1,0 +1,152 @@
+// Reads a sorted table: footer, index and filter at open; data blocks through the block cache.
+
+import KVCore
+import KVStorage
+
+/// An open sorted table (format: `SortedTableWriter`). Every block read is checked against its
+/// CRC32C; any failed check is `EngineError.corruption` naming the file and the byte offset.
+final class SortedTable: @unchecked Sendable {
+    let file: any StorageFile
+    let path: String
+    let number: UInt64
+    let fileSize: Int64
+    let index: Block
+    let filter: [UInt8]
+    let entryCount: UInt64
+    private let comparator = InternalKeyComparator()
+
+    /// Opens and checks the footer, index block and filter block of `file`.
+    init(file: any StorageFile, number: UInt64) throws(EngineError) {
+        self.file = file
+        self.path = file.path
+        self.number = number
+        do {
+            fileSize = try file.size()
+        } catch { throw error.engineError }
+        let footerSize = SortedTableWriter.footerSize
+        guard fileSize >= Int64(footerSize) else {
+            throw .corruption(file: path, offset: 0, detail: "file of \(fileSize) bytes is shorter than the \(footerSize)-byte footer")
+        }
+        let footerOffset = fileSize - Int64(footerSize)
+        let footer: [UInt8]
+        do { footer = try file.readExactly(at: footerOffset, count: footerSize) } catch { throw error.engineError }
+        func u64(_ at: Int) -> UInt64 { footer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
+        func u32(_ at: Int) -> UInt32 { footer.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) } }
+        guard u64(48) == SortedTableWriter.magic else {
+            throw .corruption(file: path, offset: footerOffset + 48, detail: "bad table magic number 0x\(String(u64(48), radix: 16))")
+        }
+        let crc = footer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<44])) }
+        guard CRC32C.unmask(u32(44)) == crc else {
+            throw .corruption(file: path, offset: footerOffset, detail: "footer checksum mismatch")
+        }
+        guard u32(40) == SortedTableWriter.formatVersion else {
+            throw .corruption(file: path, offset: footerOffset + 40, detail: "unknown table format version \(u32(40))")
+        }
+        entryCount = u64(32)
+        let indexContents = try Self.readBlock(file: file, path: path, offset: u64(0), size: u64(8), limit: footerOffset)
+        index = try Block(contents: indexContents, path: path, fileOffset: Int64(u64(0)))
+        filter = try Self.readBlock(file: file, path: path, offset: u64(16), size: u64(24), limit: footerOffset)
+    }
+
+    /// Reads a block at `offset` of `size` bytes (plus trailer) and checks its checksum.
+    static func readBlock(file: any StorageFile, path: String, offset: UInt64, size: UInt64, limit: Int64) throws(EngineError) -> [UInt8] {
+        guard offset <= UInt64(limit), size <= UInt64(limit) - offset,
+              UInt64(limit) - offset - size >= UInt64(SortedTableWriter.trailerSize) else {
+            throw .corruption(file: path, offset: Int64(min(offset, UInt64(limit))), detail: "block handle (offset \(offset), size \(size)) runs past the data (\(limit) bytes)")
+        }
+        var bytes: [UInt8]
+        do {
+            bytes = try file.readExactly(at: Int64(offset), count: Int(size) + SortedTableWriter.trailerSize)
+        } catch { throw error.engineError }
+        let n = Int(size)
+        let stored = UInt32(bytes[n + 1]) | UInt32(bytes[n + 2]) << 8 | UInt32(bytes[n + 3]) << 16 | UInt32(bytes[n + 4]) << 24
+        let actual = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0...n])) }
+        guard CRC32C.unmask(stored) == actual else {
+            throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(size) bytes)")
+        }
+        guard bytes[n] == 0 else {
+            throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(bytes[n])")
+        }
+        bytes.removeLast(SortedTableWriter.trailerSize)
+        return bytes
+    }
+
+    /// The data block a handle (index entry value) names, through `cache`.
+    func dataBlock(handle: UnsafeRawBufferPointer, cache: BlockCache) throws(EngineError) -> Block {
+        guard let (offset, a) = Varint.read(handle, at: 0), let (size, _) = Varint.read(handle, at: a) else {
+            throw .corruption(file: path, offset: index.fileOffset, detail: "malformed block handle in the index block")
+        }
+        if let block = cache.lookup(file: number, offset: offset) { return block }
+        let contents = try Self.readBlock(file: file, path: path, offset: offset, size: size,
+                                          limit: fileSize - Int64(SortedTableWriter.footerSize))
+        let block = try Block(contents: contents, path: path, fileOffset: Int64(offset))
+        cache.insert(file: number, offset: offset, block: block)
+        return block
+    }
+
+    /// Looks up the newest entry of `userKey` visible at the sequence in `lookupKey`.
+    func get<R>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
+                _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> LookupResult<R> {
+        let hash = BloomFilter.hash(userKey)
+        let mayContain = filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
+        guard mayContain else { return .notFound }
+        let indexIterator = BlockIterator(block: index)
+        try indexIterator.seek(lookupKey, comparator: comparator)
+        guard indexIterator.isValid else { return .notFound }
+        let block = try dataBlock(handle: indexIterator.value, cache: cache)
+        let iterator = BlockIterator(block: block)
+        try iterator.seek(lookupKey, comparator: comparator)
+        guard iterator.isValid else { return .notFound }
+        let key = iterator.key
+        guard key.count >= InternalKey.trailerSize else {
+            throw .corruption(file: path, offset: block.fileOffset, detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
+        }
+        guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
+        return InternalKey.type(key) == .deletion ? .deleted : .found(body(iterator.value))
+    }
+}
+
+/// Walks a table: the index block picks data blocks, read through the cache as reached.
+final class TableIterator: InternalIterator {
+    let table: SortedTable
+    private let indexIterator: BlockIterator
+    private var data: BlockIterator?
+    private let cache: BlockCache
+
+    /// Positioned on the first entry `>= target`, or the first entry if nil.
+    init(table: SortedTable, target: UnsafeRawBufferPointer?, cache: BlockCache) throws(EngineError) {
+        self.table = table
+        self.cache = cache
+        indexIterator = BlockIterator(block: table.index)
+        if let target {
+            try indexIterator.seek(target, comparator: InternalKeyComparator())
+        } else {
+            try indexIterator.seekToFirst()
+        }
+        try loadBlock(target: target)
+        try skipEmpty()
+    }
+
+    private func loadBlock(target: UnsafeRawBufferPointer?) throws(EngineError) {
+        guard indexIterator.isValid else { data = nil; return }
+        let iterator = BlockIterator(block: try table.dataBlock(handle: indexIterator.value, cache: cache))
+        if let target { try iterator.seek(target, comparator: InternalKeyComparator()) } else { try iterator.seekToFirst() }
+        data = iterator
+    }
+
+    private func skipEmpty() throws(EngineError) {
+        while let d = data, !d.isValid {
+            try indexIterator.next()
+            try loadBlock(target: nil)
+        }
+    }
+
+    var isValid: Bool { data?.isValid ?? false }
+    var key: UnsafeRawBufferPointer { data!.key }
+    var value: UnsafeRawBufferPointer { data!.value }
+
+    func next() throws(EngineError) {
+        try data!.next()
+        try skipEmpty()
+    }
+}
