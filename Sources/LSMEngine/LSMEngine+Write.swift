@@ -203,6 +203,9 @@ extension LSMEngine {
                 let file = try fileSystem.open(path(FileNames.log(number)), mode: .truncate)
                 // The new log's directory entry must be durable before a synced write relies on it.
                 try fileSystem.syncDirectory(options.directory)
+                // Sync the old log: a later synced write in the new log must not survive a
+                // crash that loses earlier writes (recovery is always a prefix of the writes).
+                try log.sync()
                 try log.close()
                 log = LogWriter(file: file)
             } catch {

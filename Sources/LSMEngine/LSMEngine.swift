@@ -199,6 +199,21 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         if let failure { throw failure }
     }
 
+    /// Waits until no memtable is waiting to be flushed and no level needs compaction (or the
+    /// background thread failed). For tests and space measurements.
+    public func waitForBackgroundWork() {
+        state.lock()
+        while backgroundRunning && backgroundError == nil && (imm != nil || versions.current.compactionScore >= 1) {
+            state.wait()
+        }
+        state.unlock()
+    }
+
+    /// Table files per level and their bytes, for tests and reports.
+    public var levelSummary: [(files: Int, bytes: Int64)] {
+        state.withLock { versions.current.files.map { ($0.count, $0.reduce(Int64(0)) { $0 + $1.size }) } }
+    }
+
     /// Stops the engine as a power cut would: no flush, no sync, no deletions; the background
     /// thread is stopped. Tests call this before `FaultInjectingFileSystem.crash()`.
     func abandon() {
