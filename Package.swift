@@ -31,7 +31,9 @@ let package = Package(
         .target(name: "HashEngine", dependencies: ["KVCore"]),
         .target(name: "SkipListEngine", dependencies: ["KVCore"]),
         // Files (swift-system), a fault-injecting file system, CRC32C: what persistent engines share.
-        .target(name: "KVStorage", dependencies: ["KVCore", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "KVStorage", dependencies: ["KVCore", "CKVStorage", .product(name: "SystemPackage", package: "swift-system")]),
+        // Hardware CRC-32C (SSE 4.2) for KVStorage, chosen at run time.
+        .target(name: "CKVStorage"),
         // The persistent log-structured merge tree `lsm`: WAL, memtable, sorted tables, leveled compaction.
         .target(name: "LSMEngine", dependencies: ["KVCore", "KVStorage", "SkipListEngine"]),
         // The catalogue of built-in engines: name + options -> opened engine.

@@ -14,21 +14,30 @@ final class Block: @unchecked Sendable {
     let path: String
     let fileOffset: Int64
 
-    init(contents: [UInt8], path: String, fileOffset: Int64) throws(EngineError) {
+    /// A block over `contents` (copied).
+    convenience init(contents: [UInt8], path: String, fileOffset: Int64) throws(EngineError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(contents.count, 1), alignment: 8)
+        contents.withUnsafeBytes { if $0.count > 0 { buffer.copyMemory(from: $0) } }
+        try self.init(owning: buffer, count: contents.count, path: path, fileOffset: fileOffset)
+    }
+
+    /// A block over the first `count` bytes of `buffer`, which it takes ownership of (and frees,
+    /// also when it throws).
+    init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, path: String, fileOffset: Int64) throws(EngineError) {
         self.path = path
         self.fileOffset = fileOffset
-        guard contents.count >= 4 else {
-            throw .corruption(file: path, offset: fileOffset, detail: "block of \(contents.count) bytes is too short for a restart count")
+        guard count >= 4 else {
+            buffer.deallocate()
+            throw .corruption(file: path, offset: fileOffset, detail: "block of \(count) bytes is too short for a restart count")
         }
-        let count = Int(UInt32(contents[contents.count - 4]) | UInt32(contents[contents.count - 3]) << 8
-                        | UInt32(contents[contents.count - 2]) << 16 | UInt32(contents[contents.count - 1]) << 24)
-        guard count >= 1, count <= (contents.count - 4) / 4 else {
-            throw .corruption(file: path, offset: fileOffset, detail: "block restart count \(count) does not fit in \(contents.count) bytes")
+        let restarts = Int(UInt32(littleEndian: buffer.baseAddress!.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)))
+        guard restarts >= 1, restarts <= (count - 4) / 4 else {
+            buffer.deallocate()
+            throw .corruption(file: path, offset: fileOffset, detail: "block restart count \(restarts) does not fit in \(count) bytes")
         }
-        restartCount = count
-        restartsOffset = contents.count - 4 - 4 * count
-        bytes = .allocate(byteCount: max(contents.count, 1), alignment: 8)
-        contents.withUnsafeBytes { bytes.copyMemory(from: $0) }
+        restartCount = restarts
+        restartsOffset = count - 4 - 4 * restarts
+        bytes = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: count)
     }
 
     deinit { bytes.deallocate() }

@@ -17,27 +17,35 @@ protocol InternalIterator: AnyObject {
 /// cheaper than a heap.
 final class MergingIterator: InternalIterator {
     private let children: [any InternalIterator]
+    /// Each child's current key (empty base address = exhausted); a child's key stays valid
+    /// until that child moves, so only the child just advanced is asked again.
+    private var keys: [UnsafeRawBufferPointer]
     private var current: Int = -1
     private let comparator = InternalKeyComparator()
 
     init(_ children: [any InternalIterator]) {
         self.children = children
+        keys = children.map { $0.isValid ? $0.key : UnsafeRawBufferPointer(start: nil, count: 0) }
         findSmallest()
     }
 
     var isValid: Bool { current >= 0 }
-    var key: UnsafeRawBufferPointer { children[current].key }
+    var key: UnsafeRawBufferPointer { keys[current] }
     var value: UnsafeRawBufferPointer { children[current].value }
 
     func next() throws(EngineError) {
-        try children[current].next()
+        let child = children[current]
+        try child.next()
+        keys[current] = child.isValid ? child.key : UnsafeRawBufferPointer(start: nil, count: 0)
         findSmallest()
     }
 
     private func findSmallest() {
         var best = -1
-        for i in children.indices where children[i].isValid {
-            if best < 0 || comparator.compare(children[i].key, children[best].key) < 0 { best = i }
+        keys.withUnsafeBufferPointer { keys in
+            for i in 0..<keys.count where keys[i].baseAddress != nil {
+                if best < 0 || comparator.compare(keys[i], keys[best]) < 0 { best = i }
+            }
         }
         current = best
     }

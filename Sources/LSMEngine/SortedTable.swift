@@ -50,25 +50,48 @@ final class SortedTable: @unchecked Sendable {
 
     /// Reads a block at `offset` of `size` bytes (plus trailer) and checks its checksum.
     static func readBlock(file: any StorageFile, path: String, offset: UInt64, size: UInt64, limit: Int64) throws(EngineError) -> [UInt8] {
+        let buffer = try readBlockBuffer(file: file, path: path, offset: offset, size: size, limit: limit)
+        defer { buffer.deallocate() }
+        return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(size)]))
+    }
+
+    /// Reads a block and its trailer into new memory (the caller frees it) and checks the
+    /// trailer: compression type 0 and the masked CRC32C of block + type byte.
+    static func readBlockBuffer(file: any StorageFile, path: String, offset: UInt64, size: UInt64, limit: Int64) throws(EngineError) -> UnsafeMutableRawBufferPointer {
         guard offset <= UInt64(limit), size <= UInt64(limit) - offset,
               UInt64(limit) - offset - size >= UInt64(SortedTableWriter.trailerSize) else {
             throw .corruption(file: path, offset: Int64(min(offset, UInt64(limit))), detail: "block handle (offset \(offset), size \(size)) runs past the data (\(limit) bytes)")
         }
-        var bytes: [UInt8]
-        do {
-            bytes = try file.readExactly(at: Int64(offset), count: Int(size) + SortedTableWriter.trailerSize)
-        } catch { throw error.engineError }
         let n = Int(size)
-        let stored = UInt32(bytes[n + 1]) | UInt32(bytes[n + 2]) << 8 | UInt32(bytes[n + 3]) << 16 | UInt32(bytes[n + 4]) << 24
-        let actual = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0...n])) }
+        let total = n + SortedTableWriter.trailerSize
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 8)
+        var done = 0
+        while done < total {
+            let got: Int
+            do {
+                got = try file.read(at: Int64(offset) + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            } catch {
+                buffer.deallocate()
+                throw error.engineError
+            }
+            if got == 0 {
+                buffer.deallocate()
+                throw .corruption(file: path, offset: Int64(offset) + Int64(done), detail: "file ends inside a block of \(size) bytes at offset \(offset)")
+            }
+            done += got
+        }
+        let stored = UInt32(littleEndian: buffer.baseAddress!.loadUnaligned(fromByteOffset: n + 1, as: UInt32.self))
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[0...n]))
         guard CRC32C.unmask(stored) == actual else {
+            buffer.deallocate()
             throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(size) bytes)")
         }
-        guard bytes[n] == 0 else {
-            throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(bytes[n])")
+        guard buffer[n] == 0 else {
+            let type = buffer[n]
+            buffer.deallocate()
+            throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(type)")
         }
-        bytes.removeLast(SortedTableWriter.trailerSize)
-        return bytes
+        return buffer
     }
 
     /// The data block a handle (index entry value) names, through `cache`.
@@ -77,9 +100,9 @@ final class SortedTable: @unchecked Sendable {
             throw .corruption(file: path, offset: index.fileOffset, detail: "malformed block handle in the index block")
         }
         if let block = cache.lookup(file: number, offset: offset) { return block }
-        let contents = try Self.readBlock(file: file, path: path, offset: offset, size: size,
-                                          limit: fileSize - Int64(SortedTableWriter.footerSize))
-        let block = try Block(contents: contents, path: path, fileOffset: Int64(offset))
+        let buffer = try Self.readBlockBuffer(file: file, path: path, offset: offset, size: size,
+                                              limit: fileSize - Int64(SortedTableWriter.footerSize))
+        let block = try Block(owning: buffer, count: Int(size), path: path, fileOffset: Int64(offset))
         cache.insert(file: number, offset: offset, block: block)
         return block
     }
