@@ -99,7 +99,7 @@ extension LSMEngine {
         var operations = 0
         do throws(EngineError) {
             if case let .delete(key) = write.kind {
-                write.existed = try getAt(key, mem: snapshot.0, imm: snapshot.1, version: snapshot.2, sequence: snapshot.3) { _ in true } ?? false
+                write.existed = try lookup(key, mem: snapshot.0, imm: snapshot.1, version: snapshot.2, sequence: snapshot.3) { _ in }
             }
             WriteAheadLog.begin(&logScratch, sequence: first)
             for member in members {

@@ -95,27 +95,32 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
 
     public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         let (mem, imm, version, sequence) = try readState()
-        return try getAt(key, mem: mem, imm: imm, version: version, sequence: sequence, body)
+        var result: R? = nil
+        try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence) { result = body($0) }
+        return result
     }
 
-    func getAt<R>(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
-                  _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
-        try InternalKey.withLookupKey(key, sequence: sequence) { (lookup) throws(EngineError) -> R? in
+    /// Finds the newest value of `key` visible at `sequence` and hands it to `body`.
+    /// - Returns: whether a value was found.
+    @discardableResult
+    func lookup(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
+                _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+        try InternalKey.withLookupKey(key, sequence: sequence) { (lookup) throws(EngineError) -> Bool in
             switch mem.get(lookup, userKey: key, body) {
-            case let .found(r): return r
-            case .deleted: return nil
+            case .found: return true
+            case .deleted: return false
             case .notFound: break
             }
             if let imm {
                 switch imm.get(lookup, userKey: key, body) {
-                case let .found(r): return r
-                case .deleted: return nil
+                case .found: return true
+                case .deleted: return false
                 case .notFound: break
                 }
             }
             switch try version.get(lookup, userKey: key, cache: cache, body) {
-            case let .found(r): return r
-            case .deleted, .notFound: return nil
+            case .found: return true
+            case .deleted, .notFound: return false
             }
         }
     }

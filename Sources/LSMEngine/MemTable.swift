@@ -3,10 +3,11 @@
 import KVCore
 import SkipListEngine
 
-/// The outcome of looking a user key up in one component (memtable or table).
-enum LookupResult<R> {
+/// The outcome of looking a user key up in one component (memtable or table). Not generic
+/// over the caller's result type, so the read path needs no generic metadata at run time.
+enum LookupResult {
     /// The newest visible entry is a value; `body` was applied to it.
-    case found(R)
+    case found
     /// The newest visible entry is a tombstone: the key is absent, stop looking.
     case deleted
     /// This component has no entry for the key: look in older ones.
@@ -30,13 +31,15 @@ final class MemTable: @unchecked Sendable {
 
     /// Looks up the newest entry of `userKey` visible at the sequence number in `lookupKey`
     /// (`InternalKey.withLookupKey`).
-    func get<R>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> LookupResult<R> {
-        list.withReadView { view -> LookupResult<R> in
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) -> LookupResult {
+        list.withReadView { view -> LookupResult in
             let cursor = view.seek(lookupKey)
             guard cursor.isValid else { return .notFound }
             let key = cursor.key
             guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
-            return InternalKey.type(key) == .deletion ? .deleted : .found(body(cursor.value))
+            if InternalKey.type(key) == .deletion { return .deleted }
+            body(cursor.value)
+            return .found
         }
     }
 }

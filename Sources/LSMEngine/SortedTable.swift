@@ -108,8 +108,8 @@ final class SortedTable: @unchecked Sendable {
     }
 
     /// Looks up the newest entry of `userKey` visible at the sequence in `lookupKey`.
-    func get<R>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
-                _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> LookupResult<R> {
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
+             _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
         let hash = BloomFilter.hash(userKey)
         let mayContain = filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
         guard mayContain else { return .notFound }
@@ -125,7 +125,9 @@ final class SortedTable: @unchecked Sendable {
             throw .corruption(file: path, offset: block.fileOffset, detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
         }
         guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
-        return InternalKey.type(key) == .deletion ? .deleted : .found(body(iterator.value))
+        if InternalKey.type(key) == .deletion { return .deleted }
+        body(iterator.value)
+        return .found
     }
 }
 

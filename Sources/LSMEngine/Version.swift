@@ -46,15 +46,15 @@ final class Version: @unchecked Sendable {
     }
 
     /// Looks `userKey` up level by level, newest data first.
-    func get<R>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
-                _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> LookupResult<R> {
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
+             _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
         let level0 = files[0]
         var i = level0.count - 1
         while i >= 0 {
             let file = level0[i]
             if userKeyInRange(file, userKey) {
                 let r = try file.table().get(lookupKey, userKey: userKey, cache: cache, body)
-                if case .notFound = r {} else { return r }
+                if r != .notFound { return r }
             }
             i -= 1
         }
@@ -65,7 +65,7 @@ final class Version: @unchecked Sendable {
             let file = list[index]
             guard userKeyInRange(file, userKey) else { continue }
             let r = try file.table().get(lookupKey, userKey: userKey, cache: cache, body)
-            if case .notFound = r {} else { return r }
+            if r != .notFound { return r }
         }
         return .notFound
     }
