@@ -139,3 +139,72 @@ final class BlockIterator {
         while ok && comparator.compare(key, target) < 0 { ok = try decode(at: nextOffset) }
     }
 }
+
+extension Block {
+    /// The entry header at `offset`: shared, non-shared and value lengths and where the key
+    /// bytes start; checked against the entries' end.
+    @inline(__always)
+    private func header(at offset: Int) throws(EngineError) -> (shared: Int, nonShared: Int, valueCount: Int, keyStart: Int) {
+        let raw = UnsafeRawBufferPointer(start: bytes.baseAddress!, count: restartsOffset)
+        var p = offset
+        guard let (shared, a) = Varint.read(raw, at: p) else { throw corruption(p, "malformed entry: shared-length varint") }
+        p += a
+        guard let (nonShared, b) = Varint.read(raw, at: p) else { throw corruption(p, "malformed entry: key-length varint") }
+        p += b
+        guard let (valueLength, c) = Varint.read(raw, at: p) else { throw corruption(p, "malformed entry: value-length varint") }
+        p += c
+        guard nonShared <= UInt64(raw.count - p), valueLength <= UInt64(raw.count - p) - nonShared, shared < UInt64(Int32.max) else {
+            throw corruption(offset, "malformed entry: \(nonShared) key and \(valueLength) value bytes past the entries' end")
+        }
+        return (Int(shared), Int(nonShared), Int(valueLength), p)
+    }
+
+    /// Calls `body` with the key and value of the first entry whose key is `>= target`, without
+    /// allocating: restart keys are compared where they lie, and the keys after a restart are
+    /// rebuilt in a stack buffer. Returns nil if every key is smaller than `target`.
+    func withEntry<R>(atOrAfter target: UnsafeRawBufferPointer, comparator: InternalKeyComparator,
+                      _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(EngineError) -> R) throws(EngineError) -> R? {
+        let base = UnsafeRawPointer(bytes.baseAddress!)
+        var low = 0, high = restartCount - 1
+        while low < high {
+            let mid = (low + high + 1) / 2
+            let offset = restart(mid)
+            guard offset < restartsOffset else { throw corruption(restartsOffset + 4 * mid, "restart offset \(offset) past the entries") }
+            let h = try header(at: offset)
+            guard h.shared == 0 else { throw corruption(offset, "restart entry shares \(h.shared) key bytes") }
+            let key = UnsafeRawBufferPointer(start: base + h.keyStart, count: h.nonShared)
+            if comparator.compare(key, target) < 0 { low = mid } else { high = mid - 1 }
+        }
+        var offset = restart(low)
+        guard offset < restartsOffset else { throw corruption(restartsOffset + 4 * low, "restart offset \(offset) past the entries") }
+        let capacity = 512
+        let result: Result<R?, EngineError> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { scratch in
+            do throws(EngineError) {
+                var keyCount = 0
+                while offset < restartsOffset {
+                    let h = try header(at: offset)
+                    guard h.shared <= keyCount else { throw corruption(offset, "entry shares \(h.shared) bytes of a \(keyCount)-byte key") }
+                    let count = h.shared + h.nonShared
+                    guard count <= capacity else {
+                        // A long key: the general iterator handles any size.
+                        let iterator = BlockIterator(block: self)
+                        try iterator.seek(target, comparator: comparator)
+                        return .success(iterator.isValid ? try body(iterator.key, iterator.value) : nil)
+                    }
+                    (scratch.baseAddress! + h.shared).copyMemory(from: base + h.keyStart, byteCount: h.nonShared)
+                    keyCount = count
+                    let key = UnsafeRawBufferPointer(start: scratch.baseAddress!, count: keyCount)
+                    let valueStart = h.keyStart + h.nonShared
+                    if comparator.compare(key, target) >= 0 {
+                        return .success(try body(key, UnsafeRawBufferPointer(start: base + valueStart, count: h.valueCount)))
+                    }
+                    offset = valueStart + h.valueCount
+                }
+                return .success(nil)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}

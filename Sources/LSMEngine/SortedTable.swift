@@ -113,21 +113,20 @@ final class SortedTable: @unchecked Sendable {
         let hash = BloomFilter.hash(userKey)
         let mayContain = filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
         guard mayContain else { return .notFound }
-        let indexIterator = BlockIterator(block: index)
-        try indexIterator.seek(lookupKey, comparator: comparator)
-        guard indexIterator.isValid else { return .notFound }
-        let block = try dataBlock(handle: indexIterator.value, cache: cache)
-        let iterator = BlockIterator(block: block)
-        try iterator.seek(lookupKey, comparator: comparator)
-        guard iterator.isValid else { return .notFound }
-        let key = iterator.key
-        guard key.count >= InternalKey.trailerSize else {
-            throw .corruption(file: path, offset: block.fileOffset, detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
+        let found = try index.withEntry(atOrAfter: lookupKey, comparator: comparator) { (_, handle) throws(EngineError) -> Block in
+            try dataBlock(handle: handle, cache: cache)
         }
-        guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
-        if InternalKey.type(key) == .deletion { return .deleted }
-        body(iterator.value)
-        return .found
+        guard let block = found else { return .notFound }
+        let result = try block.withEntry(atOrAfter: lookupKey, comparator: comparator) { (key, value) throws(EngineError) -> LookupResult in
+            guard key.count >= InternalKey.trailerSize else {
+                throw .corruption(file: path, offset: block.fileOffset, detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
+            }
+            guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
+            if InternalKey.type(key) == .deletion { return .deleted }
+            body(value)
+            return .found
+        }
+        return result ?? .notFound
     }
 }
 
