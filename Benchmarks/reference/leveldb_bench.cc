@@ -194,7 +194,7 @@ struct Database {
     const leveldb::FilterPolicy* filter = nullptr;
 
     Database(const Options& o, const std::string& path) {
-        std::string command = "rm -rf '" + path + "'";
+        std::string command = "rm -rf '" + path + "' && mkdir -p '" + path + "'";
         if (std::system(command.c_str()) != 0) usage("cannot clear " + path);
         leveldb::Options options;
         options.create_if_missing = true;
