@@ -1,6 +1,7 @@
 // Reads one block of a sorted table: binary search over restart points, then decode forward.
 
 import KVCore
+import KVStorage
 
 /// A block's bytes (layout in `BlockBuilder`) in memory owned by this object, checked once
 /// for a sane restart array. Entries are decoded with bounds checks; a malformed entry is
@@ -13,6 +14,8 @@ final class Block: @unchecked Sendable {
     /// For error messages: the table's path and the block's offset in it.
     let path: String
     let fileOffset: Int64
+    /// The mapping the bytes live in, when they are not this block's own memory.
+    private let mapping: MappedRegion?
 
     /// A block over `contents` (copied).
     convenience init(contents: [UInt8], path: String, fileOffset: Int64) throws(EngineError) {
@@ -38,9 +41,27 @@ final class Block: @unchecked Sendable {
         restartCount = restarts
         restartsOffset = count - 4 - 4 * restarts
         bytes = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: count)
+        mapping = nil
     }
 
-    deinit { bytes.deallocate() }
+    /// A block over `count` bytes at `start` inside `mapping` (not copied, not freed).
+    init(mapped start: UnsafeRawPointer, count: Int, mapping: MappedRegion, path: String, fileOffset: Int64) throws(EngineError) {
+        self.path = path
+        self.fileOffset = fileOffset
+        guard count >= 4 else {
+            throw .corruption(file: path, offset: fileOffset, detail: "block of \(count) bytes is too short for a restart count")
+        }
+        let restarts = Int(UInt32(littleEndian: start.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)))
+        guard restarts >= 1, restarts <= (count - 4) / 4 else {
+            throw .corruption(file: path, offset: fileOffset, detail: "block restart count \(restarts) does not fit in \(count) bytes")
+        }
+        restartCount = restarts
+        restartsOffset = count - 4 - 4 * restarts
+        bytes = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: start), count: count)
+        self.mapping = mapping
+    }
+
+    deinit { if mapping == nil { bytes.deallocate() } }
 
     var size: Int { bytes.count }
 

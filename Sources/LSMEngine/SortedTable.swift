@@ -14,6 +14,11 @@ final class SortedTable: @unchecked Sendable {
     let filter: [UInt8]
     let entryCount: UInt64
     private let comparator = InternalKeyComparator()
+    /// The whole file mapped, where the file system maps files: data blocks are then read in
+    /// place, each checked against its CRC32C the first time it is used.
+    private let mapping: MappedRegion?
+    private let verifiedLock = Lock()
+    private var verified = Set<UInt64>()
 
     /// Opens and checks the footer, index block and filter block of `file`.
     init(file: any StorageFile, number: UInt64) throws(EngineError) {
@@ -46,6 +51,7 @@ final class SortedTable: @unchecked Sendable {
         let indexContents = try Self.readBlock(file: file, path: path, offset: u64(0), size: u64(8), limit: footerOffset)
         index = try Block(contents: indexContents, path: path, fileOffset: Int64(u64(0)))
         filter = try Self.readBlock(file: file, path: path, offset: u64(16), size: u64(24), limit: footerOffset)
+        mapping = try? file.mapReadOnly()
     }
 
     /// Reads a block at `offset` of `size` bytes (plus trailer) and checks its checksum.
@@ -99,12 +105,34 @@ final class SortedTable: @unchecked Sendable {
         guard let (offset, a) = Varint.read(handle, at: 0), let (size, _) = Varint.read(handle, at: a) else {
             throw .corruption(file: path, offset: index.fileOffset, detail: "malformed block handle in the index block")
         }
+        if let mapping, mapping.bytes.count == Int(fileSize) { return try mappedBlock(mapping, offset: offset, size: size) }
         if let block = cache.lookup(file: number, offset: offset) { return block }
         let buffer = try Self.readBlockBuffer(file: file, path: path, offset: offset, size: size,
                                               limit: fileSize - Int64(SortedTableWriter.footerSize))
         let block = try Block(owning: buffer, count: Int(size), path: path, fileOffset: Int64(offset))
         cache.insert(file: number, offset: offset, block: block)
         return block
+    }
+
+    /// A data block read in place from the mapping; its checksum is verified on first use.
+    private func mappedBlock(_ mapping: MappedRegion, offset: UInt64, size: UInt64) throws(EngineError) -> Block {
+        let limit = UInt64(fileSize) - UInt64(SortedTableWriter.footerSize)
+        guard offset <= limit, size <= limit - offset, limit - offset - size >= UInt64(SortedTableWriter.trailerSize) else {
+            throw .corruption(file: path, offset: Int64(min(offset, limit)), detail: "block handle (offset \(offset), size \(size)) runs past the data (\(limit) bytes)")
+        }
+        let start = mapping.bytes.baseAddress! + Int(offset)
+        let n = Int(size)
+        if !verifiedLock.withLock({ verified.contains(offset) }) {
+            let stored = UInt32(littleEndian: start.loadUnaligned(fromByteOffset: n + 1, as: UInt32.self))
+            guard CRC32C.unmask(stored) == CRC32C.checksum(UnsafeRawBufferPointer(start: start, count: n + 1)) else {
+                throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(size) bytes)")
+            }
+            guard start.load(fromByteOffset: n, as: UInt8.self) == 0 else {
+                throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(start.load(fromByteOffset: n, as: UInt8.self))")
+            }
+            verifiedLock.withLock { _ = verified.insert(offset) }
+        }
+        return try Block(mapped: start, count: n, mapping: mapping, path: path, fileOffset: Int64(offset))
     }
 
     /// Looks up the newest entry of `userKey` visible at the sequence in `lookupKey`.

@@ -1,5 +1,6 @@
 // Damaged bytes in a table or the manifest are reported with the file and offset, never read as data.
 
+import Foundation
 import KVCore
 import KVStorage
 import Testing
@@ -21,13 +22,29 @@ struct CorruptionTests {
 
     /// Opens the files with one byte of `path` flipped; every read must be right or a
     /// corruption error naming `path`. Returns how the trial ended.
-    static func trial(_ files: [String: [UInt8]], path: String, offset: Int) throws -> String {
+    static func trial(_ files: [String: [UInt8]], path damagedPath: String, offset: Int, onDisk: Bool = false) throws -> String {
         var damaged = files
-        damaged[path]![offset] ^= 0x5A
-        let fs = try LSMTest.fileSystem(with: damaged)
+        damaged[damagedPath]![offset] ^= 0x5A
+        let fs: any FileSystem
+        var directory = "/db"
+        var path = damagedPath
+        if onDisk {
+            // Real files: tables are then read through mmap, a different path from pread.
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-lsm-corrupt-\(getpid())").path
+            try? FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for (p, bytes) in damaged {
+                FileManager.default.createFile(atPath: directory + "/" + FilePath.name(of: p), contents: Data(bytes))
+            }
+            path = directory + "/" + FilePath.name(of: damagedPath)
+            fs = PosixFileSystem()
+        } else {
+            fs = try LSMTest.fileSystem(with: damaged)
+        }
+        defer { if onDisk { try? FileManager.default.removeItem(atPath: directory) } }
         let engine: LSMEngine
         do {
-            engine = try LSMEngine(options: LSMTest.options(fs, memtable: 8 << 10))
+            engine = try LSMEngine(options: LSMTest.options(fs, directory: directory, memtable: 8 << 10))
         } catch {
             guard case let .corruption(file, _, _) = error, file == path else {
                 Issue.record("flip at \(path):\(offset): open failed with \(error), not corruption in that file")
@@ -55,18 +72,19 @@ struct CorruptionTests {
         return reported ? "read" : "unnoticed"
     }
 
-    @Test("a flipped byte anywhere in a table is reported on read with the table's name, never returned as data")
-    func tableBytes() throws {
+    @Test("a flipped byte anywhere in a table is reported on read with the table's name, never returned as data",
+          arguments: [false, true])
+    func tableBytes(onDisk: Bool) throws {
         let files = try Self.build()
         let table = try #require(files.keys.filter { $0.hasSuffix(".sst") }.max { files[$0]!.count < files[$1]!.count })
         let size = files[table]!.count
         var outcomes: [String: Int] = [:]
         var offset = 0
         while offset < size {
-            outcomes[try Self.trial(files, path: table, offset: offset), default: 0] += 1
-            offset += offset >= size - 80 ? 1 : 149
+            outcomes[try Self.trial(files, path: table, offset: offset, onDisk: onDisk), default: 0] += 1
+            offset += offset >= size - 80 ? 1 : (onDisk ? 401 : 149)
         }
-        print("table \(table) (\(size) bytes): \(outcomes)")
+        print("table \(table) (\(size) bytes, \(onDisk ? "on disk, mmap" : "in memory, pread")): \(outcomes)")
         #expect(outcomes["bad"] == nil)
         // Every byte of a table is under a checksum, so every flip is noticed.
         #expect(outcomes["unnoticed"] == nil)
