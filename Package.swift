@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Driver", targets: ["Driver"]),
         .library(name: "KVStorage", targets: ["KVStorage"]),
         .library(name: "KVMemory", targets: ["KVMemory"]),
+        .library(name: "LSMEngine", targets: ["LSMEngine"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -35,9 +36,13 @@ let package = Package(
         .target(name: "HashEngine", dependencies: ["KVCore"]),
         .target(name: "SkipListEngine", dependencies: ["KVCore"]),
         // Files (swift-system), a fault-injecting file system, CRC32C: what persistent engines share.
-        .target(name: "KVStorage", dependencies: ["KVCore", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "KVStorage", dependencies: ["KVCore", "CKVStorage", .product(name: "SystemPackage", package: "swift-system")]),
+        // Hardware CRC-32C (SSE 4.2) for KVStorage, chosen at run time.
+        .target(name: "CKVStorage"),
+        // The persistent log-structured merge tree `lsm`: WAL, memtable, sorted tables, leveled compaction.
+        .target(name: "LSMEngine", dependencies: ["KVCore", "KVStorage", "SkipListEngine"]),
         // The catalogue of built-in engines: name + options -> opened engine.
-        .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine"]),
+        .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine", "LSMEngine", "KVStorage"]),
         // jemalloc, linked as the process allocator of the kvlab executable (trait Jemalloc).
         .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
         // Allocator statistics from jemalloc's mallctl or glibc's mallinfo2.
@@ -73,9 +78,10 @@ let package = Package(
         .testTarget(name: "KVMemoryTests", dependencies: ["KVMemory"]),
         .testTarget(name: "HashEngineTests", dependencies: ["HashEngine", "KVCore"]),
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
-        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),
+        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "KVStorage"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
+        .testTarget(name: "LSMEngineTests", dependencies: ["LSMEngine", "KVStorage", "KVCore", "KVEngines", "KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),

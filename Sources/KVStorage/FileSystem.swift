@@ -33,6 +33,30 @@ public protocol StorageFile: AnyObject, Sendable {
 
     /// Releases the file. Later calls throw `StorageError.closed`.
     func close() throws(StorageError)
+
+    /// The file's current bytes mapped read-only into memory, for files that no longer change
+    /// (sorted tables), or nil where the file system does not map files (then use `read`).
+    func mapReadOnly() throws(StorageError) -> MappedRegion?
+}
+
+extension StorageFile {
+    /// Files that cannot be mapped say so; readers fall back to `read(at:into:)`.
+    public func mapReadOnly() throws(StorageError) -> MappedRegion? { nil }
+}
+
+/// A read-only memory mapping of a whole file, unmapped when released. Whoever reads through
+/// `bytes` keeps a strong reference to the region.
+public final class MappedRegion: @unchecked Sendable {
+    /// The mapped bytes.
+    public let bytes: UnsafeRawBufferPointer
+    private let unmap: @Sendable (UnsafeRawBufferPointer) -> Void
+
+    public init(bytes: UnsafeRawBufferPointer, unmap: @escaping @Sendable (UnsafeRawBufferPointer) -> Void) {
+        self.bytes = bytes
+        self.unmap = unmap
+    }
+
+    deinit { unmap(bytes) }
 }
 
 /// Files and directories. Engines reach the disk only through this protocol, so tests can

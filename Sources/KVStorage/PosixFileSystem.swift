@@ -127,6 +127,18 @@ final class PosixFile: StorageFile, @unchecked Sendable {
         guard fdatasync(descriptor.rawValue) == 0 else { throw .io(path: path, operation: "fdatasync", errno: errno) }
     }
 
+    /// `mmap(PROT_READ, MAP_SHARED)` of the whole file; nil for an empty file.
+    func mapReadOnly() throws(StorageError) -> MappedRegion? {
+        let length = Int(try size())
+        guard length > 0 else { return nil }
+        guard let address = mmap(nil, length, PROT_READ, MAP_SHARED, descriptor.rawValue, 0), address != MAP_FAILED else {
+            throw .io(path: path, operation: "mmap", errno: errno)
+        }
+        return MappedRegion(bytes: UnsafeRawBufferPointer(start: address, count: length)) { region in
+            _ = munmap(UnsafeMutableRawPointer(mutating: region.baseAddress), region.count)
+        }
+    }
+
     func close() throws(StorageError) {
         guard !isClosed else { return }
         isClosed = true

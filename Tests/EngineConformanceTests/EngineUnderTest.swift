@@ -2,6 +2,8 @@
 
 import KVCore
 import KVEngines
+import KVStorage
+import LSMEngine
 import Testing
 
 /// How an engine is expected to behave in the model test.
@@ -37,7 +39,28 @@ struct EngineUnderTest: Sendable, CustomTestStringConvertible {
         .registry("hash", options: ["shards": "1", "capacity": "0"]).named("hash (1 shard, growing from empty)"),
         .registry("skiplist"),
         .registry("null", semantics: .discarding),
+        .lsm,
     ]
+
+    /// The LSM engine on an in-memory fault-injecting file system, with a small memtable so
+    /// flushes and compactions happen; `reopen` closes it and opens the same files again.
+    static var lsm: EngineUnderTest {
+        @Sendable func options(_ fs: FaultInjectingFileSystem) -> LSMOptions {
+            var o = LSMOptions(directory: "/db", fileSystem: fs)
+            o.memtableSize = 64 << 10
+            o.targetFileSize = 64 << 10
+            o.level1MaxBytes = 256 << 10
+            o.blockCacheSize = 256 << 10
+            return o
+        }
+        return EngineUnderTest(name: "lsm", semantics: .storing, open: {
+            try LSMEngine(options: options(FaultInjectingFileSystem()))
+        }, reopen: { engine in
+            let lsm = engine as! LSMEngine
+            try lsm.close()
+            return try LSMEngine(options: options(lsm.options.fileSystem as! FaultInjectingFileSystem))
+        })
+    }
 
     /// Engines whose reads return what was written.
     static let storing = all.filter { $0.semantics == .storing }

@@ -1,0 +1,221 @@
+// The write path: a queue of writers whose leader logs a whole group with one append and one
+// sync (group commit), then applies it to the memtable and publishes its sequence numbers.
+
+import KVCore
+import KVStorage
+
+/// A write waiting in the queue. The caller's buffers stay valid because the caller waits
+/// until the write is done.
+final class PendingWrite: @unchecked Sendable {
+    enum Kind {
+        case put(UnsafeRawBufferPointer, UnsafeRawBufferPointer)
+        /// A delete that reports whether the key existed: always a group of its own.
+        case delete(UnsafeRawBufferPointer)
+        case batch(WriteBatch)
+        /// No operation; syncs the log (`flush()`).
+        case syncOnly
+    }
+
+    let kind: Kind
+    let sync: Bool
+    var done = false
+    var error: EngineError?
+    var existed = false
+
+    init(kind: Kind, sync: Bool) {
+        self.kind = kind
+        self.sync = sync
+    }
+
+    var operationCount: Int {
+        switch kind {
+        case .put, .delete: return 1
+        case let .batch(b): return b.count
+        case .syncOnly: return 0
+        }
+    }
+
+    var isDelete: Bool { if case .delete = kind { return true } else { return false } }
+}
+
+extension LSMEngine {
+    public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) {
+        try performWrite(PendingWrite(kind: .put(key, value), sync: options.sync))
+    }
+
+    public func delete(_ key: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) -> Bool {
+        let write = PendingWrite(kind: .delete(key), sync: options.sync)
+        try performWrite(write)
+        return write.existed
+    }
+
+    public func write(_ batch: WriteBatch, options: WriteOptions) throws(EngineError) {
+        try performWrite(PendingWrite(kind: .batch(batch), sync: options.sync))
+    }
+
+    /// Group bytes beyond which a leader stops adding followers.
+    static var maxGroupBytes: Int { 1 << 20 }
+
+    func performWrite(_ write: PendingWrite) throws(EngineError) {
+        state.lock()
+        if closed { state.unlock(); throw .closed(engine: name) }
+        writers.append(write)
+        while !write.done && writers.first !== write { state.wait() }
+        if write.done {
+            state.unlock()
+            if let error = write.error { throw error }
+            return
+        }
+        // This thread leads a group: it alone touches the log and inserts into the memtable.
+        do throws(EngineError) {
+            if closed { throw EngineError.closed(engine: name) }
+            try makeRoomForWrite(force: false)
+        } catch {
+            writers.removeFirst()
+            state.broadcast()
+            state.unlock()
+            throw error
+        }
+        var group = 1
+        var sync = write.sync || options.syncPolicy == .always
+        var bytes = 0
+        if !write.isDelete {
+            while group < writers.count, !writers[group].isDelete, bytes < Self.maxGroupBytes {
+                let follower = writers[group]
+                if case let .batch(b) = follower.kind { bytes += b.encoded.count }
+                if case let .put(k, v) = follower.kind { bytes += k.count + v.count }
+                sync = sync || follower.sync
+                group += 1
+            }
+        }
+        let members = Array(writers[0..<group])
+        let first = visibleSequence + 1
+        let log = self.log
+        let mem = self.mem
+        let snapshot = (mem, imm, versions.current, visibleSequence)
+        state.unlock()
+
+        var failure: EngineError?
+        var operations = 0
+        do throws(EngineError) {
+            if case let .delete(key) = write.kind {
+                write.existed = try lookup(key, mem: snapshot.0, imm: snapshot.1, version: snapshot.2, sequence: snapshot.3) { _ in }
+            }
+            WriteAheadLog.begin(&logScratch, sequence: first)
+            for member in members {
+                switch member.kind {
+                case let .put(k, v): WriteAheadLog.appendPut(&logScratch, k, v)
+                case let .delete(k): WriteAheadLog.appendDelete(&logScratch, k)
+                case let .batch(b): logScratch.append(contentsOf: b.encoded)
+                case .syncOnly: break
+                }
+                operations += member.operationCount
+            }
+            if operations > 0 {
+                WriteAheadLog.setCount(&logScratch, operations)
+                do { try log.append(logScratch) } catch { throw error.engineError }
+            }
+            if sync {
+                do { try log.sync() } catch { throw error.engineError }
+                stats.lock.withLock { stats.logSyncs += 1 }
+            }
+            if operations > 0 { insert(members, into: mem, firstSequence: first) }
+        } catch {
+            failure = error
+        }
+
+        state.lock()
+        if let failure {
+            // The log may hold part of this group; no later write may follow it there.
+            if backgroundError == nil { backgroundError = failure }
+        } else {
+            visibleSequence = first + UInt64(operations) - 1
+            if operations == 0 { visibleSequence = first - 1 }
+        }
+        for member in members {
+            member.error = failure
+            member.done = true
+        }
+        writers.removeFirst(group)
+        state.broadcast()
+        state.unlock()
+        if let failure { throw failure }
+    }
+
+    /// Applies a logged group to the memtable (the leader only).
+    private func insert(_ members: [PendingWrite], into mem: MemTable, firstSequence: UInt64) {
+        // One insert (one lock acquisition) per entry: readers cannot see the group before
+        // `visibleSequence` covers it, so it still appears atomically.
+        var sequence = firstSequence
+        let list = mem.list
+        func add(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ type: ValueType) {
+            keyScratch.removeAll(keepingCapacity: true)
+            InternalKey.append(key, sequence: sequence, type: type, to: &keyScratch)
+            keyScratch.withUnsafeBytes { _ = list.insert($0, value) }
+            sequence += 1
+        }
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        for member in members {
+            switch member.kind {
+            case let .put(k, v): add(k, v, .value)
+            case let .delete(k): add(k, empty, .deletion)
+            case let .batch(b):
+                b.forEach { operation in
+                    switch operation {
+                    case let .put(k, v): add(k, v, .value)
+                    case let .delete(k): add(k, empty, .deletion)
+                    }
+                }
+            case .syncOnly: break
+            }
+        }
+    }
+
+    /// Makes sure the memtable has room (state lock held): slows writes down by a millisecond
+    /// when level 0 is filling up, waits when the immutable memtable is still being flushed or
+    /// level 0 is full, and otherwise switches to a new memtable and log.
+    func makeRoomForWrite(force: Bool) throws(EngineError) {
+        var allowDelay = !force
+        var force = force
+        while true {
+            if let backgroundError { throw backgroundError }
+            if closed { throw .closed(engine: name) }
+            let level0 = versions.current.files[0].count
+            if allowDelay && level0 >= options.level0SlowdownTrigger {
+                let start = options.clock.nanoseconds()
+                state.wait(nanoseconds: 1_000_000)
+                allowDelay = false
+                let waited = options.clock.nanoseconds() - start
+                stats.lock.withLock { stats.slowdowns += 1; stats.stallNanoseconds += waited }
+                continue
+            }
+            if !force && mem.approximateMemoryUsage < options.memtableSize { return }
+            if imm != nil || level0 >= options.level0StopTrigger {
+                let start = options.clock.nanoseconds()
+                state.wait()
+                let waited = options.clock.nanoseconds() - start
+                stats.lock.withLock { stats.stallNanoseconds += waited }
+                continue
+            }
+            // Switch: a new log, the full memtable becomes immutable.
+            let number = versions.newFileNumber()
+            do {
+                let file = try fileSystem.open(path(FileNames.log(number)), mode: .truncate)
+                // The new log's directory entry must be durable before a synced write relies on it.
+                try fileSystem.syncDirectory(options.directory)
+                // Sync the old log: a later synced write in the new log must not survive a
+                // crash that loses earlier writes (recovery is always a prefix of the writes).
+                try log.sync()
+                try log.close()
+                log = LogWriter(file: file)
+            } catch {
+                throw error.engineError
+            }
+            memtableSeed &+= 1
+            imm = mem
+            mem = MemTable(logNumber: number, seed: memtableSeed)
+            force = false
+            state.broadcast()
+        }
+    }
+}

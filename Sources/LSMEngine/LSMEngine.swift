@@ -1,0 +1,246 @@
+// The persistent engine `lsm`: a log-structured merge tree in the family of LevelDB.
+
+import Foundation
+import KVCore
+import KVStorage
+import Synchronization
+
+/// A log-structured merge tree.
+///
+/// Writes go to a write-ahead log (`WriteAheadLog`, group commit) and a memtable (`MemTable`).
+/// A full memtable becomes immutable and a background thread writes it out as a level-0 sorted
+/// table (`SortedTableWriter`) while writes continue into a fresh one; the same thread merges
+/// tables down the levels (leveled compaction, `LSMEngine+Compaction`). The live tables are
+/// a `Version`, changed atomically by edits in the manifest (`VersionSet`).
+///
+/// Files in the directory: `CURRENT`, `MANIFEST-NNNNNN`, `NNNNNN.log`, `NNNNNN.sst`.
+///
+/// Threads: any number of callers; one write group leader at a time appends to the log and
+/// the memtable; one background thread flushes and compacts. The state lock guards the
+/// memtable pointers, the version set, the writer queue and the background flags; it is
+/// never held across file I/O except the memtable switch's log creation.
+public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
+    public let name = "lsm"
+    public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch]
+
+    public let options: LSMOptions
+    let fileSystem: any FileSystem
+    let cache: BlockCache
+    let tableFiles: TableFiles
+    let state = StateLock()
+
+    // Guarded by `state`.
+    var versions: VersionSet
+    var mem: MemTable
+    var imm: MemTable?
+    var log: LogWriter
+    var writers: [PendingWrite] = []
+    var closed = false
+    var shuttingDown = false
+    var backgroundRunning = false
+    var backgroundError: EngineError?
+    /// Sequence number of the last write visible to readers.
+    var visibleSequence: UInt64 = 0
+    var memtableSeed: UInt64
+
+    // Owned by the write group leader (one thread at a time).
+    var logScratch: [UInt8] = []
+    var keyScratch: [UInt8] = []
+
+    /// Counters for tests and reports.
+    let stats = Stats()
+
+    /// Opens (creating if needed) the engine in `options.directory`, replaying its logs.
+    /// - Throws: `EngineError.corruption` naming the file and offset of damaged data; `.io`.
+    public init(options: LSMOptions) throws(EngineError) {
+        self.options = options
+        fileSystem = options.fileSystem
+        cache = BlockCache(capacity: options.blockCacheSize)
+        tableFiles = TableFiles(fileSystem: options.fileSystem, directory: options.directory)
+        memtableSeed = options.seed
+        versions = VersionSet(options: options, files: tableFiles)
+        // Placeholders; recovery replaces them.
+        mem = MemTable(logNumber: 0, seed: options.seed)
+        log = LogWriter(file: NoFile())
+        try recover()
+        visibleSequence = versions.lastSequence
+        backgroundRunning = true
+        let thread = Thread { [self] in backgroundLoop() }
+        thread.name = "lsm-background"
+        thread.start()
+    }
+
+    final class Stats: @unchecked Sendable {
+        let lock = Lock()
+        var flushes = 0
+        var compactions = 0
+        var trivialMoves = 0
+        var stallNanoseconds: UInt64 = 0
+        var slowdowns = 0
+        var logSyncs = 0
+        var writeGroups = 0
+    }
+
+    func path(_ name: String) -> String { FilePath.join(options.directory, name) }
+
+    // MARK: - Reads
+
+    /// The memtables, version and sequence a read works on, taken together.
+    func readState() throws(EngineError) -> (MemTable, MemTable?, Version, UInt64) {
+        state.lock()
+        defer { state.unlock() }
+        if closed { throw .closed(engine: name) }
+        return (mem, imm, versions.current, visibleSequence)
+    }
+
+    public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
+        let (mem, imm, version, sequence) = try readState()
+        var result: R? = nil
+        try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence) { result = body($0) }
+        return result
+    }
+
+    /// Finds the newest value of `key` visible at `sequence` and hands it to `body`.
+    /// - Returns: whether a value was found.
+    @discardableResult
+    func lookup(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
+                _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+        try InternalKey.withLookupKey(key, sequence: sequence) { (lookup) throws(EngineError) -> Bool in
+            switch mem.get(lookup, userKey: key, body) {
+            case .found: return true
+            case .deleted: return false
+            case .notFound: break
+            }
+            if let imm {
+                switch imm.get(lookup, userKey: key, body) {
+                case .found: return true
+                case .deleted: return false
+                case .notFound: break
+                }
+            }
+            switch try version.get(lookup, userKey: key, cache: cache, body) {
+            case .found: return true
+            case .deleted, .notFound: return false
+            }
+        }
+    }
+
+    public func scan(from start: UnsafeRawBufferPointer, limit: Int,
+                     _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
+        guard limit > 0 else { _ = try readState(); return }
+        let (mem, imm, version, sequence) = try readState()
+        try InternalKey.withLookupKey(start, sequence: InternalKey.maxSequence) { (target) throws(EngineError) in
+            try mem.list.withReadView { (memView) throws(EngineError) in
+                let memIterator = MemTableIterator(cursor: memView.seek(target))
+                if let imm {
+                    try imm.list.withReadView { (immView) throws(EngineError) in
+                        let immIterator = MemTableIterator(cursor: immView.seek(target))
+                        try scanMerged([memIterator, immIterator], version: version, target: target, sequence: sequence, limit: limit, visit)
+                    }
+                } else {
+                    try scanMerged([memIterator], version: version, target: target, sequence: sequence, limit: limit, visit)
+                }
+            }
+        }
+    }
+
+    private func scanMerged(_ memIterators: [any InternalIterator], version: Version, target: UnsafeRawBufferPointer,
+                            sequence: UInt64, limit: Int,
+                            _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
+        var children = memIterators
+        for file in version.files[0] {
+            children.append(try TableIterator(table: try file.table(), target: target, cache: cache))
+        }
+        for level in 1..<Version.levelCount where !version.files[level].isEmpty {
+            children.append(try LevelIterator(files: version.files[level], target: target, cache: cache))
+        }
+        let merged = MergingIterator(children)
+        var lastUserKey: [UInt8] = []
+        var hasLast = false
+        var visited = 0
+        while merged.isValid {
+            let key = merged.key
+            if InternalKey.sequence(key) > sequence { try merged.next(); continue }
+            let userKey = InternalKey.userKey(key)
+            if hasLast && lastUserKey.withUnsafeBytes({ ByteOrder.equal($0, userKey) }) { try merged.next(); continue }
+            lastUserKey.removeAll(keepingCapacity: true)
+            lastUserKey.append(contentsOf: userKey)
+            hasLast = true
+            if InternalKey.type(key) == .value {
+                guard visit(userKey, merged.value) else { return }
+                visited += 1
+                if visited >= limit { return }
+            }
+            try merged.next()
+        }
+    }
+
+    public var count: Int? { nil }
+
+    // MARK: - Lifecycle
+
+    public func flush() throws(EngineError) {
+        try performWrite(PendingWrite(kind: .syncOnly, sync: true))
+    }
+
+    public func close() throws(EngineError) {
+        state.lock()
+        if closed { state.unlock(); return }
+        state.unlock()
+        var failure: EngineError?
+        do { try flush() } catch { if error != .closed(engine: name) { failure = error } }
+        state.lock()
+        if closed { state.unlock(); return }
+        closed = true
+        shuttingDown = true
+        state.broadcast()
+        while backgroundRunning { state.wait() }
+        do { try log.close() } catch { failure = failure ?? error.engineError }
+        versions.close()
+        versions.releaseVersions()
+        imm = nil
+        mem = MemTable(logNumber: 0, seed: 0)
+        state.unlock()
+        if let failure { throw failure }
+    }
+
+    /// Waits until no memtable is waiting to be flushed and no level needs compaction (or the
+    /// background thread failed). For tests and space measurements.
+    public func waitForBackgroundWork() {
+        state.lock()
+        while backgroundRunning && backgroundError == nil && (imm != nil || versions.current.compactionScore >= 1) {
+            state.wait()
+        }
+        state.unlock()
+    }
+
+    /// Table files per level and their bytes, for tests and reports.
+    public var levelSummary: [(files: Int, bytes: Int64)] {
+        state.withLock { versions.current.files.map { ($0.count, $0.reduce(Int64(0)) { $0 + $1.size }) } }
+    }
+
+    /// Stops the engine as a power cut would: no flush, no sync, no deletions; the background
+    /// thread is stopped. Tests call this before `FaultInjectingFileSystem.crash()`.
+    func abandon() {
+        tableFiles.disableDeletions()
+        state.lock()
+        closed = true
+        shuttingDown = true
+        state.broadcast()
+        while backgroundRunning { state.wait() }
+        versions.releaseVersions()
+        imm = nil
+        state.unlock()
+    }
+}
+
+/// A stand-in file for the log writer before recovery opens the real one.
+final class NoFile: StorageFile, @unchecked Sendable {
+    let path = "(none)"
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) -> Int { 0 }
+    func write(at offset: Int64, _ bytes: UnsafeRawBufferPointer) throws(StorageError) { throw .closed(path: path) }
+    func size() throws(StorageError) -> Int64 { 0 }
+    func truncate(to size: Int64) throws(StorageError) {}
+    func sync() throws(StorageError) {}
+    func close() throws(StorageError) {}
+}

@@ -1,0 +1,54 @@
+// The tunables of an LSM engine, with LevelDB's defaults where LevelDB has one.
+
+import KVCore
+import KVStorage
+
+/// When writes reach stable storage.
+public enum SyncPolicy: String, Sendable {
+    /// Every write is synced (as if every call passed `sync: true`).
+    case always
+    /// A write is synced only when it asks (`WriteOptions.sync`), or at `flush()`/`close()`.
+    case never
+}
+
+/// Options of `LSMEngine`.
+public struct LSMOptions: Sendable {
+    /// The engine's directory.
+    public var directory: String
+    /// Files go through this; tests pass a `FaultInjectingFileSystem`.
+    public var fileSystem: any FileSystem
+    /// Time source (stall accounting).
+    public var clock: any MonotonicClock
+    /// A memtable becomes immutable and is flushed once it holds this many bytes.
+    public var memtableSize = 4 << 20
+    /// Bytes of data blocks kept in the block cache.
+    public var blockCacheSize = 8 << 20
+    public var syncPolicy = SyncPolicy.never
+    /// Target size of a data block before it is cut.
+    public var blockSize = 4096
+    public var bloomBitsPerKey = 10
+    /// Compaction output files are cut at this size.
+    public var targetFileSize: Int64 = 2 << 20
+    /// Byte budget of level 1; each deeper level gets ten times the one above.
+    public var level1MaxBytes: Int64 = 10 << 20
+    /// L0 file count that triggers a compaction, slows writes by 1 ms each, stops writes.
+    public var level0CompactionTrigger = 4
+    public var level0SlowdownTrigger = 8
+    public var level0StopTrigger = 12
+    /// Seed of the memtable skiplists' tower heights.
+    public var seed: UInt64 = 0x15A
+
+    /// Options for an engine in `directory`.
+    public init(directory: String, fileSystem: any FileSystem = PosixFileSystem(), clock: any MonotonicClock = SystemMonotonicClock()) {
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.clock = clock
+    }
+
+    func maxBytes(forLevel level: Int) -> Int64 {
+        var bytes = level1MaxBytes
+        var l = 1
+        while l < level { bytes *= 10; l += 1 }
+        return bytes
+    }
+}

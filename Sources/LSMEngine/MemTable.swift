@@ -1,0 +1,57 @@
+// The in-memory write buffer: a skiplist of internal keys, made immutable when full and flushed.
+
+import KVCore
+import SkipListEngine
+
+/// The outcome of looking a user key up in one component (memtable or table). Not generic
+/// over the caller's result type, so the read path needs no generic metadata at run time.
+enum LookupResult {
+    /// The newest visible entry is a value; `body` was applied to it.
+    case found
+    /// The newest visible entry is a tombstone: the key is absent, stop looking.
+    case deleted
+    /// This component has no entry for the key: look in older ones.
+    case notFound
+}
+
+/// Entries are only inserted (internal keys are unique), never replaced or removed, so the
+/// list's nodes live as long as the table. Writers are serialized by the engine's write group.
+final class MemTable: @unchecked Sendable {
+    let list: SkipList<InternalKeyComparator>
+    /// The write-ahead log holding this table's entries.
+    let logNumber: UInt64
+
+    init(logNumber: UInt64, seed: UInt64) {
+        self.logNumber = logNumber
+        list = SkipList(comparator: InternalKeyComparator(), random: SeededRandom(seed: seed))
+    }
+
+    var approximateMemoryUsage: Int { list.approximateMemoryUsage }
+    var isEmpty: Bool { list.count == 0 }
+
+    /// Looks up the newest entry of `userKey` visible at the sequence number in `lookupKey`
+    /// (`InternalKey.withLookupKey`).
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) -> LookupResult {
+        list.withReadView { view -> LookupResult in
+            let cursor = view.seek(lookupKey)
+            guard cursor.isValid else { return .notFound }
+            let key = cursor.key
+            guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
+            if InternalKey.type(key) == .deletion { return .deleted }
+            body(cursor.value)
+            return .found
+        }
+    }
+}
+
+/// Walks a memtable. Valid only inside the `withReadView` closure whose cursor it wraps.
+final class MemTableIterator: InternalIterator {
+    private var cursor: SkipList<InternalKeyComparator>.Cursor
+
+    init(cursor: SkipList<InternalKeyComparator>.Cursor) { self.cursor = cursor }
+
+    var isValid: Bool { cursor.isValid }
+    var key: UnsafeRawBufferPointer { cursor.key }
+    var value: UnsafeRawBufferPointer { cursor.value }
+    func next() throws(EngineError) { cursor.next() }
+}

@@ -1,0 +1,204 @@
+// Reads a sorted table: footer, index and filter at open; data blocks through the block cache.
+
+import KVCore
+import KVStorage
+
+/// An open sorted table (format: `SortedTableWriter`). Every block read is checked against its
+/// CRC32C; any failed check is `EngineError.corruption` naming the file and the byte offset.
+final class SortedTable: @unchecked Sendable {
+    let file: any StorageFile
+    let path: String
+    let number: UInt64
+    let fileSize: Int64
+    let index: Block
+    let filter: [UInt8]
+    let entryCount: UInt64
+    private let comparator = InternalKeyComparator()
+    /// The whole file mapped, where the file system maps files: data blocks are then read in
+    /// place, each checked against its CRC32C the first time it is used.
+    private let mapping: MappedRegion?
+    private let verifiedLock = Lock()
+    private var verified = Set<UInt64>()
+
+    /// Opens and checks the footer, index block and filter block of `file`.
+    init(file: any StorageFile, number: UInt64) throws(EngineError) {
+        self.file = file
+        self.path = file.path
+        self.number = number
+        do {
+            fileSize = try file.size()
+        } catch { throw error.engineError }
+        let footerSize = SortedTableWriter.footerSize
+        guard fileSize >= Int64(footerSize) else {
+            throw .corruption(file: path, offset: 0, detail: "file of \(fileSize) bytes is shorter than the \(footerSize)-byte footer")
+        }
+        let footerOffset = fileSize - Int64(footerSize)
+        let footer: [UInt8]
+        do { footer = try file.readExactly(at: footerOffset, count: footerSize) } catch { throw error.engineError }
+        func u64(_ at: Int) -> UInt64 { footer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
+        func u32(_ at: Int) -> UInt32 { footer.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) } }
+        guard u64(48) == SortedTableWriter.magic else {
+            throw .corruption(file: path, offset: footerOffset + 48, detail: "bad table magic number 0x\(String(u64(48), radix: 16))")
+        }
+        let crc = footer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<44])) }
+        guard CRC32C.unmask(u32(44)) == crc else {
+            throw .corruption(file: path, offset: footerOffset, detail: "footer checksum mismatch")
+        }
+        guard u32(40) == SortedTableWriter.formatVersion else {
+            throw .corruption(file: path, offset: footerOffset + 40, detail: "unknown table format version \(u32(40))")
+        }
+        entryCount = u64(32)
+        let indexContents = try Self.readBlock(file: file, path: path, offset: u64(0), size: u64(8), limit: footerOffset)
+        index = try Block(contents: indexContents, path: path, fileOffset: Int64(u64(0)))
+        filter = try Self.readBlock(file: file, path: path, offset: u64(16), size: u64(24), limit: footerOffset)
+        mapping = try? file.mapReadOnly()
+    }
+
+    /// Reads a block at `offset` of `size` bytes (plus trailer) and checks its checksum.
+    static func readBlock(file: any StorageFile, path: String, offset: UInt64, size: UInt64, limit: Int64) throws(EngineError) -> [UInt8] {
+        let buffer = try readBlockBuffer(file: file, path: path, offset: offset, size: size, limit: limit)
+        defer { buffer.deallocate() }
+        return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(size)]))
+    }
+
+    /// Reads a block and its trailer into new memory (the caller frees it) and checks the
+    /// trailer: compression type 0 and the masked CRC32C of block + type byte.
+    static func readBlockBuffer(file: any StorageFile, path: String, offset: UInt64, size: UInt64, limit: Int64) throws(EngineError) -> UnsafeMutableRawBufferPointer {
+        guard offset <= UInt64(limit), size <= UInt64(limit) - offset,
+              UInt64(limit) - offset - size >= UInt64(SortedTableWriter.trailerSize) else {
+            throw .corruption(file: path, offset: Int64(min(offset, UInt64(limit))), detail: "block handle (offset \(offset), size \(size)) runs past the data (\(limit) bytes)")
+        }
+        let n = Int(size)
+        let total = n + SortedTableWriter.trailerSize
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 8)
+        var done = 0
+        while done < total {
+            let got: Int
+            do {
+                got = try file.read(at: Int64(offset) + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            } catch {
+                buffer.deallocate()
+                throw error.engineError
+            }
+            if got == 0 {
+                buffer.deallocate()
+                throw .corruption(file: path, offset: Int64(offset) + Int64(done), detail: "file ends inside a block of \(size) bytes at offset \(offset)")
+            }
+            done += got
+        }
+        let stored = UInt32(littleEndian: buffer.baseAddress!.loadUnaligned(fromByteOffset: n + 1, as: UInt32.self))
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[0...n]))
+        guard CRC32C.unmask(stored) == actual else {
+            buffer.deallocate()
+            throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(size) bytes)")
+        }
+        guard buffer[n] == 0 else {
+            let type = buffer[n]
+            buffer.deallocate()
+            throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(type)")
+        }
+        return buffer
+    }
+
+    /// The data block a handle (index entry value) names, through `cache`.
+    func dataBlock(handle: UnsafeRawBufferPointer, cache: BlockCache) throws(EngineError) -> Block {
+        guard let (offset, a) = Varint.read(handle, at: 0), let (size, _) = Varint.read(handle, at: a) else {
+            throw .corruption(file: path, offset: index.fileOffset, detail: "malformed block handle in the index block")
+        }
+        if let mapping, mapping.bytes.count == Int(fileSize) { return try mappedBlock(mapping, offset: offset, size: size) }
+        if let block = cache.lookup(file: number, offset: offset) { return block }
+        let buffer = try Self.readBlockBuffer(file: file, path: path, offset: offset, size: size,
+                                              limit: fileSize - Int64(SortedTableWriter.footerSize))
+        let block = try Block(owning: buffer, count: Int(size), path: path, fileOffset: Int64(offset))
+        cache.insert(file: number, offset: offset, block: block)
+        return block
+    }
+
+    /// A data block read in place from the mapping; its checksum is verified on first use.
+    private func mappedBlock(_ mapping: MappedRegion, offset: UInt64, size: UInt64) throws(EngineError) -> Block {
+        let limit = UInt64(fileSize) - UInt64(SortedTableWriter.footerSize)
+        guard offset <= limit, size <= limit - offset, limit - offset - size >= UInt64(SortedTableWriter.trailerSize) else {
+            throw .corruption(file: path, offset: Int64(min(offset, limit)), detail: "block handle (offset \(offset), size \(size)) runs past the data (\(limit) bytes)")
+        }
+        let start = mapping.bytes.baseAddress! + Int(offset)
+        let n = Int(size)
+        if !verifiedLock.withLock({ verified.contains(offset) }) {
+            let stored = UInt32(littleEndian: start.loadUnaligned(fromByteOffset: n + 1, as: UInt32.self))
+            guard CRC32C.unmask(stored) == CRC32C.checksum(UnsafeRawBufferPointer(start: start, count: n + 1)) else {
+                throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(size) bytes)")
+            }
+            guard start.load(fromByteOffset: n, as: UInt8.self) == 0 else {
+                throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(start.load(fromByteOffset: n, as: UInt8.self))")
+            }
+            verifiedLock.withLock { _ = verified.insert(offset) }
+        }
+        return try Block(mapped: start, count: n, mapping: mapping, path: path, fileOffset: Int64(offset))
+    }
+
+    /// Looks up the newest entry of `userKey` visible at the sequence in `lookupKey`.
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
+             _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
+        let hash = BloomFilter.hash(userKey)
+        let mayContain = filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
+        guard mayContain else { return .notFound }
+        let found = try index.withEntry(atOrAfter: lookupKey, comparator: comparator) { (_, handle) throws(EngineError) -> Block in
+            try dataBlock(handle: handle, cache: cache)
+        }
+        guard let block = found else { return .notFound }
+        let result = try block.withEntry(atOrAfter: lookupKey, comparator: comparator) { (key, value) throws(EngineError) -> LookupResult in
+            guard key.count >= InternalKey.trailerSize else {
+                throw .corruption(file: path, offset: block.fileOffset, detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
+            }
+            guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
+            if InternalKey.type(key) == .deletion { return .deleted }
+            body(value)
+            return .found
+        }
+        return result ?? .notFound
+    }
+}
+
+/// Walks a table: the index block picks data blocks, read through the cache as reached.
+final class TableIterator: InternalIterator {
+    let table: SortedTable
+    private let indexIterator: BlockIterator
+    private var data: BlockIterator?
+    private let cache: BlockCache
+
+    /// Positioned on the first entry `>= target`, or the first entry if nil.
+    init(table: SortedTable, target: UnsafeRawBufferPointer?, cache: BlockCache) throws(EngineError) {
+        self.table = table
+        self.cache = cache
+        indexIterator = BlockIterator(block: table.index)
+        if let target {
+            try indexIterator.seek(target, comparator: InternalKeyComparator())
+        } else {
+            try indexIterator.seekToFirst()
+        }
+        try loadBlock(target: target)
+        try skipEmpty()
+    }
+
+    private func loadBlock(target: UnsafeRawBufferPointer?) throws(EngineError) {
+        guard indexIterator.isValid else { data = nil; return }
+        let iterator = BlockIterator(block: try table.dataBlock(handle: indexIterator.value, cache: cache))
+        if let target { try iterator.seek(target, comparator: InternalKeyComparator()) } else { try iterator.seekToFirst() }
+        data = iterator
+    }
+
+    private func skipEmpty() throws(EngineError) {
+        while let d = data, !d.isValid {
+            try indexIterator.next()
+            try loadBlock(target: nil)
+        }
+    }
+
+    var isValid: Bool { data?.isValid ?? false }
+    var key: UnsafeRawBufferPointer { data!.key }
+    var value: UnsafeRawBufferPointer { data!.value }
+
+    func next() throws(EngineError) {
+        try data!.next()
+        try skipEmpty()
+    }
+}

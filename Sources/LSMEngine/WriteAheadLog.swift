@@ -1,0 +1,64 @@
+// The write-ahead log's record: one write group (a batch of puts and deletes) and its sequence.
+
+import KVCore
+import KVStorage
+
+/// Each write group is one record of a `LogFormat` file (`NNNNNN.log`). Byte by byte, the
+/// record's payload is:
+///
+///     offset 0   sequence number of the first operation   UInt64 LE
+///     offset 8   number of operations                     UInt32 LE
+///     offset 12  the operations in `WriteBatch` encoding:
+///                tag (1 = put, 0 = delete) | varint keyLength | key | [varint valueLength | value]
+///
+/// Operation i gets sequence number `first + i`. A log is replayed at open into a memtable and
+/// written out as a level-0 table, then deleted once a durable manifest edit no longer needs it.
+enum WriteAheadLog {
+    static let headerSize = 12
+
+    /// Starts a record in `out` (cleared) for a group whose first sequence is `sequence`.
+    static func begin(_ out: inout [UInt8], sequence: UInt64) {
+        out.removeAll(keepingCapacity: true)
+        withUnsafeBytes(of: sequence.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(0)) { out.append(contentsOf: $0) }
+    }
+
+    static func setCount(_ out: inout [UInt8], _ count: Int) {
+        withUnsafeBytes(of: UInt32(count).littleEndian) { raw in
+            for i in 0..<4 { out[8 + i] = raw[i] }
+        }
+    }
+
+    static func appendPut(_ out: inout [UInt8], _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        out.append(1)
+        Varint.append(UInt64(key.count), to: &out)
+        out.append(contentsOf: key)
+        Varint.append(UInt64(value.count), to: &out)
+        out.append(contentsOf: value)
+    }
+
+    static func appendDelete(_ out: inout [UInt8], _ key: UnsafeRawBufferPointer) {
+        out.append(0)
+        Varint.append(UInt64(key.count), to: &out)
+        out.append(contentsOf: key)
+    }
+
+    /// Decodes a record read from `path` at `offset`.
+    static func decode(_ record: [UInt8], path: String, offset: Int64) throws(EngineError) -> (sequence: UInt64, batch: WriteBatch) {
+        guard record.count >= headerSize else {
+            throw .corruption(file: path, offset: offset, detail: "log record of \(record.count) bytes is shorter than its 12-byte header")
+        }
+        let sequence = record.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let count = record.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        let batch: WriteBatch
+        do {
+            batch = try WriteBatch(encoded: Array(record[headerSize...]))
+        } catch {
+            throw .corruption(file: path, offset: offset, detail: "log record: \(error)")
+        }
+        guard batch.count == Int(count) else {
+            throw .corruption(file: path, offset: offset, detail: "log record says \(count) operations, holds \(batch.count)")
+        }
+        return (sequence, batch)
+    }
+}
