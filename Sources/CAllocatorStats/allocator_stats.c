@@ -54,3 +54,16 @@ void kvlab_allocator_release_free_memory(void) {
     }
     malloc_trim(0);
 }
+
+int kvlab_thread_allocation_counters(unsigned long long *allocated, unsigned long long *deallocated) {
+    mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (mallctl == NULL) return -1;
+    uint64_t a = 0, d = 0;
+    size_t length = sizeof(a);
+    if (mallctl("thread.allocated", &a, &length, NULL, 0) != 0) return -1;
+    length = sizeof(d);
+    if (mallctl("thread.deallocated", &d, &length, NULL, 0) != 0) return -1;
+    *allocated = a;
+    *deallocated = d;
+    return 0;
+}

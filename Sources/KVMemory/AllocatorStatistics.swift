@@ -40,6 +40,14 @@ public enum AllocatorStatistics {
         kvlab_allocator_release_free_memory()
     }
 
+    /// Bytes the calling thread has allocated minus what it has freed, since it started
+    /// (jemalloc's per-thread counters); nil under allocators that do not keep them.
+    public static func threadNetAllocatedBytes() -> Int? {
+        var allocated: UInt64 = 0, deallocated: UInt64 = 0
+        guard kvlab_thread_allocation_counters(&allocated, &deallocated) == 0 else { return nil }
+        return Int(truncatingIfNeeded: allocated &- deallocated)
+    }
+
     /// The current reading.
     public static func snapshot() -> MemorySnapshot {
         var stats = kvlab_allocator_stats()
@@ -60,10 +68,18 @@ public final class MemorySampler: Sendable {
     private let peaks = Mutex<(allocated: Int, resident: Int)>((0, 0))
     private let running = Atomic<Bool>(false)
     private let intervalMicros: UInt32
+    private let read: @Sendable () -> (allocated: Int, resident: Int)
 
-    /// - Parameter intervalMilliseconds: time between samples.
-    public init(intervalMilliseconds: UInt32 = 100) {
+    /// - Parameters:
+    ///   - intervalMilliseconds: time between samples.
+    ///   - read: the reading to sample (the process's allocator statistics unless a test passes its own).
+    public init(intervalMilliseconds: UInt32 = 100,
+                read: @escaping @Sendable () -> (allocated: Int, resident: Int) = {
+                    let s = AllocatorStatistics.snapshot()
+                    return (s.allocated, s.resident)
+                }) {
         intervalMicros = intervalMilliseconds * 1000
+        self.read = read
     }
 
     /// Starts sampling on its own thread.
@@ -92,7 +108,7 @@ public final class MemorySampler: Sendable {
 
     /// Takes one sample now.
     public func sample() {
-        let now = AllocatorStatistics.snapshot()
+        let now = read()
         peaks.withLock { peak in
             peak.allocated = max(peak.allocated, now.allocated)
             peak.resident = max(peak.resident, now.resident)

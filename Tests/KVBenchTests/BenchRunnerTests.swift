@@ -20,7 +20,8 @@ struct BenchRunnerTests {
         #expect(byPhase[.fillseq]?.bytesWritten == 2_000 * 116)
         let memory = try #require(byPhase[.fillseq]?.memory)
         #expect(memory.records == 2_000 && memory.rawBytesPerRecord == 116)
-        #expect(memory.allocatedPerRecord >= 116)
+        // (How many bytes per record is checked by the CLI test, in a process of its own:
+        // here other tests allocate in parallel and move the process-wide figures.)
         #expect(byPhase[.deleterandom]?.memory?.records == 0)
     }
 

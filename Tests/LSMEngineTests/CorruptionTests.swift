@@ -34,7 +34,7 @@ struct CorruptionTests {
             try? FileManager.default.removeItem(atPath: directory)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             for (p, bytes) in damaged {
-                FileManager.default.createFile(atPath: directory + "/" + FilePath.name(of: p), contents: Data(bytes))
+                _ = FileManager.default.createFile(atPath: directory + "/" + FilePath.name(of: p), contents: Data(bytes))
             }
             path = directory + "/" + FilePath.name(of: damagedPath)
             fs = PosixFileSystem()

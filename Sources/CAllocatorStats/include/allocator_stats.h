@@ -23,6 +23,10 @@ typedef struct {
 /// Fills `out`; returns 0 on success.
 int kvlab_allocator_stats_read(kvlab_allocator_stats *out);
 
+/// Bytes allocated and freed so far by the calling thread (jemalloc's thread.allocated and
+/// thread.deallocated); returns 0 on success, -1 when the allocator does not count per thread.
+int kvlab_thread_allocation_counters(unsigned long long *allocated, unsigned long long *deallocated);
+
 /// Returns freed memory to the system now (jemalloc: purge every arena; glibc: malloc_trim).
 void kvlab_allocator_release_free_memory(void);
 
