@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Measurement", targets: ["Measurement"]),
         .library(name: "Workload", targets: ["Workload"]),
         .library(name: "Driver", targets: ["Driver"]),
+        .library(name: "History", targets: ["History"]),
+        .library(name: "Linearizability", targets: ["Linearizability"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,11 +45,16 @@ let package = Package(
         // YCSB workload files, properties, generators, key naming, records and the operation stream.
         .target(name: "Workload", dependencies: ["KVCore"]),
         // Runs a workload on a target (an engine in this process for now), timing every operation.
-        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement"]),
+        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History"]),
+        // Histories of concurrent operations: events, operations, readers/writers, recording.
+        .target(name: "History"),
+        // Sequential models and the linearizability checker (Wing–Gong/Lowe, P-compositional).
+        .target(name: "Linearizability", dependencies: ["History"]),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver",
+                "History", "Linearizability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,5 +68,11 @@ let package = Package(
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
+        .testTarget(name: "HistoryTests", dependencies: ["History"]),
+        .testTarget(
+            name: "LinearizabilityTests",
+            dependencies: ["Linearizability", "History", "Driver", "Workload", "Measurement", "KVCore", "KVEngines"],
+            resources: [.copy("Fixtures")]
+        ),
     ]
 )
