@@ -1,0 +1,70 @@
+// The checker against a brute-force search over every order, on thousands of random histories.
+
+import History
+@testable import Linearizability
+import Testing
+
+/// A random small history: `processes` clients each doing a few operations on one register
+/// (or cas-register), with random overlaps, values from a small set (so reads can match
+/// several writes) and some indeterminate outcomes.
+func randomHistory(_ rng: inout SeededGenerator, processes: Int, operations: Int, withCAS: Bool) -> History {
+    var events: [Event] = []
+    var pending: [Int: Event] = [:]
+    var done = 0
+    while done < operations || !pending.isEmpty {
+        let p = Int.random(in: 0..<processes, using: &rng)
+        if let call = pending.removeValue(forKey: p) {
+            let roll = Int.random(in: 0..<10, using: &rng)
+            var value = call.value
+            if call.function == "read" { value = Bool.random(using: &rng) ? .null : .integer(Int64.random(in: 0..<3, using: &rng)) }
+            let kind: Event.Kind = roll == 0 ? .info : (roll == 1 && call.function == "cas") ? .fail : .ok
+            events.append(Event(kind, process: p, function: call.function, value: kind == .ok ? value : call.value))
+        } else if done < operations {
+            let f = withCAS ? ["read", "write", "cas"].randomElement(using: &rng)! : ["read", "write"].randomElement(using: &rng)!
+            let value: Value = switch f {
+            case "write": .integer(Int64.random(in: 0..<3, using: &rng))
+            case "cas": .list([.integer(Int64.random(in: 0..<3, using: &rng)), .integer(Int64.random(in: 0..<3, using: &rng))])
+            default: .null
+            }
+            let call = Event(.invoke, process: p, function: f, value: value)
+            events.append(call)
+            pending[p] = call
+            done += 1
+        }
+    }
+    return History(events: events)
+}
+
+@Suite("Cross-check")
+struct CrossCheckTests {
+    @Test("on 4000 random small histories the checker agrees with brute force, and every counterexample is illegal on its own")
+    func agreesWithBruteForce() throws {
+        let seed = testSeed(0xC0FFEE)
+        var rng = SeededGenerator(seed: seed)
+        var violations = 0, linearizable = 0
+        for round in 0..<4000 {
+            let withCAS = round % 2 == 1
+            let history = randomHistory(&rng, processes: Int.random(in: 2...4, using: &rng),
+                                        operations: Int.random(in: 1...8, using: &rng), withCAS: withCAS)
+            let operations = try history.operations()
+            let model = CASRegisterModel()
+            let expected = try bruteForceLinearizable(operations, model: model)
+            let result = try check(operations, model: model, options: CheckOptions(parallelism: 1))
+            #expect(result.verdict == (expected ? .linearizable : .violation),
+                    "seed \(seed) round \(round): brute force says \(expected)\n\(JepsenEDNFormat.write(history))")
+            if result.verdict == .violation {
+                violations += 1
+                // The counterexample alone (others left out) is not linearizable either.
+                let part = result.partitions[0]
+                let subset = part.counterexample.map { id -> HistoryOperation in operations[id] }
+                    .enumerated().map { i, op -> HistoryOperation in var copy = op; copy.id = i; return copy }
+                #expect(try !bruteForceLinearizable(subset, model: model),
+                        "seed \(seed) round \(round): counterexample \(subset) is linearizable")
+            } else {
+                linearizable += 1
+            }
+        }
+        // Both verdicts are well represented, or the test proves little.
+        #expect(violations > 400 && linearizable > 400, "violations \(violations), linearizable \(linearizable)")
+    }
+}
