@@ -54,6 +54,13 @@ public struct PartitionResult: Sendable {
     /// Violation: the ids of the operations that complete in the longest linearizable prefix
     /// (the part's history up to, not including, the completion that makes it illegal).
     public var longestLinearizablePrefix: [Int]
+    /// Violation: where the counterexample starts. The operations of the part that complete
+    /// before this event position are summarised by the states they can leave the object in
+    /// (`counterexampleStartStates`); nil if the counterexample starts from the initial state.
+    public var counterexampleStartPosition: Int?
+    /// Violation: the states (described by the model) the counterexample starts from: every
+    /// state the operations before `counterexampleStartPosition` can leave the object in.
+    public var counterexampleStartStates: [String]
     /// Violation: the operation whose completion no linearization can accommodate.
     /// Unknown: the first operation the deepest partial linearization could not place.
     public var stalledAt: Int?
@@ -157,7 +164,7 @@ struct PartContext<M: Model>: @unchecked Sendable {
         let outcome = search(model: model, operations: searchOperations, stop: stop, statistics: &statistics)
         var result = PartitionResult(key: key, verdict: .linearizable, operations: part, linearization: [],
                                      counterexample: [], counterexampleIsMinimal: false, longestLinearizablePrefix: [],
-                                     stalledAt: nil, steps: 0, configurations: 0, elapsed: .zero)
+                                     counterexampleStartPosition: nil, counterexampleStartStates: [], stalledAt: nil, steps: 0, configurations: 0, elapsed: .zero)
         switch outcome {
         case .linearizable(let order):
             result.linearization = order.map { part[$0] }
@@ -168,7 +175,12 @@ struct PartContext<M: Model>: @unchecked Sendable {
             result.stalledAt = part.indices.first { !placed.contains($0) && operations[part[$0]].outcome == .ok }.map { part[$0] }
         case .illegal:
             result.verdict = .violation
-            explain(part: part, into: &result, statistics: &statistics)
+            // Explaining may take several searches; it gets a budget of its own (at least 2 s,
+            // or 20 times the search that found the violation), within the overall limit.
+            let spent = clock.now - started
+            let budgetNanos = max(2e9, 20 * (Double(spent.components.seconds) * 1e9 + Double(spent.components.attoseconds) / 1e9))
+            let explainStop = StopCondition(deadline: min(stop.deadline, DispatchTime.now().uptimeNanoseconds &+ UInt64(budgetNanos)))
+            explain(part: part, into: &result, statistics: &statistics, stop: explainStop)
         }
         result.steps = statistics.steps
         result.configurations = statistics.cachedConfigurations
@@ -176,18 +188,19 @@ struct PartContext<M: Model>: @unchecked Sendable {
         return result
     }
 
-    /// A sub-history of the part, cut after event position `cut`. Operations completed by
-    /// then keep their outcome, unless `relaxed`: a relaxed operation may have taken effect
-    /// (with any result) within its interval, or not at all. Operations invoked by then but
-    /// completed later may take effect any time after their invocation, or never. Later
-    /// ones are left out. Each of these only adds behaviours, so if the sub-history cannot
-    /// be linearized, neither can the part.
-    func subHistory(part: [Int], cut: Int, relaxed: Set<Int>) -> (ids: [Int], operations: [SearchOperation<M.Step>]) {
+    /// A sub-history of the part: the operations invoked after event position `from` and by
+    /// `cut`. Operations completed by `cut` keep their outcome, unless `relaxed`: a relaxed
+    /// operation may have taken effect (with any result) within its interval, or not at all.
+    /// Operations invoked by `cut` but completed later may take effect any time after their
+    /// invocation, or never. Each of these only adds behaviours, so if the sub-history cannot
+    /// be linearized (from every state the operations up to `from` can leave), neither can
+    /// the part.
+    func subHistory(part: [Int], from: Int = -1, cut: Int, relaxed: Set<Int>) -> (ids: [Int], operations: [SearchOperation<M.Step>]) {
         var ids: [Int] = []
         var ops: [SearchOperation<M.Step>] = []
         for id in part {
             let operation = operations[id]
-            guard operation.invokePosition <= cut else { continue }
+            guard operation.invokePosition > from && operation.invokePosition <= cut else { continue }
             let completedInTime = operation.outcome == .ok && (operation.returnPosition ?? .max) <= cut
             if completedInTime && !relaxed.contains(id) {
                 ids.append(id)
@@ -204,50 +217,114 @@ struct PartContext<M: Model>: @unchecked Sendable {
         return (ids, ops)
     }
 
+    /// Every state the part's operations up to the quiescent position `position` can leave
+    /// the object in; nil if the search ran out of time.
+    func finalStates(part: [Int], upTo position: Int, stop: StopCondition, statistics: inout SearchStatistics) -> [M.State]? {
+        var states = Set<M.State>()
+        let sub = subHistory(part: part, cut: position, relaxed: [])
+        let outcome = search(model: model, operations: sub.operations, stop: stop, statistics: &statistics,
+                             keepDeepest: false, onSuccess: { states.insert($0); return false })
+        if case .unknown = outcome { return nil }
+        return Array(states)
+    }
+
+    enum WindowVerdict { case illegal, legal, unknown }
+
+    /// Whether the window (`from`, `cut`] cannot be linearized from any of `states`.
+    func windowVerdict(part: [Int], from: Int, cut: Int, states: [M.State], relaxed: Set<Int>, stop: StopCondition,
+                       statistics: inout SearchStatistics) -> WindowVerdict {
+        let sub = subHistory(part: part, from: from, cut: cut, relaxed: relaxed)
+        for state in states {
+            switch search(model: model, operations: sub.operations, stop: stop, statistics: &statistics,
+                          keepDeepest: false, initialState: state) {
+            case .illegal: continue
+            case .linearizable: return .legal
+            case .unknown: return .unknown
+            }
+        }
+        return .illegal
+    }
+
+    /// Positions after which no operation of the part is in flight (before `cut`).
+    func quiescentPoints(part: [Int], before cut: Int) -> [Int] {
+        var deltas: [(position: Int, change: Int)] = []
+        for id in part {
+            let operation = operations[id]
+            guard operation.invokePosition < cut else { continue }
+            deltas.append((operation.invokePosition, 1))
+            if operation.outcome == .ok, let r = operation.returnPosition, r < cut { deltas.append((r, -1)) }
+        }
+        deltas.sort { $0.position < $1.position }
+        var open = 0
+        var points: [Int] = []
+        for d in deltas {
+            open += d.change
+            if open == 0 && d.change < 0 { points.append(d.position) }
+        }
+        return points
+    }
+
     /// Finds the shortest illegal prefix of the part (binary search over completions; the
-    /// longer prefix is the longest legal one) and shrinks its operations greedily.
-    func explain(part: [Int], into result: inout PartitionResult, statistics: inout SearchStatistics) {
+    /// prefix one completion shorter is the longest legal one), then the shortest window
+    /// ending there that is illegal from every state the operations before it can leave
+    /// (walking back over quiescent points), then shrinks the window's operations.
+    func explain(part: [Int], into result: inout PartitionResult, statistics: inout SearchStatistics, stop: StopCondition) {
         let cuts = part.compactMap { operations[$0].outcome == .ok ? operations[$0].returnPosition : nil }.sorted()
         guard !cuts.isEmpty else { return }
         // Invariant: prefix at cuts[high] is illegal; prefix at cuts[low - 1] (if any) is legal.
         var low = 0, high = cuts.count - 1
-        var legalOrder: [Int] = []
         var gaveUp = false
         while low < high {
             let middle = (low + high) / 2
             let sub = subHistory(part: part, cut: cuts[middle], relaxed: [])
-            switch search(model: model, operations: sub.operations, stop: stop, statistics: &statistics) {
+            switch search(model: model, operations: sub.operations, stop: stop, statistics: &statistics, keepDeepest: false) {
             case .illegal: high = middle
-            case .linearizable(let order):
-                legalOrder = order.map { sub.ids[$0] }
-                low = middle + 1
+            case .linearizable: low = middle + 1
             case .unknown:
                 gaveUp = true
                 low = high
             }
         }
         let cut = cuts[high]
-        if high > 0 && legalOrder.isEmpty && !gaveUp {
+        if high > 0 && !gaveUp {
             let sub = subHistory(part: part, cut: cuts[high - 1], relaxed: [])
             if case .linearizable(let order) = search(model: model, operations: sub.operations, stop: stop, statistics: &statistics) {
-                legalOrder = order.map { sub.ids[$0] }
-            }
-        } else if high > 0 && !legalOrder.isEmpty {
-            // legalOrder may come from an earlier, shorter cut; recompute for the longest.
-            let sub = subHistory(part: part, cut: cuts[high - 1], relaxed: [])
-            if case .linearizable(let order) = search(model: model, operations: sub.operations, stop: stop, statistics: &statistics) {
-                legalOrder = order.map { sub.ids[$0] }
+                result.linearization = order.map { sub.ids[$0] }
             }
         }
-        result.linearization = legalOrder
         result.longestLinearizablePrefix = high > 0
             ? part.filter { operations[$0].outcome == .ok && (operations[$0].returnPosition ?? .max) <= cuts[high - 1] } : []
         result.stalledAt = part.first { operations[$0].returnPosition == cut }
 
-        // Shrinking (delta debugging): relax chunks of the definite operations, halving the
-        // chunk size down to single operations; keep a relaxation if the sub-history stays
-        // illegal. The result is 1-minimal: relaxing any one of its operations makes it legal.
-        var definite = part.filter { operations[$0].outcome == .ok && (operations[$0].returnPosition ?? .max) <= cut }
+        // The window: walk back over quiescent points (1, 2, 4, ... of them) until the window
+        // from there to the cut is illegal from every state the prefix before it can leave.
+        var from = -1
+        var startStates = [model.initialState]
+        if !gaveUp {
+            let points = quiescentPoints(part: part, before: cut)
+            var back = 1
+            while back <= points.count {
+                let q = points[points.count - back]
+                guard let states = finalStates(part: part, upTo: q, stop: stop, statistics: &statistics) else { gaveUp = true; break }
+                let verdict = windowVerdict(part: part, from: q, cut: cut, states: states, relaxed: [], stop: stop,
+                                            statistics: &statistics)
+                if verdict == .illegal {
+                    from = q
+                    startStates = states
+                    break
+                }
+                if verdict == .unknown { gaveUp = true; break }
+                back *= 2
+            }
+        }
+
+        // Shrinking (delta debugging): relax chunks of the window's definite operations,
+        // halving the chunk size down to single operations; keep a relaxation if the window
+        // stays illegal. The result is 1-minimal: relaxing any one of its operations makes it
+        // linearizable.
+        var definite = part.filter {
+            operations[$0].invokePosition > from && operations[$0].outcome == .ok && (operations[$0].returnPosition ?? .max) <= cut
+        }
         var relaxed: Set<Int> = []
         var minimal = !gaveUp
         if minimize && !gaveUp {
@@ -258,15 +335,17 @@ struct PartContext<M: Model>: @unchecked Sendable {
                     if stop.reached() { minimal = false; break shrinking }
                     let candidates = definite[start..<min(definite.count, start + chunk)]
                     relaxed.formUnion(candidates)
-                    let sub = subHistory(part: part, cut: cut, relaxed: relaxed)
-                    let outcome = search(model: model, operations: sub.operations, stop: stop, statistics: &statistics,
-                                         keepDeepest: false)
-                    if outcome.isIllegal {
+                    switch windowVerdict(part: part, from: from, cut: cut, states: startStates, relaxed: relaxed, stop: stop,
+                                         statistics: &statistics) {
+                    case .illegal:
                         definite.removeSubrange(start..<min(definite.count, start + chunk))
-                    } else {
+                    case .legal:
                         relaxed.subtract(candidates)
-                        if case .unknown = outcome { minimal = false; break shrinking }
                         start += chunk
+                    case .unknown:
+                        relaxed.subtract(candidates)
+                        minimal = false
+                        break shrinking
                     }
                 }
                 if chunk == 1 { break }
@@ -277,5 +356,9 @@ struct PartContext<M: Model>: @unchecked Sendable {
         }
         result.counterexample = definite
         result.counterexampleIsMinimal = minimal
+        if from >= 0 {
+            result.counterexampleStartPosition = from
+            result.counterexampleStartStates = startStates.map { model.describe($0) }.sorted()
+        }
     }
 }

@@ -50,7 +50,13 @@ extension CheckResult {
     func explanation(_ part: PartitionResult) -> String {
         var out = ""
         let minimal = part.counterexampleIsMinimal ? "minimal" : "reduced (time ran out before it was minimal)"
-        out += "  \(minimal) counterexample: these \(part.counterexample.count) operations cannot be linearized,\n"
+        let count = part.counterexample.count
+        out += "  \(minimal) counterexample: \(count == 1 ? "this operation" : "these \(count) operations") cannot be linearized,\n"
+        if let start = part.counterexampleStartPosition {
+            let states = part.counterexampleStartStates
+            let shown = states.prefix(5).joined(separator: ", ") + (states.count > 5 ? ", ... (\(states.count) states)" : "")
+            out += "  starting from \(states.count == 1 ? "the state" : "any of the states") the operations before event \(start) leave: \(shown),\n"
+        }
         out += "  even if every other operation had taken effect (with any result) at any point of its own interval, or not at all:\n"
         for id in part.counterexample.sorted(by: { operations[$0].invokePosition < operations[$1].invokePosition }) {
             out += "    \(describe(id))\n"
@@ -88,6 +94,8 @@ extension CheckResult {
             if p.verdict == .violation {
                 fields.append("\"counterexample\":[" + p.counterexample.map(op).joined(separator: ",") + "]")
                 fields.append("\"counterexampleIsMinimal\":\(p.counterexampleIsMinimal)")
+                fields.append("\"counterexampleStartPosition\":\(p.counterexampleStartPosition.map(String.init) ?? "null")")
+                fields.append("\"counterexampleStartStates\":[" + p.counterexampleStartStates.map(JSONLinesFormat.jsonQuoted).joined(separator: ",") + "]")
                 fields.append("\"longestLinearizablePrefix\":\(p.longestLinearizablePrefix.count)")
                 fields.append("\"stalledAt\":\(p.stalledAt.map(op) ?? "null")")
             }

@@ -81,10 +81,19 @@ struct Configuration<State: Hashable>: Hashable {
 /// last linearized operation and tries the entry after it). Unknown-outcome operations
 /// return "at infinity", after every other entry: reaching one of those returns means every
 /// operation with a known outcome is linearized, and the rest may never have happened.
+///
+/// - Parameters:
+///   - initialState: where to start (default: the model's initial state).
+///   - onSuccess: called with the final state of each linearization found; return false to
+///     keep searching (to collect every reachable final state), true to stop there.
 func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: StopCondition,
-                      statistics: inout SearchStatistics, keepDeepest: Bool = true) -> SearchOutcome {
+                      statistics: inout SearchStatistics, keepDeepest: Bool = true, initialState: M.State? = nil,
+                      onSuccess: ((M.State) -> Bool)? = nil) -> SearchOutcome {
     let n = operations.count
-    if n == 0 { return .linearizable(order: []) }
+    if n == 0 {
+        if let onSuccess, !onSuccess(initialState ?? model.initialState) { return .illegal(deepest: []) }
+        return .linearizable(order: [])
+    }
     // Entries: 2i = call of operation i, 2i+1 = its return. Head sentinel: 2n.
     let head = 2 * n
     var order = [Int](0..<(2 * n))
@@ -119,11 +128,14 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
     stack.reserveCapacity(n)
     var linearized = [UInt64](repeating: 0, count: (n + 63) / 64)
     var zobrist: UInt64 = 0
-    var state = model.initialState
+    var state = initialState ?? model.initialState
     var cache = Set<Configuration<M.State>>()
+    // The deepest partial linearization is copied lazily, when the search first backtracks
+    // from a new maximum depth, so a search that mostly moves forward copies almost nothing.
     var deepest: [Int] = []
-    let trackDeepest = keepDeepest && n <= 20_000
+    let trackDeepest = keepDeepest
     var deepestDepth = 0
+    var deepestSaved = true
     var entry = Int(next[head])
     var iterations = 0
 
@@ -164,14 +176,16 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
         if iterations & 0x3FF == 0 && stop.reached() {
             statistics.steps += iterations
             statistics.cachedConfigurations += cache.count
-            return .unknown(deepest: trackDeepest ? deepest : currentOrder())
+            return .unknown(deepest: !trackDeepest || stack.count >= deepestDepth ? currentOrder() : deepest)
         }
-        if entry < 0 || (entry & 1 == 1 && unknown[entry >> 1]) {
+        var complete = entry < 0 || (entry & 1 == 1 && unknown[entry >> 1])
+        if complete, let onSuccess, !onSuccess(state) { complete = false; entry = head }
+        if complete {
             statistics.steps += iterations
             statistics.cachedConfigurations += cache.count
             return .linearizable(order: currentOrder())
         }
-        if entry & 1 == 0 {
+        if entry & 1 == 0 && entry != head {
             var advanced = false
             var transition = model.step(state, operations[entry >> 1].step)
             if operations[entry >> 1].optional {
@@ -192,9 +206,9 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
                 }
             }
             if advanced {
-                if trackDeepest && stack.count > deepestDepth {
+                if stack.count > deepestDepth {
                     deepestDepth = stack.count
-                    deepest = currentOrder()
+                    deepestSaved = false
                 }
                 entry = Int(next[head])
             } else {
@@ -204,6 +218,10 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
             // A return entry whose operation is not linearized: backtrack.
             var resumed = false
             while !resumed {
+                if trackDeepest && !deepestSaved && stack.count == deepestDepth {
+                    deepest = currentOrder()
+                    deepestSaved = true
+                }
                 guard let frame = stack.popLast() else {
                     statistics.steps += iterations
                     statistics.cachedConfigurations += cache.count

@@ -33,7 +33,7 @@ struct CheckCLITests {
 
         let violation = try KVLabProcess.run(["check", bad, "--model", "register"])
         #expect(violation.status == 1)
-        #expect(violation.stdout.contains("minimal counterexample: these 2 operations cannot be linearized"))
+        #expect(violation.stdout.contains("minimal counterexample: this operation cannot be linearized"))
         #expect(violation.stdout.contains("p1 read -> 1"))
         #expect(violation.stdout.contains("longest linearizable prefix: 2 completed operations"))
 
@@ -71,7 +71,7 @@ struct CheckCLITests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(document["verdict"] as? String == "violation")
         let parts = try #require(document["partitions"] as? [[String: Any]])
-        #expect((parts.first?["counterexample"] as? [[String: Any]])?.count == 2)
+        #expect((parts.first?["counterexample"] as? [[String: Any]])?.count == 1)
         let page = try String(contentsOfFile: html, encoding: .utf8)
         #expect(page.contains("<svg") && page.contains("op bad"))
     }

@@ -22,10 +22,12 @@ struct ModelHistoryTests {
         let result = try check(b.history, model: RegisterModel())
         #expect(result.verdict == .violation)
         let part = try #require(result.partitions.first)
-        #expect(Set(part.counterexample.map { result.operations[$0].description }) == ["p2 read -> 1", "p3 read -> 2"])
+        // After "read 1" the register holds 1, and nothing writes 2 again.
+        #expect(part.counterexample.map { result.operations[$0].description } == ["p3 read -> 2"])
+        #expect(part.counterexampleStartStates == ["1"])
     }
 
-    @Test("a stale read after a completed write is a violation, with the two reads' writes as the counterexample")
+    @Test("a stale read after a completed write is a violation: the read, from the state the write left")
     func staleRead() throws {
         var b = HistoryBuilder()
         b.op(0, "write", 1)
@@ -34,7 +36,9 @@ struct ModelHistoryTests {
         let result = try check(b.history, model: RegisterModel())
         #expect(result.verdict == .violation)
         let part = try #require(result.partitions.first)
-        #expect(part.counterexample.map { result.operations[$0].description } == ["p0 write 2", "p1 read -> 1"])
+        #expect(part.counterexample.map { result.operations[$0].description } == ["p1 read -> 1"])
+        #expect(part.counterexampleStartPosition == 3)
+        #expect(part.counterexampleStartStates == ["2"])
         #expect(part.counterexampleIsMinimal)
         #expect(part.longestLinearizablePrefix.count == 2)
         #expect(part.stalledAt == 2)
