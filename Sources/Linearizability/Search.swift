@@ -54,11 +54,17 @@ struct SearchStatistics {
     var cachedConfigurations: Int = 0
 }
 
-/// A key of the memo: the set of linearized operations (a bitset, with an incrementally
-/// maintained Zobrist hash so hashing does not read the whole set) and the model state.
+/// A key of the memo: the set of linearized operations and the model state.
+///
+/// The set is a bitset stored compactly: the number of leading words that are all ones, then
+/// the words up to the last non-zero one. Operations are linearized roughly in real-time
+/// order, so a set is "everything before a frontier, plus a few", and a configuration costs a
+/// few words whatever the history's length. A Zobrist hash of the set, maintained
+/// incrementally, spares hashing the words.
 struct Configuration<State: Hashable>: Hashable {
     let zobrist: UInt64
-    let linearized: [UInt64]
+    let fullWords: Int
+    let tail: [UInt64]
     let state: State
 
     func hash(into hasher: inout Hasher) {
@@ -67,7 +73,7 @@ struct Configuration<State: Hashable>: Hashable {
     }
 
     static func == (a: Configuration, b: Configuration) -> Bool {
-        a.zobrist == b.zobrist && a.state == b.state && a.linearized == b.linearized
+        a.zobrist == b.zobrist && a.fullWords == b.fullWords && a.state == b.state && a.tail == b.tail
     }
 }
 
@@ -127,6 +133,8 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
     var stack: [Frame] = []
     stack.reserveCapacity(n)
     var linearized = [UInt64](repeating: 0, count: (n + 63) / 64)
+    var fullWords = 0          // linearized[0..<fullWords] are all ones
+    var highestWord = -1       // linearized[(highestWord+1)...] are all zero
     var zobrist: UInt64 = 0
     var state = initialState ?? model.initialState
     var cache = Set<Configuration<M.State>>()
@@ -157,12 +165,19 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
     @inline(__always) func tryLinearize(_ e: Int, _ candidate: M.State, choices: [M.State]?, nextChoice: Int) -> Bool {
         let op = e >> 1
         let newZobrist = zobrist ^ zobristKeys[op]
-        linearized[op >> 6] |= 1 << UInt64(op & 63)
-        let (inserted, _) = cache.insert(Configuration(zobrist: newZobrist, linearized: linearized, state: candidate))
+        let word = op >> 6
+        linearized[word] |= 1 << UInt64(op & 63)
+        var full = fullWords
+        while full < linearized.count && linearized[full] == ~0 { full += 1 }
+        let high = max(highestWord, word)
+        let tail = full <= high ? Array(linearized[full...high]) : []
+        let (inserted, _) = cache.insert(Configuration(zobrist: newZobrist, fullWords: full, tail: tail, state: candidate))
         if !inserted {
-            linearized[op >> 6] &= ~(1 << UInt64(op & 63))
+            linearized[word] &= ~(1 << UInt64(op & 63))
             return false
         }
+        fullWords = full
+        highestWord = high
         stack.append(Frame(entry: e, previous: state, choices: choices, nextChoice: nextChoice))
         state = candidate
         zobrist = newZobrist
@@ -231,6 +246,8 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
                 state = frame.previous
                 zobrist ^= zobristKeys[op]
                 linearized[op >> 6] &= ~(1 << UInt64(op & 63))
+                if op >> 6 < fullWords { fullWords = op >> 6 }
+                while highestWord >= 0 && linearized[highestWord] == 0 { highestWord -= 1 }
                 unlift(frame.entry)
                 if let choices = frame.choices {
                     var k = frame.nextChoice
