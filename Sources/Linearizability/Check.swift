@@ -93,6 +93,13 @@ public func check<M: Model>(_ history: History, model: M, options: CheckOptions 
 /// linearizable with respect to `model`. Each part (by `model.partition`) is checked on its
 /// own, several at once; within the time limit, never longer.
 /// - Throws: `ModelError` if the model cannot interpret an operation.
+// Specialized for the built-in models, so the search runs without generic indirection when
+// called from another module (the CLI) with one of them.
+@_specialize(exported: true, where M == KeyValueModel)
+@_specialize(exported: true, where M == RegisterModel)
+@_specialize(exported: true, where M == CASRegisterModel)
+@_specialize(exported: true, where M == MultiRegisterModel)
+@_specialize(exported: true, where M == MutexModel)
 public func check<M: Model>(_ operations: [HistoryOperation], model: M, options: CheckOptions = CheckOptions()) throws(ModelError) -> CheckResult {
     let clock = ContinuousClock()
     let started = clock.now
