@@ -144,7 +144,8 @@ final class ClientThread: @unchecked Sendable {
             let t1 = clock.nanoseconds()
             if let history { recordHistory(history, .read, operation.key, readStatus, t0, t1) }
             recorder.record(series: .read, nanos: t1 &- t0, status: readStatus)
-            let t1b = clock.nanoseconds()
+            // With a history, the update's invocation is stamped after the read was recorded.
+            let t1b = history == nil ? t1 : clock.nanoseconds()
             let updateStatus = session.update(operation)
             let t2 = clock.nanoseconds()
             if let history { recordHistory(history, .update, operation.key, updateStatus, t1b, t2) }

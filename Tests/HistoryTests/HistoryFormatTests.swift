@@ -215,3 +215,16 @@ struct HistoryOperationTests {
         #expect([UInt8]().withUnsafeBytes { ValueDigest.of($0) } != [UInt8(0)].withUnsafeBytes { ValueDigest.of($0) })
     }
 }
+
+@Suite("History format detection")
+struct HistoryFormatGuessTests {
+    @Test("the format follows from the file name, else from the first bytes",
+          arguments: [
+            ("h.jsonl", "", HistoryFormat.kvlab), ("h.edn", "", .jepsen), ("jepsen.log", "", .jepsenLog),
+            ("h", "  {\"type\":\"invoke\"}", .kvlab), ("h", "[{:process 0}]", .jepsen), ("h", "{:process 0, :type :invoke}", .jepsen),
+            ("h", "INFO  jepsen.util - 3\t:invoke\t:read\tnil\n", .jepsenLog),
+          ])
+    func guess(path: String, head: String, expected: HistoryFormat) {
+        #expect(HistoryFormat.guess(path: path, text: head) == expected)
+    }
+}

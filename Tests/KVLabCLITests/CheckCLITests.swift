@@ -91,4 +91,33 @@ struct CheckCLITests {
         #expect(check.stdout.contains("model kv"))
         #expect(check.stdout.contains("2010 operations in 10 parts"))
     }
+
+    @Test("Jepsen log lines and Porcupine key-value logs are checked too")
+    func otherFormats() throws {
+        let log = try Self.temporaryFile("jepsen.log", """
+        INFO  jepsen.util - 0\t:invoke\t:write\t3
+        INFO  jepsen.util - 0\t:ok\t:write\t3
+        INFO  jepsen.util - 1\t:invoke\t:cas\t[3 4]
+        INFO  jepsen.util - 1\t:ok\t:cas\t[3 4]
+        INFO  jepsen.util - 2\t:invoke\t:read\tnil
+        INFO  jepsen.util - 2\t:ok\t:read\t3
+
+        """)
+        let porcupine = try Self.temporaryFile("kv.txt", """
+        {:process 0, :type :invoke, :f :put, :key "1", :value "x"}
+        {:process 0, :type :ok, :f :put, :key "1", :value "x"}
+        {:process 1, :type :invoke, :f :append, :key "1", :value "y"}
+        {:process 1, :type :ok, :f :append, :key "1", :value "y"}
+        {:process 2, :type :invoke, :f :get, :key "1", :value nil}
+        {:process 2, :type :ok, :f :get, :key "1", :value "xy"}
+
+        """)
+        defer { for p in [log, porcupine] { try? FileManager.default.removeItem(atPath: p) } }
+        let stale = try KVLabProcess.run(["check", log])
+        #expect(stale.status == 1, "\(stale.stdout)\(stale.stderr)")
+        #expect(stale.stdout.contains("format jepsen-log, model cas-register"))
+        let kv = try KVLabProcess.run(["check", porcupine, "--format", "porcupine"])
+        #expect(kv.status == 0, "\(kv.stdout)\(kv.stderr)")
+        #expect(kv.stdout.contains("model kv"))
+    }
 }

@@ -78,3 +78,52 @@ struct CrossCheckTests {
         #expect(violations > 400 && linearizable > 400, "violations \(violations), linearizable \(linearizable)")
     }
 }
+
+/// A random small key-value history over two keys, with appends, deletes and indeterminate
+/// outcomes, so partitioning and `info` are cross-checked too.
+func randomKeyValueHistory(_ rng: inout SeededGenerator, processes: Int, operations: Int) -> History {
+    var events: [Event] = []
+    var pending: [Int: Event] = [:]
+    var done = 0
+    let values: [Value] = [.null, .string("a"), .string("b"), .string("ab"), .string("ba")]
+    while done < operations || !pending.isEmpty {
+        let p = Int.random(in: 0..<processes, using: &rng)
+        if let call = pending.removeValue(forKey: p) {
+            let kind: Event.Kind = Int.random(in: 0..<8, using: &rng) == 0 ? .info : .ok
+            let value = call.function == "read" && kind == .ok ? values.randomElement(using: &rng)! : call.value
+            events.append(Event(kind, process: p, function: call.function, key: call.key, value: value))
+        } else if done < operations {
+            let f = ["read", "read", "write", "append", "delete"].randomElement(using: &rng)!
+            let value: Value = switch f {
+            case "write", "append": [Value.string("a"), .string("b")].randomElement(using: &rng)!
+            default: .null
+            }
+            let call = Event(.invoke, process: p, function: f, key: .string(Bool.random(using: &rng) ? "x" : "y"), value: value)
+            events.append(call)
+            pending[p] = call
+            done += 1
+        }
+    }
+    return History(events: events)
+}
+
+@Suite("Cross-check, key-value")
+struct KeyValueCrossCheckTests {
+    @Test("on 2000 random two-key histories with appends, deletes and info, per-key checking agrees with brute force")
+    func agreesWithBruteForce() throws {
+        let seed = testSeed(0xBEEF)
+        var rng = SeededGenerator(seed: seed)
+        var violations = 0
+        for round in 0..<2000 {
+            let history = randomKeyValueHistory(&rng, processes: Int.random(in: 2...4, using: &rng),
+                                                operations: Int.random(in: 1...9, using: &rng))
+            let operations = try history.operations()
+            let expected = try bruteForceLinearizable(operations, model: KeyValueModel())
+            let result = try check(operations, model: KeyValueModel())
+            #expect(result.verdict == (expected ? .linearizable : .violation),
+                    "seed \(seed) round \(round): brute force says \(expected)\n\(JSONLinesFormat.write(history))")
+            if result.verdict == .violation { violations += 1 }
+        }
+        #expect(violations > 200, "only \(violations) violations: the generator proves little")
+    }
+}
