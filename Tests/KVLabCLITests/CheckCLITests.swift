@@ -57,8 +57,9 @@ struct CheckCLITests {
         let hard = try Self.temporaryFile("hard.edn", "[" + lines.joined(separator: "\n") + "]")
         defer { try? FileManager.default.removeItem(atPath: hard) }
         let run = try KVLabProcess.run(["check", hard, "--timeout", "0.3", "--no-minimize"])
-        #expect(run.status == 3 || run.status == 1, "\(run.stdout)\(run.stderr)")
-        if run.status == 3 { #expect(run.stdout.contains("overall: unknown")) }
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("overall: unknown"))
+        #expect(run.stdout.contains("timed out after linearizing 40 of 44 operations"))
     }
 
     @Test("--json prints one JSON document and --html writes a standalone page")
