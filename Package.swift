@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "KVStorage", targets: ["KVStorage"]),
         .library(name: "KVMemory", targets: ["KVMemory"]),
         .library(name: "LSMEngine", targets: ["LSMEngine"]),
+        .library(name: "History", targets: ["History"]),
+        .library(name: "Linearizability", targets: ["Linearizability"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -63,11 +65,16 @@ let package = Package(
         // YCSB workload files, properties, generators, key naming, records and the operation stream.
         .target(name: "Workload", dependencies: ["KVCore"]),
         // Runs a workload on a target (an engine in this process for now), timing every operation.
-        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement"]),
+        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History"]),
+        // Histories of concurrent operations: events, operations, readers/writers, recording.
+        .target(name: "History"),
+        // Sequential models and the linearizability checker (Wing–Gong/Lowe, P-compositional).
+        .target(name: "Linearizability", dependencies: ["History"]),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
+                "History", "Linearizability",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -85,5 +92,11 @@ let package = Package(
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
+        .testTarget(name: "HistoryTests", dependencies: ["History"]),
+        .testTarget(
+            name: "LinearizabilityTests",
+            dependencies: ["Linearizability", "History", "Driver", "Workload", "Measurement", "KVCore", "KVEngines"],
+            resources: [.copy("Fixtures")]
+        ),
     ]
 )

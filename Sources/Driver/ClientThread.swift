@@ -1,6 +1,7 @@
 // One driver thread: plans operations, paces them to the target rate, runs them, times them.
 
 import Foundation
+import History
 import KVCore
 import Measurement
 import Synchronization
@@ -27,13 +28,17 @@ final class ClientThread: @unchecked Sendable {
     let statusNanos: UInt64
     /// Nanoseconds between this thread's scheduled starts; 0 = unthrottled.
     let tickNanos: Double
+    /// Records every operation for a history, if requested (nil: the hot path is unchanged).
+    let history: HistoryRecorder?
+    /// The session, when it reports digests (set only when recording a history).
+    let digests: (any HistoryDigestingSession)?
 
     private(set) var warmupOperations: UInt64 = 0
     private(set) var measuredOperations: UInt64 = 0
     private(set) var stoppedByTimeLimit = false
 
     init(index: Int, driver: Driver, session: any TargetSession, shared: SharedRunState, totalOperations: Int64,
-         start: UInt64, deadline: UInt64?, warmupEnd: UInt64?, statusNanos: UInt64) {
+         start: UInt64, deadline: UInt64?, warmupEnd: UInt64?, statusNanos: UInt64, history: HistoryRecorder? = nil) {
         let c = driver.configuration
         let threads = max(1, c.threads)
         self.index = index
@@ -51,6 +56,8 @@ final class ClientThread: @unchecked Sendable {
         self.warmupEnd = warmupEnd
         self.statusNanos = statusNanos
         tickNanos = c.targetOpsPerSecond > 0 ? Double(threads) * 1e9 / c.targetOpsPerSecond : 0
+        self.history = history
+        digests = history == nil ? nil : session as? any HistoryDigestingSession
     }
 
     func run() {
@@ -80,6 +87,9 @@ final class ClientThread: @unchecked Sendable {
             if tickNanos == 0 { intendedStart = began }
             let status = execute(operation, clock: clock)
             let ended = clock.nanoseconds()
+            if let history, operation.kind != .readModifyWrite {
+                recordHistory(history, operation.kind, operation.key, status, began, ended)
+            }
             recorder.record(series: operation.kind.measured, nanos: ended &- began,
                             intendedNanos: ended &- min(intendedStart, began), status: status)
             issued += 1
@@ -132,9 +142,13 @@ final class ClientThread: @unchecked Sendable {
             let t0 = clock.nanoseconds()
             let readStatus = read(operation)
             let t1 = clock.nanoseconds()
+            if let history { recordHistory(history, .read, operation.key, readStatus, t0, t1) }
             recorder.record(series: .read, nanos: t1 &- t0, status: readStatus)
+            // With a history, the update's invocation is stamped after the read was recorded.
+            let t1b = history == nil ? t1 : clock.nanoseconds()
             let updateStatus = session.update(operation)
             let t2 = clock.nanoseconds()
+            if let history { recordHistory(history, .update, operation.key, updateStatus, t1b, t2) }
             recorder.record(series: .update, nanos: t2 &- t1, status: updateStatus)
             return readStatus.isSuccess ? updateStatus : readStatus
         }
@@ -149,6 +163,35 @@ final class ClientThread: @unchecked Sendable {
             recorder.record(series: .verify, nanos: 0, status: verifier.lastResult ? .ok : .unexpectedState)
         }
         return status
+    }
+
+    /// Records one operation in the history: reads (and updates that found no record) as
+    /// reads of the record's digest or nil; updates and inserts as writes of the new record's
+    /// digest; deletes as deletes. A failed read is a `fail` (it constrains nothing); a write
+    /// or delete that errs may have happened, so it is `info`. Scans are not recorded.
+    private func recordHistory(_ history: HistoryRecorder, _ kind: Workload.OperationKind, _ key: UnsafeRawBufferPointer,
+                               _ status: OperationStatus, _ began: UInt64, _ ended: UInt64) {
+        let digest = digests?.lastDigest
+        switch kind {
+        case .read:
+            switch status {
+            case .ok: history.record(.read, key: key, digest: digest, outcome: .ok, invoked: began, completed: ended)
+            case .notFound: history.record(.read, key: key, digest: nil, outcome: .ok, invoked: began, completed: ended)
+            default: history.record(.read, key: key, digest: nil, outcome: .fail, invoked: began, completed: ended)
+            }
+        case .update, .insert:
+            switch status {
+            case .ok: history.record(.write, key: key, digest: digest, outcome: .ok, invoked: began, completed: ended)
+            case .notFound where kind == .update:
+                history.record(.read, key: key, digest: nil, outcome: .ok, invoked: began, completed: ended)
+            default: history.record(.write, key: key, digest: digest, outcome: .info, invoked: began, completed: ended)
+            }
+        case .delete:
+            let outcome: HistoryRecorder.Outcome = status == .ok || status == .notFound ? .ok : .info
+            history.record(.delete, key: key, digest: nil, outcome: outcome, invoked: began, completed: ended)
+        case .scan, .readModifyWrite:
+            break
+        }
     }
 
     private func leaveWarmup(at time: UInt64) {

@@ -1,6 +1,7 @@
 // Runs a workload's load or run phase on a target with client threads, timing every operation.
 
 import Foundation
+import History
 import KVCore
 import Measurement
 import Synchronization
@@ -22,6 +23,9 @@ public struct DriverOutcome: Sendable {
     public var warmupOperations: UInt64
     /// Whether the run stopped at `maxexecutiontime` before finishing its operations.
     public var stoppedByTimeLimit: Bool
+    /// With `recordsHistory`: one recorder per thread; merge them with
+    /// `HistoryRecorder.history(merging:)`. Empty otherwise.
+    public var historyRecorders: [HistoryRecorder] = []
 }
 
 /// Runs one phase of a `CoreWorkload` against a `DriverTarget`.
@@ -70,6 +74,16 @@ public final class Driver: @unchecked Sendable {
         var sessions: [any TargetSession] = []
         for t in 0..<threads { sessions.append(try target.makeSession(thread: t)) }
         defer { for s in sessions { s.close() } }
+        var recorders: [HistoryRecorder?] = Array(repeating: nil, count: threads)
+        if configuration.recordsHistory {
+            for t in 0..<threads {
+                guard let digesting = sessions[t] as? any HistoryDigestingSession else {
+                    throw .invalid("\(target.description) cannot record a history: its sessions do not report record digests")
+                }
+                digesting.computesDigests = true
+                recorders[t] = HistoryRecorder(process: configuration.historyFirstProcess + t)
+            }
+        }
 
         let totalOperations: Int64 = configuration.phase == .load
             ? workload.configuration.insertCount : configuration.operationCount
@@ -82,7 +96,8 @@ public final class Driver: @unchecked Sendable {
 
         let workers = (0..<threads).map { t in
             ClientThread(index: t, driver: self, session: sessions[t], shared: shared, totalOperations: totalOperations,
-                         start: start, deadline: deadline, warmupEnd: warmupEnd, statusNanos: configuration.status ? statusNanos : 0)
+                         start: start, deadline: deadline, warmupEnd: warmupEnd, statusNanos: configuration.status ? statusNanos : 0,
+                         history: recorders[t])
         }
         let reporter = configuration.status
             ? StatusReporter(driver: self, shared: shared, start: start, totalOperations: totalOperations, onEvent: onEvent) : nil
@@ -103,7 +118,8 @@ public final class Driver: @unchecked Sendable {
         let result = RunResult(metadata: meta, runtimeMilliseconds: runtimeMs, operations: operations,
                                recorders: workers.map(\.recorder))
         let stopped = workers.contains { $0.stoppedByTimeLimit }
-        return DriverOutcome(result: result, warmupOperations: warmup, stoppedByTimeLimit: stopped)
+        return DriverOutcome(result: result, warmupOperations: warmup, stoppedByTimeLimit: stopped,
+                             historyRecorders: recorders.compactMap { $0 })
     }
 }
 

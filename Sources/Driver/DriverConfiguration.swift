@@ -28,6 +28,12 @@ public struct DriverConfiguration: Sendable {
     public var warmupOperations: Int64
     /// Seconds excluded from the results at the start (`warmuptime`).
     public var warmupSeconds: Double
+    /// Record every operation (warm-up included) into a history (`--history`): thread `t` is
+    /// process `historyFirstProcess + t`. Off by default; when off, nothing is recorded and
+    /// no digests are computed.
+    public var recordsHistory: Bool = false
+    /// The process id of thread 0 in the history (so load and run phases can share one).
+    public var historyFirstProcess: Int = 0
 
     /// The driver settings of a workload configuration.
     public init(phase: DriverPhase, workload c: CoreWorkloadConfiguration) {

@@ -1,5 +1,6 @@
 // What the driver runs operations against: an engine in this process, or (later) a server.
 
+import History
 import Measurement
 import Workload
 
@@ -29,6 +30,17 @@ public protocol TargetSession: AnyObject {
     func delete(_ operation: PlannedOperation) -> OperationStatus
     /// Releases the session's resources.
     func close()
+}
+
+/// A session that can report a digest of each record it reads or writes, so a run can be
+/// recorded as a history a linearizability checker understands (a read returns the digest
+/// of the last write).
+public protocol HistoryDigestingSession: TargetSession {
+    /// Whether to compute digests (off by default: it costs a hash of the record per operation).
+    var computesDigests: Bool { get set }
+    /// After an operation: the `ValueDigest` of the whole record read, or written; nil if
+    /// the record was not found (or nothing was read or written).
+    var lastDigest: UInt64? { get }
 }
 
 /// Checks field values read back under `dataintegrity=true`, counting the verdicts.

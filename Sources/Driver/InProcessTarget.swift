@@ -1,5 +1,6 @@
 // Runs YCSB operations against a kvlab engine in this process: one record is one engine value.
 
+import History
 import KVCore
 import Measurement
 import Workload
@@ -30,11 +31,13 @@ public struct InProcessTarget: DriverTarget {
     }
 }
 
-final class InProcessSession: TargetSession {
+final class InProcessSession: HistoryDigestingSession {
     let engine: any KeyValueEngine
     let writeOptions: WriteOptions
     /// Reused for every encoded record, so writes do not allocate.
     var buffer: [UInt8] = []
+    var computesDigests = false
+    var lastDigest: UInt64?
 
     init(engine: any KeyValueEngine, writeOptions: WriteOptions) {
         self.engine = engine
@@ -45,8 +48,11 @@ final class InProcessSession: TargetSession {
     func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus {
         let key = operation.key
         let selection = operation.readFields
+        let digests = computesDigests
+        if digests { lastDigest = nil }
         do {
             let status = try engine.get(key) { (record) -> OperationStatus in
+                if digests { self.lastDigest = ValueDigest.of(record) }
                 do {
                     switch selection {
                     case .one(let field):
@@ -81,6 +87,7 @@ final class InProcessSession: TargetSession {
 
     func update(_ operation: PlannedOperation) -> OperationStatus {
         let key = operation.key
+        if computesDigests { lastDigest = nil }
         do {
             let merged: Bool? = try engine.get(key) { existing in
                 do {
@@ -92,6 +99,7 @@ final class InProcessSession: TargetSession {
             }
             guard let merged else { return .notFound }
             guard merged else { return .error }
+            if computesDigests { lastDigest = buffer.withUnsafeBytes { ValueDigest.of($0) } }
             try buffer.withBytes { (value) throws(EngineError) in try engine.put(key, value, options: writeOptions) }
             return .ok
         } catch {
@@ -101,6 +109,7 @@ final class InProcessSession: TargetSession {
 
     func insert(_ operation: PlannedOperation) -> OperationStatus {
         RecordCodec.encode(operation, into: &buffer)
+        if computesDigests { lastDigest = buffer.withUnsafeBytes { ValueDigest.of($0) } }
         do {
             try buffer.withBytes { (value) throws(EngineError) in try engine.put(operation.key, value, options: writeOptions) }
             return .ok
@@ -132,6 +141,7 @@ final class InProcessSession: TargetSession {
     }
 
     func delete(_ operation: PlannedOperation) -> OperationStatus {
+        if computesDigests { lastDigest = nil }
         do {
             return try engine.delete(operation.key, options: writeOptions) ? .ok : .notFound
         } catch {

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Driver
 import Foundation
+import History
 import KVCore
 import KVEngines
 import KVMemory
@@ -32,6 +33,10 @@ struct YCSBArguments: ParsableArguments {
     @Option(name: .customLong("export"), parsing: .upToNextOption,
             help: ArgumentHelp("Also write the result as a JSON document: --export json FILE.", valueName: "json FILE"))
     var export: [String] = []
+
+    @Option(name: .customLong("history"),
+            help: ArgumentHelp("Record every operation (and, for run, the load it does first) as a kvlab JSON Lines history for `kvlab check`.", valueName: "file"))
+    var history: String?
 
     func validate() throws {
         if !export.isEmpty && (export.count != 2 || export[0] != "json") {
@@ -79,6 +84,8 @@ struct WorkloadPhaseRunner {
         do { engine = try selection.open() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2) }
         defer { try? engine.close() }
         let target = InProcessTarget(engine: engine)
+        var recorders: [HistoryRecorder] = []
+        var nextProcess = 0
 
         if phase == .run && !skipLoad && !engine.capabilities.contains(.persistent) {
             // An in-memory engine starts empty in every process: load it first, unmeasured.
@@ -87,18 +94,35 @@ struct WorkloadPhaseRunner {
             // Preparation, not a measurement: as fast as possible, whatever -target says.
             var unthrottled = loader.configuration
             unthrottled.targetOpsPerSecond = 0
+            unthrottled.recordsHistory = ycsb.history != nil
             loader = Driver(workload: loader.workload, target: target, configuration: unthrottled)
             let loaded = try runDriver(loader, metadata: metadata(configuration, properties: properties, phase: .load), quiet: true)
+            recorders += loaded.historyRecorders
+            nextProcess = unthrottled.threads
             Console.error("kvlab run: loaded \(loaded.result.operations) records in \(loaded.result.runtimeMilliseconds) ms")
         }
 
-        let driver = try makeDriver(configuration, target: target, phase: phase, statusLines: configuration.status)
+        var driver = try makeDriver(configuration, target: target, phase: phase, statusLines: configuration.status)
+        if ycsb.history != nil {
+            var settings = driver.configuration
+            settings.recordsHistory = true
+            settings.historyFirstProcess = nextProcess
+            driver = Driver(workload: driver.workload, target: target, configuration: settings)
+        }
         let sampler = MemorySampler(intervalMilliseconds: 100)
         sampler.start()
         var outcome = try runDriver(driver, metadata: metadata(configuration, properties: properties, phase: phase), quiet: false)
         let peaks = sampler.stop()
         outcome.result.metadata.memory = RunMetadata.MemoryPeaks(allocator: AllocatorStatistics.snapshot().allocator,
                                                                  peakAllocatedBytes: peaks.allocated, peakResidentBytes: peaks.resident)
+        if let path = ycsb.history {
+            recorders += outcome.historyRecorders
+            let history = HistoryRecorder.history(merging: recorders)
+            do { try Data(JSONLinesFormat.write(history).utf8).write(to: URL(fileURLWithPath: path)) } catch {
+                throw CLIError(message: "kvlab \(phase.rawValue): cannot write history '\(path)': \(error.localizedDescription)")
+            }
+            Console.error("kvlab \(phase.rawValue): recorded \(history.events.count / 2) operations in '\(path)' (check it with: kvlab check \(path))")
+        }
         if outcome.stoppedByTimeLimit {
             Console.error("kvlab \(phase.rawValue): stopped at maxexecutiontime=\(configuration.maxExecutionTime) s")
         }

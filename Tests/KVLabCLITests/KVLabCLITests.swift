@@ -9,7 +9,7 @@ struct KVLabCLITests {
     func help() throws {
         let top = try KVLabProcess.run(["--help"])
         #expect(top.status == 0)
-        for sub in ["load", "run", "merge", "compare", "engines", "bench"] {
+        for sub in ["load", "run", "merge", "compare", "engines", "bench", "check"] {
             #expect(top.stdout.contains(sub))
             let help = try KVLabProcess.run([sub, "--help"])
             #expect(help.status == 0, "\(sub) --help: \(help.stderr)")
