@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Workload", targets: ["Workload"]),
         .library(name: "Driver", targets: ["Driver"]),
         .library(name: "KVStorage", targets: ["KVStorage"]),
+        .library(name: "BTreeEngine", targets: ["BTreeEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,8 +32,10 @@ let package = Package(
         .target(name: "SkipListEngine", dependencies: ["KVCore"]),
         // Files (swift-system), a fault-injecting file system, CRC32C: what persistent engines share.
         .target(name: "KVStorage", dependencies: ["KVCore", .product(name: "SystemPackage", package: "swift-system")]),
+        // A paged, persistent, crash-safe B+tree (copy-on-write pages, meta-page switch).
+        .target(name: "BTreeEngine", dependencies: ["KVCore", "KVStorage"]),
         // The catalogue of built-in engines: name + options -> opened engine.
-        .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine"]),
+        .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine", "BTreeEngine", "KVStorage"]),
         // db_bench-style micro benchmarks over any engine.
         .target(name: "KVBench", dependencies: ["KVCore"]),
         // Per-operation HdrHistograms, YCSB text output, JSON result files, merge and compare.
@@ -60,7 +63,8 @@ let package = Package(
         .testTarget(name: "KVStorageTests", dependencies: ["KVStorage", "KVCore"]),
         .testTarget(name: "HashEngineTests", dependencies: ["HashEngine", "KVCore"]),
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
-        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),
+        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "BTreeEngine", "KVStorage"]),
+        .testTarget(name: "BTreeEngineTests", dependencies: ["BTreeEngine", "KVStorage", "KVCore", "KVEngines"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),

@@ -2,6 +2,8 @@
 
 import KVCore
 import KVEngines
+import BTreeEngine
+import KVStorage
 import Testing
 
 /// How an engine is expected to behave in the model test.
@@ -37,10 +39,26 @@ struct EngineUnderTest: Sendable, CustomTestStringConvertible {
         .registry("hash", options: ["shards": "1", "capacity": "0"]).named("hash (1 shard, growing from empty)"),
         .registry("skiplist"),
         .registry("null", semantics: .discarding),
+        .registry("btree"),
+        .btree(pageSize: 4096, cacheBytes: 1 << 20),
+        .btree(pageSize: 1024, cacheBytes: 64 << 10),
     ]
 
     /// Engines whose reads return what was written.
     static let storing = all.filter { $0.semantics == .storing }
+
+    /// A B+tree on an in-memory file system, closed and reopened on it by the model test.
+    static func btree(pageSize: Int, cacheBytes: Int) -> EngineUnderTest {
+        let configuration = BTreeConfiguration(pageSize: pageSize, cacheBytes: cacheBytes)
+        return EngineUnderTest(
+            name: "btree (\(pageSize)-byte pages, \(cacheBytes >> 10) KiB cache, reopened)", semantics: .storing,
+            open: { try BTreeEngine(fileSystem: FaultInjectingFileSystem(), directory: "/db", configuration: configuration) },
+            reopen: { engine in
+                let old = engine as! BTreeEngine
+                try old.close()
+                return try BTreeEngine(fileSystem: old.fileSystem, directory: old.directory, configuration: old.configuration)
+            })
+    }
 
     func named(_ newName: String) -> EngineUnderTest {
         var copy = self
