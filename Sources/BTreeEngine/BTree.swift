@@ -64,14 +64,18 @@ final class BTree {
         return found ? i + 1 : i
     }
 
+    @inline(__always)
     private func checkedNode(_ page: Page, depth: Int) throws(EngineError) -> Node {
         let node = page.node
         let expected: PageType = depth == height - 1 ? .leaf : .branch
-        guard node.type == expected.rawValue else {
-            throw .corruption(file: pager.path, offset: Int64(page.number) * Int64(pager.pageSize) + 4,
-                              detail: "page \(page.number): type \(node.type) at depth \(depth) of \(height), expected \(expected)")
-        }
+        if node.type != expected.rawValue { throw wrongType(page, depth: depth, expected: expected) }
         return node
+    }
+
+    private func wrongType(_ page: Page, depth: Int, expected: PageType) -> EngineError {
+        let node = page.node
+        return .corruption(file: pager.path, offset: Int64(page.number) * Int64(pager.pageSize) + 4,
+                              detail: "page \(page.number): type \(node.type) at depth \(depth) of \(height), expected \(expected)")
     }
 
     // MARK: Reading
@@ -290,7 +294,9 @@ final class BTree {
         var level = level
         while true {
             if page.node.insert(cell, at: i) { return }
-            let (separator, right) = try split(page, inserting: cell, at: i)
+            // The rightmost page on its level, split by an append: sequential inserts fill pages.
+            let rightmost = path[..<level].allSatisfy { $0.child == $0.page.node.count }
+            let (separator, right) = try split(page, inserting: cell, at: i, rightmost: rightmost)
             if level == 0 {
                 let newRoot = pager.allocate(.branch)
                 _ = newRoot.node.insert(separator, at: 0)
@@ -313,7 +319,7 @@ final class BTree {
     /// Splits `page` with `cell` added at `i` into itself (left) and a new right page.
     /// - Returns: the branch cell to insert into the parent (pointing at the left page) and
     ///   the right page.
-    private func split(_ page: Page, inserting cell: [UInt8], at i: Int) throws(EngineError) -> ([UInt8], Page) {
+    private func split(_ page: Page, inserting cell: [UInt8], at i: Int, rightmost: Bool) throws(EngineError) -> ([UInt8], Page) {
         let node = page.node
         var cells = (0..<node.count).map { node.cellBytes($0) }
         cells.insert(cell, at: i)
@@ -323,7 +329,12 @@ final class BTree {
         if leaf {
             // The split point minimizing the larger half.
             var best = 1, bestLarger = Int.max, left = 0
-            for s in 1..<cells.count {
+            // Appending past the last key (sequential inserts): keep the left page full.
+            if rightmost && i == cells.count - 1 && total - sizes[i] <= capacity {
+                best = cells.count - 1
+                bestLarger = 0
+            }
+            for s in 1..<cells.count where bestLarger != 0 {
                 left += sizes[s - 1]
                 let larger = max(left, total - left)
                 if left <= capacity && total - left <= capacity && larger < bestLarger { best = s; bestLarger = larger }
@@ -340,7 +351,11 @@ final class BTree {
         }
         // Branch: cell m moves up; its child becomes the left half's rightmost child.
         var best = 1, bestLarger = Int.max, left = 0
-        for m in 1..<(cells.count - 1) {
+        if rightmost && i == cells.count - 1 && total - sizes[i] - sizes[i - 1] <= capacity {
+            best = cells.count - 2  // appending: the new separator's neighbour moves up, the left stays full
+            bestLarger = 0
+        }
+        for m in 1..<(cells.count - 1) where bestLarger != 0 {
             left += sizes[m - 1]
             let rightSize = total - left - sizes[m]
             let larger = max(left, rightSize)

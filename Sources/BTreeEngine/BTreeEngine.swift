@@ -23,9 +23,9 @@ public struct BTreeConfiguration: Sendable, Hashable {
     /// Every write is durable on return, as if each passed `sync: true`.
     public var syncEveryWrite = false
     /// Bytes of pages an unsynced transaction may change before it is committed on its own.
-    public var commitBytes = 64 << 20
+    public var commitBytes = 256 << 20
 
-    public init(pageSize: Int = 4096, cacheBytes: Int = 512 << 20, syncEveryWrite: Bool = false, commitBytes: Int = 64 << 20) {
+    public init(pageSize: Int = 4096, cacheBytes: Int = 512 << 20, syncEveryWrite: Bool = false, commitBytes: Int = 256 << 20) {
         self.pageSize = pageSize
         self.cacheBytes = cacheBytes
         self.syncEveryWrite = syncEveryWrite

@@ -46,8 +46,18 @@ struct Node {
     @inline(__always)
     func key(_ i: Int) -> CellKey { Node.key(ofCell: cell(i), leaf: isLeaf) }
 
+    @inline(__always)
     static func key(ofCell c: UnsafeMutableRawPointer, leaf: Bool) -> CellKey {
         let flags = c.load(as: UInt8.self)
+        // Fast path: an inline leaf cell with one-byte lengths (short records).
+        if leaf && flags == 0 {
+            let k = c.load(fromByteOffset: 1, as: UInt8.self), v = c.load(fromByteOffset: 2, as: UInt8.self)
+            if k < 0x80 && v < 0x80 { return CellKey(bytes: UnsafeRawPointer(c + 3), inlineCount: Int(k), fullCount: Int(k), overflow: 0) }
+        }
+        return slowKey(ofCell: c, leaf: leaf, flags: flags)
+    }
+
+    static func slowKey(ofCell c: UnsafeMutableRawPointer, leaf: Bool, flags: UInt8) -> CellKey {
         var o = 1
         if leaf {
             let keyLength = readVarint(c, &o)
