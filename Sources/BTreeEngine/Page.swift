@@ -141,6 +141,12 @@ func varintSize(_ value: Int) -> Int {
 @inline(__always)
 func compareBytes(_ a: UnsafeRawPointer?, _ aCount: Int, _ b: UnsafeRawPointer?, _ bCount: Int) -> Int {
     let n = min(aCount, bCount)
+    // First eight bytes as big-endian words: most comparisons end there without a call.
+    if n >= 8 {
+        let x = UInt64(bigEndian: a!.loadUnaligned(as: UInt64.self)), y = UInt64(bigEndian: b!.loadUnaligned(as: UInt64.self))
+        if x != y { return x < y ? -1 : 1 }
+        if n == 8 { return aCount - bCount }
+    }
     if n > 0 {
         let c = memcmp(a!, b!, n)
         if c != 0 { return Int(c) }

@@ -11,8 +11,11 @@ import KVCore
 /// evicted while a reader holds it stays alive (reference counted) until the reader lets go.
 final class PageCache: @unchecked Sendable {
     private let lock = Lock()
-    private var map: [UInt64: Int] = [:]
-    private var frames: [Page?] = []
+    /// Frame of each page number, -1 when not cached: a flat table indexed by page number
+    /// (4 bytes per page of the file) is much cheaper to probe than a hash map.
+    private var table: [Int32] = []
+    private var cachedCount = 0
+    private var frames: ContiguousArray<Page?> = []
     private var freeFrames: [Int] = []
     private var hand = 0
     let capacity: Int
@@ -22,7 +25,25 @@ final class PageCache: @unchecked Sendable {
 
     init(capacity: Int) {
         self.capacity = max(16, capacity)
-        map.reserveCapacity(min(self.capacity, 1 << 20))
+    }
+
+    @inline(__always)
+    private func frame(of number: UInt64) -> Int? {
+        guard number < UInt64(table.count) else { return nil }
+        let i = table[Int(number)]
+        return i < 0 ? nil : Int(i)
+    }
+
+    private func setFrame(_ number: UInt64, _ frame: Int?) {
+        let n = Int(number)
+        if n >= table.count {
+            guard frame != nil else { return }
+            table.append(contentsOf: repeatElement(-1, count: max(n + 1, table.count * 2) - table.count))
+        }
+        let old = table[n]
+        table[n] = Int32(frame ?? -1)
+        if old < 0 && frame != nil { cachedCount += 1 }
+        if old >= 0 && frame == nil { cachedCount -= 1 }
     }
 
     /// The cached page `number`, marking it recently used.
@@ -30,7 +51,7 @@ final class PageCache: @unchecked Sendable {
     func lookup(_ number: UInt64) -> Page? {
         lock.lock()
         defer { lock.unlock() }
-        guard let i = map[number] else { misses &+= 1; return nil }
+        guard let i = frame(of: number) else { misses &+= 1; return nil }
         hits &+= 1
         let page = frames[i].unsafelyUnwrapped
         page.referenced = true
@@ -42,7 +63,7 @@ final class PageCache: @unchecked Sendable {
     func insert(_ page: Page) -> Page {
         lock.lock()
         defer { lock.unlock() }
-        if let i = map[page.number] {
+        if let i = frame(of: page.number) {
             let existing = frames[i]!
             if !page.isDirty { return existing }
             frames[i] = page
@@ -61,7 +82,7 @@ final class PageCache: @unchecked Sendable {
             frame = frames.count - 1
         }
         frames[frame] = page
-        map[page.number] = frame
+        setFrame(page.number, frame)
         page.referenced = true
         return page
     }
@@ -69,29 +90,26 @@ final class PageCache: @unchecked Sendable {
     /// Forgets page `number` (freed, or superseded by a copy).
     func remove(_ number: UInt64) {
         lock.withLock {
-            if let i = map.removeValue(forKey: number) {
+            if let i = frame(of: number) {
+                setFrame(number, nil)
                 frames[i] = nil
                 freeFrames.append(i)
             }
         }
     }
 
-    /// Every dirty page, by page number.
-    func dirtyPages() -> [Page] {
-        lock.withLock { frames.compactMap { $0 }.filter(\.isDirty).sorted { $0.number < $1.number } }
-    }
-
     /// Drops every page.
     func removeAll() {
         lock.withLock {
-            map.removeAll()
+            table.removeAll()
+            cachedCount = 0
             frames.removeAll()
             freeFrames.removeAll()
             hand = 0
         }
     }
 
-    var count: Int { lock.withLock { map.count } }
+    var count: Int { lock.withLock { cachedCount } }
 
     private func evictOne() -> Int? {
         let n = frames.count
@@ -103,7 +121,7 @@ final class PageCache: @unchecked Sendable {
             guard let page = frames[i] else { return i }
             if page.isDirty { continue }
             if page.referenced { page.referenced = false; continue }
-            map.removeValue(forKey: page.number)
+            setFrame(page.number, nil)
             frames[i] = nil
             return i
         }
