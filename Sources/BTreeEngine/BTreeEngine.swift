@@ -92,7 +92,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         let temporary = path + ".creating"
         let file = try fs.open(temporary, mode: .truncate)
         for slot in 0..<2 {
-            let page = Page(number: UInt64(slot), size: pageSize)
+            let page = Page.make(number: UInt64(slot), size: pageSize)
             var meta = MetaPage()
             meta.transaction = UInt64(slot)
             meta.encode(into: page)
@@ -119,7 +119,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             guard size >= PageLayout.minimumPageSize, size <= PageLayout.maximumPageSize, size & (size - 1) == 0 else { continue }
             var best: MetaPage? = nil
             for slot in 0..<2 {
-                let page = Page(number: UInt64(slot), size: size)
+                let page = Page.make(number: UInt64(slot), size: size)
                 let buffer = UnsafeMutableRawBufferPointer(start: page.bytes, count: size)
                 let n = (try? file.read(at: Int64(slot * size), into: buffer)) ?? 0
                 guard n == size else { problems.append("meta \(slot) (page size \(size)): short read"); continue }

@@ -54,6 +54,10 @@ struct Node {
             let k = c.load(fromByteOffset: 1, as: UInt8.self), v = c.load(fromByteOffset: 2, as: UInt8.self)
             if k < 0x80 && v < 0x80 { return CellKey(bytes: UnsafeRawPointer(c + 3), inlineCount: Int(k), fullCount: Int(k), overflow: 0) }
         }
+        if !leaf && flags == 0 {
+            let k = c.load(fromByteOffset: 9, as: UInt8.self)
+            if k < 0x80 { return CellKey(bytes: UnsafeRawPointer(c + 10), inlineCount: Int(k), fullCount: Int(k), overflow: 0) }
+        }
         return slowKey(ofCell: c, leaf: leaf, flags: flags)
     }
 

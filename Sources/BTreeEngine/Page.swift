@@ -55,24 +55,42 @@ enum PageType: UInt8 {
 /// Overflow page: header (count = payload bytes in this page, link = next page or 0), then
 /// payload. Free-list page: header (count = ids in this page, link = next page or 0), then
 /// `count` u64 page numbers.
-final class Page: @unchecked Sendable {
-    var number: UInt64
-    let bytes: UnsafeMutableRawPointer
-    let size: Int
-    /// Created by the current write transaction: written at commit, never evicted before it.
-    var isDirty = false
-    /// CLOCK reference bit.
-    var referenced = true
-
-    init(number: UInt64, size: Int) {
-        self.number = number
-        self.size = size
-        self.bytes = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+final class Page: ManagedBuffer<PageState, UInt8>, @unchecked Sendable {
+    /// A page of `size` bytes (uninitialized) numbered `number`. The bytes live in the same
+    /// allocation as the object: one pointer chase fewer per page visited.
+    static func make(number: UInt64, size: Int) -> Page {
+        let buffer = Page.create(minimumCapacity: size) { _ in PageState(number: number, size: size) }
+        return unsafeDowncast(buffer, to: Page.self)
     }
 
-    deinit { bytes.deallocate() }
+    @inline(__always) var bytes: UnsafeMutableRawPointer {
+        withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+    }
+    @inline(__always) var number: UInt64 {
+        get { header.number }
+        set { header.number = newValue }
+    }
+    @inline(__always) var size: Int { header.size }
+    /// Created by the current write transaction: written at commit, never evicted before it.
+    @inline(__always) var isDirty: Bool {
+        get { header.isDirty }
+        set { header.isDirty = newValue }
+    }
+    /// CLOCK reference bit.
+    @inline(__always) var referenced: Bool {
+        get { header.referenced }
+        set { header.referenced = newValue }
+    }
 
-    var node: Node { Node(base: bytes, pageSize: size) }
+    @inline(__always) var node: Node { Node(base: bytes, pageSize: size) }
+}
+
+/// A cached page's bookkeeping, stored in front of its bytes.
+struct PageState {
+    var number: UInt64
+    var size: Int
+    var isDirty = false
+    var referenced = true
 }
 
 /// Byte layout constants.

@@ -63,7 +63,7 @@ final class Pager: @unchecked Sendable {
         guard number >= 2, number < pageCount else {
             throw .corruption(file: path, offset: offset, detail: "page \(number): reference outside the file's \(pageCount) pages")
         }
-        let page = Page(number: number, size: pageSize)
+        let page = Page.make(number: number, size: pageSize)
         let buffer = UnsafeMutableRawBufferPointer(start: page.bytes, count: pageSize)
         var done = 0
         do {
@@ -111,7 +111,7 @@ final class Pager: @unchecked Sendable {
             number = pageCount
             pageCount += 1
         }
-        let page = Page(number: number, size: pageSize)
+        let page = Page.make(number: number, size: pageSize)
         page.isDirty = true
         page.node.initialize(type)
         dirty[number] = page
@@ -291,7 +291,7 @@ final class Pager: @unchecked Sendable {
         do {
             try writeDirtyPages()
             try file.sync()
-            let metaPage = Page(number: meta.transaction % 2, size: pageSize)
+            let metaPage = Page.make(number: meta.transaction % 2, size: pageSize)
             meta.encode(into: metaPage)
             try file.write(at: Int64(metaPage.number) * Int64(pageSize), UnsafeRawBufferPointer(start: metaPage.bytes, count: pageSize))
             try file.sync()
