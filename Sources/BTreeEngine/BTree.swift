@@ -2,8 +2,9 @@
 
 import KVCore
 
-/// A copy-on-write B+tree. Not thread-safe by itself: `BTreeEngine` calls the mutating methods
-/// under its write lock and the reading ones under its read lock.
+/// A copy-on-write B+tree. `BTreeEngine` calls the mutating methods with its writer lock held;
+/// readers call `get` and `scan` at any time with the root and height of a pinned snapshot,
+/// whose pages no writer changes (see `Pager`).
 ///
 /// Keys in a branch page separate its children: child `i` holds the keys below cell `i`'s key
 /// (and at or above cell `i - 1`'s), the rightmost child the keys at or above the last cell's
@@ -65,14 +66,19 @@ final class BTree {
     }
 
     @inline(__always)
-    private func checkedNode(_ page: Page, depth: Int) throws(EngineError) -> Node {
+    private func checkedNode(_ page: Page, depth: Int, height: Int) throws(EngineError) -> Node {
         let node = page.node
         let expected: PageType = depth == height - 1 ? .leaf : .branch
-        if node.type != expected.rawValue { throw wrongType(page, depth: depth, expected: expected) }
+        if node.type != expected.rawValue { throw wrongType(page, depth: depth, height: height, expected: expected) }
         return node
     }
 
-    private func wrongType(_ page: Page, depth: Int, expected: PageType) -> EngineError {
+    @inline(__always)
+    private func checkedNode(_ page: Page, depth: Int) throws(EngineError) -> Node {
+        try checkedNode(page, depth: depth, height: height)
+    }
+
+    private func wrongType(_ page: Page, depth: Int, height: Int, expected: PageType) -> EngineError {
         let node = page.node
         return .corruption(file: pager.path, offset: Int64(page.number) * Int64(pager.pageSize) + 4,
                               detail: "page \(page.number): type \(node.type) at depth \(depth) of \(height), expected \(expected)")
@@ -80,13 +86,13 @@ final class BTree {
 
     // MARK: Reading
 
-    /// Applies `body` to the value under `key`, or returns nil.
-    func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
+    /// Applies `body` to the value under `key` in the tree at `root` of `height`, or returns nil.
+    func get<R>(_ key: UnsafeRawBufferPointer, root: UInt64, height: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         guard root != 0 else { return nil }
         var page = try pager.page(root)
         var depth = 0
         while true {
-            let node = try checkedNode(page, depth: depth)
+            let node = try checkedNode(page, depth: depth, height: height)
             if node.isLeaf {
                 let (i, found) = try search(node, key)
                 guard found else { return nil }
@@ -106,14 +112,16 @@ final class BTree {
         return bytes.withUnsafeBytes { body($0) }
     }
 
-    /// Visits records with keys >= `start` in order, up to `limit`, until `visit` returns false.
-    func scan(from start: UnsafeRawBufferPointer, limit: Int,
+    /// Visits records with keys >= `start` in order, up to `limit`, until `visit` returns false,
+    /// in the tree at `root` of `height`. A cursor: the stack of branch pages and child indexes
+    /// from the root to the current leaf.
+    func scan(from start: UnsafeRawBufferPointer, limit: Int, root: UInt64, height: Int,
               _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
         guard root != 0, limit > 0 else { return }
         var stack: [(page: Page, child: Int)] = []
         var page = try pager.page(root)
         var depth = 0
-        while !(try checkedNode(page, depth: depth)).isLeaf {
+        while !(try checkedNode(page, depth: depth, height: height)).isLeaf {
             let ci = try childIndex(page.node, start)
             stack.append((page, ci))
             page = try pager.page(page.node.child(ci))
@@ -143,7 +151,7 @@ final class BTree {
                 guard ci < branch.node.count else { continue }
                 stack.append((branch, ci + 1))
                 page = try pager.page(branch.node.child(ci + 1))
-                while !(try checkedNode(page, depth: stack.count)).isLeaf {
+                while !(try checkedNode(page, depth: stack.count, height: height)).isLeaf {
                     stack.append((page, 0))
                     page = try pager.page(page.node.child(0))
                 }

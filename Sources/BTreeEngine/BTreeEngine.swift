@@ -8,8 +8,11 @@
 // write amplification along the root-to-leaf path (amortized here by grouping unsynced writes
 // into one transaction) and two fdatasyncs per durable commit (data, then meta).
 //
-// Concurrency: one reader-writer lock. Readers share it and never see a half-applied write;
-// the single writer holds it exclusively while it changes pages of the open transaction.
+// Concurrency: many readers, one writer. A reader pins the snapshot (root page, height,
+// version) published by the last completed write call and reads it without locks; the writer
+// never changes a page a pinned snapshot can reach (it copies it, as for a committed page), so
+// readers never see a half-applied write and a long scan does not hold writers back. Pinning
+// waits only while a write call is applying its changes (not during its fsyncs).
 
 import KVCore
 import KVStorage
@@ -55,10 +58,24 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     /// Name of the data file inside the directory.
     public static let fileName = "data.btree"
 
-    private let lock = ReadWriteLock()
+    /// Serializes write calls, flush, close and invariant checks.
+    private let writerLock = Lock()
+    /// Guards the snapshot state below; a write call holds it while it changes pages.
+    private let pinLock = Lock()
     private var tree: BTree?
     private var failure: EngineError?
+    private var published: Snapshot
+    /// Readers per pinned version.
+    private var pinned: [UInt64: Int] = [:]
     private let commitPages: Int
+
+    /// What a reader pins: the tree as of the end of write call `version`.
+    struct Snapshot {
+        var root: UInt64
+        var height: Int
+        var count: UInt64
+        var version: UInt64
+    }
 
     /// Opens (creating if needed) the B+tree in `directory`.
     /// - Throws: `EngineError.corruption` when neither meta page is valid or the free list is
@@ -84,6 +101,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         let pager = try Pager(file: file, pageSize: pageSize, cachePages: cachePages, meta: meta)
         self.commitPages = max(16, min(configuration.commitBytes, configuration.cacheBytes / 2) / pageSize)
         self.tree = BTree(pager: pager, meta: meta)
+        self.published = Snapshot(root: meta.root, height: meta.height, count: meta.recordCount, version: 1)
     }
 
     /// Writes a new file with two meta pages of an empty tree, under a temporary name renamed
@@ -138,8 +156,8 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     // MARK: KeyValueEngine
 
     public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
-        try lock.withReadLock { () throws(EngineError) -> R? in
-            try readable().get(key, body)
+        try withSnapshot { (tree, snapshot) throws(EngineError) -> R? in
+            try tree.get(key, root: snapshot.root, height: snapshot.height, body)
         }
     }
 
@@ -156,8 +174,8 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
 
     public func scan(from start: UnsafeRawBufferPointer, limit: Int,
                      _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
-        try lock.withReadLock { () throws(EngineError) in
-            try readable().scan(from: start, limit: limit, visit)
+        try withSnapshot { (tree, snapshot) throws(EngineError) in
+            try tree.scan(from: start, limit: limit, root: snapshot.root, height: snapshot.height, visit)
         }
     }
 
@@ -177,45 +195,52 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     public func flush() throws(EngineError) {
-        try lock.withWriteLock { () throws(EngineError) in
-            let tree = try readable()
+        try writerLock.withLock { () throws(EngineError) in
+            let tree = try pinLock.withLock { () throws(EngineError) in try readable() }
             try commit(tree)
         }
     }
 
     public func close() throws(EngineError) {
-        try lock.withWriteLock { () throws(EngineError) in
-            guard let tree else { return }
-            self.tree = nil
+        try writerLock.withLock { () throws(EngineError) in
+            let (closing, failed) = pinLock.withLock { () -> (BTree?, Bool) in
+                let t = tree
+                tree = nil
+                return (t, failure != nil)
+            }
+            guard let tree = closing else { return }
             defer { tree.pager.cache.removeAll(); try? tree.pager.file.close() }
-            if failure == nil { try commit(tree) }
+            if !failed { try commit(tree) }
         }
     }
 
     public var count: Int? {
-        lock.withReadLock { tree.map { Int($0.recordCount) } }
+        pinLock.withLock { tree == nil ? nil : Int(published.count) }
     }
 
     public func checkInvariants() throws(EngineError) {
-        try lock.withReadLock { () throws(EngineError) in try readable().checkInvariants() }
+        try writerLock.withLock { () throws(EngineError) in
+            let tree = try pinLock.withLock { () throws(EngineError) in try readable() }
+            try tree.checkInvariants()
+        }
     }
 
     // MARK: Statistics
 
     /// Pages in the data file (the high-water mark, meta pages included).
-    public var pageCount: Int { lock.withReadLock { Int(tree?.pager.pageCount ?? 0) } }
+    public var pageCount: Int { writerLock.withLock { Int(pinLock.withLock { tree }?.pager.pageCount ?? 0) } }
     /// Free pages (reusable now or after the next commit), free-list pages included.
     public var freePageCount: Int {
-        lock.withReadLock {
-            guard let p = tree?.pager else { return 0 }
+        writerLock.withLock {
+            guard let p = pinLock.withLock({ tree })?.pager else { return 0 }
             let (free, list) = p.allFreePages
             return free.count + list.count
         }
     }
     /// The tree's height (0 when empty).
-    public var height: Int { lock.withReadLock { tree?.height ?? 0 } }
+    public var height: Int { pinLock.withLock { tree == nil ? 0 : published.height } }
     /// The page size of the open file.
-    public var pageSize: Int { tree?.pager.pageSize ?? configuration.pageSize }
+    public var pageSize: Int { pinLock.withLock { tree?.pager.pageSize } ?? configuration.pageSize }
 
     // MARK: Internals
 
@@ -227,23 +252,54 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         if value.count > maximumValueSize { throw .tooLarge(what: "value", size: value.count, limit: maximumValueSize) }
     }
 
+    /// The open tree (call with `pinLock` held).
     private func readable() throws(EngineError) -> BTree {
         guard let tree else { throw .closed(engine: name) }
         if let failure { throw failure }
         return tree
     }
 
+    /// Runs `body` on the snapshot published by the last completed write call, pinned so no
+    /// writer changes its pages meanwhile.
+    @inline(__always)
+    private func withSnapshot<R>(_ body: (BTree, Snapshot) throws(EngineError) -> R) throws(EngineError) -> R {
+        pinLock.lock()
+        let tree: BTree
+        do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
+        let snapshot = published
+        pinned[snapshot.version, default: 0] += 1
+        pinLock.unlock()
+        defer {
+            pinLock.lock()
+            if let n = pinned[snapshot.version], n > 1 { pinned[snapshot.version] = n - 1 } else { pinned[snapshot.version] = nil }
+            pinLock.unlock()
+        }
+        return try body(tree, snapshot)
+    }
+
+    /// Runs one write call: applies `body` to a new version while no reader can pin, publishes
+    /// it, then commits (outside the pin lock) if the write asks for durability or the
+    /// transaction has grown past `commitBytes`.
     private func mutate<R>(_ options: WriteOptions, _ body: (BTree) throws(EngineError) -> R) throws(EngineError) -> R {
-        try lock.withWriteLock { () throws(EngineError) -> R in
-            let tree = try readable()
+        try writerLock.withLock { () throws(EngineError) -> R in
+            pinLock.lock()
+            let tree: BTree
+            do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
+            let version = published.version + 1
+            var range: ClosedRange<UInt64>? = nil
+            if let low = pinned.keys.min(), let high = pinned.keys.max() { range = low...high }
+            tree.pager.beginWrite(version: version, pinned: range)
             let result: R
             do throws(EngineError) {
                 result = try body(tree)
             } catch {
-                if case .tooLarge = error { throw error }
-                failure = error  // the transaction may be half-applied: refuse further use
+                if case .tooLarge = error {} else { failure = error }  // may be half-applied: refuse further use
+                published.version = version
+                pinLock.unlock()
                 throw error
             }
+            published = Snapshot(root: tree.root, height: tree.height, count: tree.recordCount, version: version)
+            pinLock.unlock()
             if options.sync || configuration.syncEveryWrite || tree.pager.dirtyCount >= commitPages {
                 try commit(tree)
             }
@@ -256,7 +312,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         do {
             try tree.pager.commit(root: tree.root, height: tree.height, recordCount: tree.recordCount)
         } catch {
-            failure = error
+            pinLock.withLock { failure = error }
             throw error
         }
     }

@@ -71,6 +71,11 @@ final class Page: ManagedBuffer<PageState, UInt8>, @unchecked Sendable {
         set { header.number = newValue }
     }
     @inline(__always) var size: Int { header.size }
+    /// The write call that created this page (0: read from disk).
+    @inline(__always) var version: UInt64 {
+        get { header.version }
+        set { header.version = newValue }
+    }
     /// Created by the current write transaction: written at commit, never evicted before it.
     @inline(__always) var isDirty: Bool {
         get { header.isDirty }
@@ -89,6 +94,7 @@ final class Page: ManagedBuffer<PageState, UInt8>, @unchecked Sendable {
 struct PageState {
     var number: UInt64
     var size: Int
+    var version: UInt64 = 0
     var isDirty = false
     var referenced = true
 }

@@ -3,18 +3,26 @@
 
 import KVCore
 import KVStorage
+import Synchronization
 
-/// Owns the data file. All methods except `page(_:)` run under the engine's write lock;
-/// `page(_:)` is also called by readers, concurrently with each other (never with the writer).
+/// Owns the data file. All methods except `page(_:)` (and what it calls) run with the
+/// engine's writer lock held; `page(_:)` is also called by readers, concurrently with each
+/// other and with the writer.
 ///
 /// Page life cycle. A write transaction never modifies a page that is on disk: the first change
 /// to a page copies it to a newly allocated page (`writable(_:)`), and the old number is freed.
-/// A page freed by transaction `t` may still be reachable from the meta of `t - 1`, which is
-/// the fallback if the meta write of `t` tears, so it becomes reusable only once `t`'s meta is
-/// durable, i.e. from transaction `t + 1` on (`pending` → `reusable` at commit). A page
-/// allocated and freed inside the same transaction was never on disk and is reusable at once.
-/// Every commit is durable (data fdatasync, meta write, fdatasync): a meta never points at
-/// pages that might not have reached the disk.
+/// A page freed by commit `t` may still be reachable from the meta of `t - 1`, which is the
+/// fallback if the meta write of `t` tears, so it becomes reusable only once `t`'s meta is
+/// durable (`pending` until the commit). Every commit is durable (data fdatasync, meta write,
+/// fdatasync): a meta never points at pages that might not have reached the disk.
+///
+/// Snapshots. Each write call gets a version; readers pin the version published by the last
+/// completed call and read its root without locks. A page created by an earlier call of the
+/// open transaction is changed in place only if no pinned reader can see it (its version is
+/// above `frozenFloor`, the newest pinned version); otherwise it is copied like a committed
+/// page. A freed page some reader may still reach is `retired` with the version that freed it
+/// and reused only when every pinned reader is at that version or later (`reclaim`); a
+/// retired page never written to disk stays in the cache, pinned, until then.
 final class Pager: @unchecked Sendable {
     let file: any StorageFile
     let path: String
@@ -23,12 +31,24 @@ final class Pager: @unchecked Sendable {
 
     /// The last committed meta (what is on disk).
     private(set) var committed: MetaPage
-    /// High-water mark of the open transaction.
-    var pageCount: UInt64
+    /// High-water mark of the open transaction (read by readers for bounds checks).
+    private let pageCountStorage: Atomic<UInt64>
+    var pageCount: UInt64 {
+        get { pageCountStorage.load(ordering: .relaxed) }
+        set { pageCountStorage.store(newValue, ordering: .relaxed) }
+    }
+    /// The version of the write call in progress.
+    private(set) var currentVersion: UInt64 = 1
+    /// The newest version a pinned reader holds (0: none).
+    private(set) var frozenFloor: UInt64 = 0
+    /// Freed pages a pinned reader may still reach, in the order (and version) they were freed.
+    private var retired: [(number: UInt64, version: UInt64)] = []
+    private var retiredHead = 0
     /// Free pages that may be overwritten now.
     private(set) var reusable: [UInt64] = []
     /// Pages freed by the open transaction that the last durable meta may still reach.
     private(set) var pending: [UInt64] = []
+
     /// Pages holding the committed free list (freed by the next commit).
     private var freeListPages: [UInt64] = []
     /// Pages created by the open transaction.
@@ -40,7 +60,7 @@ final class Pager: @unchecked Sendable {
         self.pageSize = pageSize
         self.cache = PageCache(capacity: cachePages)
         self.committed = meta
-        self.pageCount = meta.pageCount
+        self.pageCountStorage = Atomic(meta.pageCount)
         try loadFreeList()
     }
 
@@ -113,30 +133,56 @@ final class Pager: @unchecked Sendable {
         }
         let page = Page.make(number: number, size: pageSize)
         page.isDirty = true
+        page.version = currentVersion
         page.node.initialize(type)
         dirty[number] = page
         cache.insert(page)
         return page
     }
 
-    /// Frees page `number`: reusable at once if this transaction created it, else after commit.
+    /// Frees page `number`: reusable at once if this transaction created it and no pinned
+    /// reader can see it; retired if a reader may; pending until the commit if it is on disk.
     func free(_ number: UInt64) {
-        if dirty.removeValue(forKey: number) != nil {
-            reusable.append(number)
+        if let page = dirty.removeValue(forKey: number) {
+            if page.version > frozenFloor {
+                reusable.append(number)
+                cache.remove(number)
+            } else {
+                retired.append((number, currentVersion))  // stays cached (dirty: never evicted)
+            }
         } else {
             pending.append(number)
+            cache.remove(number)
         }
-        cache.remove(number)
     }
 
-    /// `page` itself if this transaction created it; else a dirty copy under a new number
-    /// (the caller re-links the parent), with the old number freed.
+    /// `page` itself if this transaction created it and no pinned reader can see it; else a
+    /// dirty copy under a new number (the caller re-links the parent), with the old one freed.
+    @inline(__always)
     func writable(_ page: Page) -> Page {
-        if page.isDirty { return page }
+        if page.isDirty && page.version > frozenFloor { return page }
         let copy = allocate(.leaf)
         copy.bytes.copyMemory(from: page.bytes, byteCount: pageSize)
         free(page.number)
         return copy
+    }
+
+    /// Starts write call `version`, with readers pinned at versions `oldest...newest` (nil:
+    /// none): frees the retired pages no pinned reader can reach.
+    func beginWrite(version: UInt64, pinned: ClosedRange<UInt64>?) {
+        currentVersion = version
+        frozenFloor = pinned?.upperBound ?? 0
+        let oldest = pinned?.lowerBound ?? UInt64.max
+        while retiredHead < retired.count && retired[retiredHead].version <= oldest {
+            let number = retired[retiredHead].number
+            cache.remove(number)
+            reusable.append(number)
+            retiredHead += 1
+        }
+        if retiredHead > 1024 && retiredHead * 2 > retired.count {
+            retired.removeFirst(retiredHead)
+            retiredHead = 0
+        }
     }
 
     // MARK: Overflow chains
@@ -249,7 +295,7 @@ final class Pager: @unchecked Sendable {
 
     /// Every free page: reusable, pending, and the pages holding the committed free list.
     var allFreePages: (free: [UInt64], freeListPages: [UInt64]) {
-        (reusable + pending, freeListPages)
+        (reusable + pending + retired[retiredHead...].map(\.number), freeListPages)
     }
 
     // MARK: Commit
@@ -265,10 +311,11 @@ final class Pager: @unchecked Sendable {
         // list, so the count only goes down.
         let perPage = PageLayout.freeListIDs(pageSize)
         var listPages: [Page] = []
-        while listPages.count * perPage < reusable.count + pending.count {
+        let retiredNumbers = retired[retiredHead...].map(\.number)
+        while listPages.count * perPage < reusable.count + pending.count + retiredNumbers.count {
             listPages.append(allocate(.freeList))
         }
-        var ids = reusable + pending
+        var ids = reusable + pending + retiredNumbers
         ids.sort()
         var index = 0
         for (k, p) in listPages.enumerated() {
@@ -302,8 +349,9 @@ final class Pager: @unchecked Sendable {
         dirty.removeAll(keepingCapacity: true)
         committed = meta
         freeListPages = listPages.map(\.number)
-        reusable.append(contentsOf: pending)
-        reusable.sort(by: >)
+        // Durable now; a pinned reader may still reach them: reused from the next write call on
+        // that no reader older than this one holds back.
+        for n in pending { retired.append((n, currentVersion)) }
         pending.removeAll()
     }
 
