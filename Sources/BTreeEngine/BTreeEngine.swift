@@ -40,9 +40,10 @@ public struct BTreeConfiguration: Sendable, Hashable {
 ///
 /// Writes apply to an open copy-on-write transaction in memory at once (readers see them when
 /// the call returns). The transaction is committed — its pages written, fdatasync, the meta page
-/// switched, fdatasync — by a write with `sync: true`, by `flush()`/`close()`, or when it has
-/// changed `commitBytes` of pages; so unsynced writes cost no I/O of their own and a synced one
-/// costs two fdatasyncs. After a failed commit or I/O error the engine refuses further use
+/// switched, fdatasync — by a write with `sync: true`, by `flush()`/`close()`, when it has
+/// changed `commitBytes` of pages, or when the committed pages it replaced reach a sixteenth of
+/// the file (they are reusable only after a commit); so unsynced writes cost no I/O of their
+/// own and a synced one costs two fdatasyncs. After a failed commit or I/O error the engine refuses further use
 /// (reopen it: the file holds the last commit).
 public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     public let name = "btree"
@@ -300,7 +301,12 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             }
             published = Snapshot(root: tree.root, height: tree.height, count: tree.recordCount, version: version)
             pinLock.unlock()
-            if options.sync || configuration.syncEveryWrite || tree.pager.dirtyCount >= commitPages {
+            // Also commit once the pages this transaction replaced (reusable only after a
+            // commit) reach a sixteenth of the file: a transaction rewriting the whole tree
+            // would otherwise need a second copy of it.
+            let replaced = tree.pager.pending.count
+            if options.sync || configuration.syncEveryWrite || tree.pager.dirtyCount >= commitPages
+                || (replaced >= 256 && UInt64(replaced) >= tree.pager.pageCount / 16) {
                 try commit(tree)
             }
             return result
