@@ -55,7 +55,7 @@ enum PageType: UInt8 {
 /// Overflow page: header (count = payload bytes in this page, link = next page or 0), then
 /// payload. Free-list page: header (count = ids in this page, link = next page or 0), then
 /// `count` u64 page numbers.
-final class Page: ManagedBuffer<PageState, UInt8>, @unchecked Sendable {
+final class Page: ManagedBuffer<PageState, UInt8> {
     /// A page of `size` bytes (uninitialized) numbered `number`. The bytes live in the same
     /// allocation as the object: one pointer chase fewer per page visited.
     static func make(number: UInt64, size: Int) -> Page {
