@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "LSMEngine", targets: ["LSMEngine"]),
         .library(name: "History", targets: ["History"]),
         .library(name: "Linearizability", targets: ["Linearizability"]),
+        .library(name: "BTreeEngine", targets: ["BTreeEngine"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -44,7 +45,9 @@ let package = Package(
         // The persistent log-structured merge tree `lsm`: WAL, memtable, sorted tables, leveled compaction.
         .target(name: "LSMEngine", dependencies: ["KVCore", "KVStorage", "SkipListEngine"]),
         // The catalogue of built-in engines: name + options -> opened engine.
-        .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine", "LSMEngine", "KVStorage"]),
+        // A paged, persistent, crash-safe B+tree (copy-on-write pages, meta-page switch).
+        .target(name: "BTreeEngine", dependencies: ["KVCore", "KVStorage"]),
+        .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
         // jemalloc, linked as the process allocator of the kvlab executable (trait Jemalloc).
         .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
         // Allocator statistics from jemalloc's mallctl or glibc's mallinfo2.
@@ -85,7 +88,8 @@ let package = Package(
         .testTarget(name: "KVMemoryTests", dependencies: ["KVMemory"]),
         .testTarget(name: "HashEngineTests", dependencies: ["HashEngine", "KVCore"]),
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
-        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "KVStorage"]),
+        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
+        .testTarget(name: "BTreeEngineTests", dependencies: ["BTreeEngine", "KVStorage", "KVCore", "KVEngines"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
         .testTarget(name: "LSMEngineTests", dependencies: ["LSMEngine", "KVStorage", "KVCore", "KVEngines", "KVLabCLI"]),

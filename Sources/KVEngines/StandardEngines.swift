@@ -3,6 +3,7 @@
 import KVCore
 import HashEngine
 import SkipListEngine
+import BTreeEngine
 import LSMEngine
 import KVStorage
 
@@ -62,6 +63,29 @@ public enum StandardEngines {
                 }
                 lsm.syncPolicy = policy
                 return try LSMEngine(options: lsm)
+            }
+        ),
+        EngineDescriptor(
+            name: "btree",
+            summary: "paged on-disk B+tree: copy-on-write pages, meta-page switch, page cache (CLOCK), overflow pages, free-page reuse",
+            capabilities: [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch],
+            options: [
+                EngineOptionDescriptor(name: "directory", help: "directory of the data file (data.btree); none: an in-memory file", defaultValue: ""),
+                EngineOptionDescriptor(name: "page-size", help: "page size in bytes, a power of two in 512...32768", defaultValue: "4096"),
+                EngineOptionDescriptor(name: "cache-size", help: "bytes of pages kept in the page cache", defaultValue: "512M"),
+                EngineOptionDescriptor(name: "sync", help: "make every write durable on return (as sync: true)", defaultValue: "false"),
+                EngineOptionDescriptor(name: "commit-size", help: "bytes of changed pages after which unsynced writes are committed", defaultValue: "256M"),
+            ],
+            factory: { (options) throws(EngineError) in
+                var configuration = BTreeConfiguration()
+                configuration.pageSize = try options.integer("page-size", engine: "btree", default: 4096, range: 512...32768)
+                configuration.cacheBytes = try options.integer("cache-size", engine: "btree", default: 512 << 20, range: 0...(1 << 44))
+                configuration.syncEveryWrite = try options.boolean("sync", engine: "btree", default: false)
+                configuration.commitBytes = try options.integer("commit-size", engine: "btree", default: 256 << 20, range: 0...(1 << 44))
+                if let directory = options.string("directory"), !directory.isEmpty {
+                    return try BTreeEngine(directory: directory, configuration: configuration)
+                }
+                return try BTreeEngine(fileSystem: FaultInjectingFileSystem(), directory: "/btree", configuration: configuration)
             }
         ),
         EngineDescriptor(

@@ -2,6 +2,7 @@
 
 import KVCore
 import KVEngines
+import BTreeEngine
 import KVStorage
 import LSMEngine
 import Testing
@@ -40,6 +41,9 @@ struct EngineUnderTest: Sendable, CustomTestStringConvertible {
         .registry("skiplist"),
         .registry("null", semantics: .discarding),
         .lsm,
+        .registry("btree"),
+        .btree(pageSize: 4096, cacheBytes: 1 << 20),
+        .btree(pageSize: 1024, cacheBytes: 64 << 10),
     ]
 
     /// The LSM engine on an in-memory fault-injecting file system, with a small memtable so
@@ -64,6 +68,19 @@ struct EngineUnderTest: Sendable, CustomTestStringConvertible {
 
     /// Engines whose reads return what was written.
     static let storing = all.filter { $0.semantics == .storing }
+
+    /// A B+tree on an in-memory file system, closed and reopened on it by the model test.
+    static func btree(pageSize: Int, cacheBytes: Int) -> EngineUnderTest {
+        let configuration = BTreeConfiguration(pageSize: pageSize, cacheBytes: cacheBytes)
+        return EngineUnderTest(
+            name: "btree (\(pageSize)-byte pages, \(cacheBytes >> 10) KiB cache, reopened)", semantics: .storing,
+            open: { try BTreeEngine(fileSystem: FaultInjectingFileSystem(), directory: "/db", configuration: configuration) },
+            reopen: { engine in
+                let old = engine as! BTreeEngine
+                try old.close()
+                return try BTreeEngine(fileSystem: old.fileSystem, directory: old.directory, configuration: old.configuration)
+            })
+    }
 
     func named(_ newName: String) -> EngineUnderTest {
         var copy = self

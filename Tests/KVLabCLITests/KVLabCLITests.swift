@@ -78,7 +78,7 @@ struct KVLabCLITests {
     @Test("bad arguments are reported with what was expected, and exit non-zero")
     func badArguments() throws {
         let cases: [([String], String)] = [
-            (["bench", "--engine", "nosuch"], "unknown engine 'nosuch'; available engines: hash, skiplist, "),
+            (["bench", "--engine", "nosuch"], "unknown engine 'nosuch'; available engines: hash, skiplist"),
             (["bench", "--engine", "hash", "--option", "foo=1"], "unknown option 'foo'"),
             (["bench", "--engine", "hash", "--option", "shards=lots"], "option 'shards' has value 'lots', expected an integer"),
             (["bench", "--benchmarks", "fillseq,readall"], "unknown benchmark 'readall'"),

@@ -1,0 +1,98 @@
+// The two meta pages at the start of the data file: which tree is current, switched atomically.
+
+import KVStorage
+
+/// The contents of a meta page. Pages 0 and 1 are meta pages; commit `t` writes slot `t % 2`,
+/// so the previous commit's meta stays intact while the new one is written. On open the valid
+/// meta (checksum, magic, slot number) with the highest transaction id wins: a torn meta write
+/// falls back to the commit before it, whose pages copy-on-write never overwrote.
+///
+/// Layout (little-endian; the rest of the page is zero):
+///
+///     offset size  field
+///     0      4     CRC-32C of bytes 4..<pageSize
+///     4      1     page type 1 (meta)
+///     5      1     format version, 1
+///     6      2     reserved, 0
+///     8      8     slot: 0 or 1, the page's own number
+///     16     8     magic "KVBTREE1" (u64 0x314545525442564B)
+///     24     4     page size in bytes
+///     28     4     tree height (0: empty tree, 1: the root is a leaf)
+///     32     8     transaction id (0 and 1 at creation, +1 per commit)
+///     40     8     root page (0: empty tree)
+///     48     8     page count: pages in use from the start of the file (the high-water mark)
+///     56     8     first free-list page (0: none)
+///     64     8     free page ids stored in the free-list chain
+///     72     8     record count
+struct MetaPage: Equatable {
+    static let magic: UInt64 = 0x3145_4552_5442_564B  // bytes 4B 56 42 54 52 45 45 31, "KVBTREE1"
+    static let version: UInt8 = 1
+
+    var transaction: UInt64 = 0
+    var root: UInt64 = 0
+    var height: Int = 0
+    var pageCount: UInt64 = 2
+    var freeListHead: UInt64 = 0
+    var freeListCount: UInt64 = 0
+    var recordCount: UInt64 = 0
+
+    /// Writes this meta into `page` (slot `page.number`), checksum included.
+    func encode(into page: Page) {
+        let p = page.bytes
+        memset(p, 0, page.size)
+        p.storeBytes(of: PageType.meta.rawValue, toByteOffset: 4, as: UInt8.self)
+        p.storeBytes(of: Self.version, toByteOffset: 5, as: UInt8.self)
+        p.setU64(8, page.number)
+        p.setU64(16, Self.magic)
+        p.setU32(24, UInt32(page.size))
+        p.setU32(28, UInt32(height))
+        p.setU64(32, transaction)
+        p.setU64(40, root)
+        p.setU64(48, pageCount)
+        p.setU64(56, freeListHead)
+        p.setU64(64, freeListCount)
+        p.setU64(72, recordCount)
+        page.seal()
+    }
+
+    /// The meta in `page`, or nil (with the reason) if it is not a valid meta page for `slot`.
+    static func decode(_ page: Page, slot: UInt64) -> Result<MetaPage, MetaPageError> {
+        let p = page.bytes
+        guard p.u64(16) == magic else { return .failure(.init(detail: "no meta page magic")) }
+        guard p.u32(24) == UInt32(page.size) else { return .failure(.init(detail: "page size \(p.u32(24)) in the meta page, \(page.size) expected")) }
+        guard page.checksumMatches else { return .failure(.init(detail: "meta page checksum mismatch")) }
+        guard p.load(fromByteOffset: 4, as: UInt8.self) == PageType.meta.rawValue, p.u64(8) == slot else {
+            return .failure(.init(detail: "meta page \(slot) names slot \(p.u64(8))"))
+        }
+        guard p.load(fromByteOffset: 5, as: UInt8.self) == version else { return .failure(.init(detail: "unknown format version \(p.load(fromByteOffset: 5, as: UInt8.self))")) }
+        var m = MetaPage()
+        m.height = Int(p.u32(28))
+        m.transaction = p.u64(32)
+        m.root = p.u64(40)
+        m.pageCount = p.u64(48)
+        m.freeListHead = p.u64(56)
+        m.freeListCount = p.u64(64)
+        m.recordCount = p.u64(72)
+        guard m.pageCount >= 2, m.root < m.pageCount, m.freeListHead < m.pageCount else {
+            return .failure(.init(detail: "meta page fields out of range (root \(m.root), page count \(m.pageCount))"))
+        }
+        return .success(m)
+    }
+
+    /// The page size recorded in a meta page's raw bytes (unverified), to locate slot 1.
+    static func recordedPageSize(_ header: [UInt8]) -> Int? {
+        guard header.count >= 28 else { return nil }
+        let magicOK = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) } == magic.littleEndian
+        guard magicOK else { return nil }
+        let size = header.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self))) }
+        return size
+    }
+}
+
+struct MetaPageError: Error { var detail: String }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
