@@ -16,7 +16,8 @@ struct BenchCommand: ParsableCommand {
         Phases (run in the order given): fillseq (fresh engine, keys in order), fillrandom \
         (fresh engine, every key once in random order), overwrite (every key again), readrandom \
         (random existing keys), readseq (one ordered scan; ordered engines only), deleterandom \
-        (every key, random order). Keys are the key number zero-padded to --key-size bytes; the \
+        (every key, random order); each writing phase ends with the engine's flush() inside its \
+        timing, so engines that defer writes pay for them. Keys are the key number zero-padded to --key-size bytes; the \
         key order is fixed by --seed, the same as Benchmarks/reference/kvbench_std. Each line \
         gives micros/op and ops/sec; after each phase a memory line gives the bytes the engine \
         holds per live record, as allocated (from the allocator: jemalloc's mallctl, or glibc's \
