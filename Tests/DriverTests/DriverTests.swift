@@ -38,7 +38,7 @@ func loadAndRun(_ configuration: CoreWorkloadConfiguration, engine: any KeyValue
 struct DriverTests {
     @Test("every workload file runs on every engine that has what it needs",
           arguments: ["workloada", "workloadb", "workloadc", "workloadd", "workloade", "workloadf", "workload_template"],
-          ["hash", "skiplist", "null"])
+          ["hash", "skiplist", "lsm", "btree", "null"])
     func everyWorkloadOnEveryEngine(file: String, engineName: String) throws {
         // workload_template's own counts (1M records, 3M operations) are scaled down to test size.
         let configuration = try workloadConfiguration(file, ["recordcount=1000", "operationcount=2000", "threadcount=2"])
