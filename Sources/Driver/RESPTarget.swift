@@ -1,0 +1,394 @@
+// Runs YCSB operations against a Redis-protocol server: kvlab's own, a real Redis, a Redis Cluster.
+
+import KVClient
+import KVCore
+import Measurement
+import RESP
+import Workload
+
+/// How a YCSB record is stored in a Redis-protocol server.
+public enum RecordMapping: String, Sendable, CaseIterable {
+    /// As YCSB's Redis binding (`site.ycsb.db.RedisClient`): one hash per record (HMSET key
+    /// field0 v0 ... on insert and update, HGETALL or HMGET on read), and every key in the sorted
+    /// set `_indices` with score = Java `String.hashCode()` of the key (ZADD on insert, ZREM on
+    /// delete); a scan is `ZRANGEBYSCORE _indices hash(startkey) +inf LIMIT 0 n` and then a read
+    /// of each key returned — so, as in YCSB, scans follow hash order, not key order.
+    case hash
+    /// One string per record: `SET key <RecordCodec encoding>`, `GET key`; an update reads,
+    /// merges and writes the record (two round trips, not atomic, like the in-process target).
+    /// No scans.
+    case string
+}
+
+/// A Redis-protocol server as a driver target; each driver thread gets its own connection
+/// (or, for a cluster, its own connection per node).
+public struct RESPTarget: DriverTarget {
+    public let target: RedisTarget
+    public let mapping: RecordMapping
+    /// Operations each thread keeps in flight (1 = one round trip per operation).
+    public let pipeline: Int
+    /// With the hash mapping: maintain and use the `_indices` sorted set (needed for scans).
+    public let scanIndex: Bool
+    let fieldNames: [[UInt8]]
+    let url: String
+
+    /// - Parameters:
+    ///   - url: `redis://[:password@]host:port` or `redis-cluster://host:port[,host:port...]`.
+    ///   - fieldNames: the workload's field names (`CoreWorkload.fieldNames`).
+    public init(url: String, mapping: RecordMapping, pipeline: Int = 1, scanIndex: Bool = true,
+                fieldNames: [[UInt8]]) throws(RESPClientError) {
+        target = try RedisTarget(url: url)
+        self.url = url
+        self.mapping = mapping
+        self.pipeline = max(1, pipeline)
+        self.scanIndex = scanIndex
+        self.fieldNames = fieldNames
+    }
+
+    public var description: String {
+        let shown = target.password == nil ? url : url.replacingOccurrences(of: target.password!, with: "***")
+        return "\(shown) (mapping \(mapping.rawValue)\(pipeline > 1 ? ", pipeline \(pipeline)" : ""))"
+    }
+
+    public var supportsOrderedScan: Bool { mapping == .hash && scanIndex }
+
+    public func makeSession(thread: Int) throws(DriverError) -> any TargetSession {
+        do {
+            let link: RESPSession.Link
+            if target.cluster {
+                link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password))
+            } else {
+                link = .single(try RESPConnection(endpoint: target.endpoints[0], password: target.password))
+            }
+            return RESPSession(link: link, mapping: mapping, pipeline: target.cluster ? 1 : pipeline,
+                               scanIndex: scanIndex, fieldNames: fieldNames)
+        } catch {
+            throw .invalid("cannot open a session on \(description): \(error)")
+        }
+    }
+}
+
+/// The `_indices` score of a key: Java's `String.hashCode()` (keys are ASCII), as a Double.
+public func javaStringHashCode(_ key: UnsafeRawBufferPointer) -> Int32 {
+    var h: Int32 = 0
+    for b in key { h = h &* 31 &+ Int32(b) }
+    return h
+}
+
+/// One driver thread's connection to the server.
+final class RESPSession: PipelinedTargetSession {
+    enum Link {
+        case single(RESPConnection)
+        case cluster(RedisClusterClient)
+    }
+
+    /// What a queued operation expects back.
+    struct Queued {
+        var kind: Workload.OperationKind
+        var replies: Int
+    }
+
+    let link: Link
+    let mapping: RecordMapping
+    let pipelineDepth: Int
+    let scanIndex: Bool
+    let fieldNames: [[UInt8]]
+    static let indexKey = Array("_indices".utf8)
+    var command = RESPCommand()
+    var queued: [Queued] = []
+    /// Replies of the cluster link, read back by `drain` (the cluster link sends each command at once).
+    var clusterReplies: [RESPValue] = []
+    var buffer: [UInt8] = []
+    var scoreText: [UInt8] = []
+
+    init(link: Link, mapping: RecordMapping, pipeline: Int, scanIndex: Bool, fieldNames: [[UInt8]]) {
+        self.link = link
+        self.mapping = mapping
+        pipelineDepth = pipeline
+        self.scanIndex = scanIndex
+        self.fieldNames = fieldNames
+        queued.reserveCapacity(pipeline)
+    }
+
+    // MARK: Sending
+
+    /// Sends (or buffers) `command`; with a cluster link the reply is fetched at once.
+    private func send() throws(RESPClientError) {
+        switch link {
+        case .single(let c): c.append(command)
+        case .cluster(let cluster): clusterReplies.append(try cluster.call(command))
+        }
+    }
+
+    private func nextReply() throws(RESPClientError) -> RESPValue {
+        switch link {
+        case .single(let c): return try c.readReply()
+        case .cluster: return clusterReplies.isEmpty ? .error("kvlab: no reply") : clusterReplies.removeFirst()
+        }
+    }
+
+    private func begin(_ words: StaticString...) {
+        command.removeAll()
+        for w in words { command.append(UnsafeRawBufferPointer(start: w.utf8Start, count: w.utf8CodeUnitCount)) }
+    }
+
+    private func scoreArgument(_ key: UnsafeRawBufferPointer) {
+        scoreText.removeAll(keepingCapacity: true)
+        RESPWriter.decimal(Int64(javaStringHashCode(key)), &scoreText)
+        scoreText.withUnsafeBytes { command.append($0) }
+    }
+
+    private func appendFields(_ operation: PlannedOperation) {
+        for f in operation.writeFields {
+            fieldNames[f].withUnsafeBytes { command.append($0) }
+            command.append(operation.value(ofField: f))
+        }
+    }
+
+    // MARK: Pipelining
+
+    /// Queues `operation`'s commands; false if it needs its own round trips (the caller drains
+    /// the pipeline and runs it synchronously).
+    func enqueue(_ operation: PlannedOperation) -> Bool {
+        do {
+            switch (operation.kind, mapping) {
+            case (.insert, .hash), (.update, .hash):
+                begin("HMSET")
+                command.append(operation.key)
+                appendFields(operation)
+                try send()
+                var replies = 1
+                if operation.kind == .insert && scanIndex {
+                    begin("ZADD")
+                    Self.indexKey.withUnsafeBytes { command.append($0) }
+                    scoreArgument(operation.key)
+                    command.append(operation.key)
+                    try send()
+                    replies = 2
+                }
+                queued.append(Queued(kind: operation.kind, replies: replies))
+            case (.insert, .string):
+                RecordCodec.encode(operation, into: &buffer)
+                begin("SET")
+                command.append(operation.key)
+                buffer.withUnsafeBytes { command.append($0) }
+                try send()
+                queued.append(Queued(kind: .insert, replies: 1))
+            case (.read, .hash):
+                appendHashRead(key: operation.key, fields: operation.readFields)
+                try send()
+                queued.append(Queued(kind: .read, replies: 1))
+            case (.read, .string):
+                begin("GET")
+                command.append(operation.key)
+                try send()
+                queued.append(Queued(kind: .read, replies: 1))
+            case (.delete, _):
+                begin("DEL")
+                command.append(operation.key)
+                try send()
+                if mapping == .hash && scanIndex {
+                    begin("ZREM")
+                    Self.indexKey.withUnsafeBytes { command.append($0) }
+                    command.append(operation.key)
+                    try send()
+                    queued.append(Queued(kind: .delete, replies: 2))
+                } else {
+                    queued.append(Queued(kind: .delete, replies: 1))
+                }
+            default:
+                return false
+            }
+            return true
+        } catch {
+            queued.append(Queued(kind: operation.kind, replies: 0))
+            return true
+        }
+    }
+
+    private func appendHashRead(key: UnsafeRawBufferPointer, fields: FieldSelection) {
+        if case .one(let f) = fields {
+            begin("HMGET")
+            command.append(key)
+            fieldNames[f].withUnsafeBytes { command.append($0) }
+        } else {
+            begin("HGETALL")
+            command.append(key)
+        }
+    }
+
+    /// Sends the queued commands and reads every reply, appending one status per queued operation.
+    func drain(into statuses: inout [OperationStatus]) {
+        defer { queued.removeAll(keepingCapacity: true) }
+        if case .single(let c) = link {
+            do { try c.flush() } catch {
+                for _ in queued { statuses.append(.error) }
+                return
+            }
+        }
+        for q in queued {
+            if q.replies == 0 { statuses.append(.error); continue }
+            do {
+                var replies: [RESPValue] = []
+                for _ in 0..<q.replies { replies.append(try nextReply()) }
+                statuses.append(status(of: q.kind, replies))
+            } catch {
+                statuses.append(.error)
+            }
+        }
+    }
+
+    private func status(of kind: Workload.OperationKind, _ replies: [RESPValue]) -> OperationStatus {
+        if replies.contains(where: \.isError) { return .error }
+        switch kind {
+        case .insert, .update:
+            return replies[0] == .simpleString("OK") ? .ok : .error
+        case .read:
+            switch replies[0] {
+            case .null, .nullArray: return .notFound
+            case .bulkString(let record):
+                return record.withUnsafeBytes { (try? RecordCodec.validate($0)) != nil } ? .ok : .error
+            case .array(let items) where items.count == 1: return items[0].isNull ? .notFound : .ok
+            default:
+                guard let items = replies[0].elements else { return .error }
+                return items.isEmpty ? .notFound : .ok
+            }
+        case .delete:
+            let removed = replies.reduce(Int64(0)) { sum, r in if case .integer(let n) = r { return sum + n } else { return sum } }
+            return removed > 0 ? .ok : .notFound
+        default:
+            return .error
+        }
+    }
+
+    private var single = [OperationStatus]()
+
+    /// One operation, one round trip (or two), through the queue.
+    private func roundTrip(_ operation: PlannedOperation) -> OperationStatus {
+        guard enqueue(operation) else { return .notImplemented }
+        single.removeAll(keepingCapacity: true)
+        drain(into: &single)
+        return single.first ?? .error
+    }
+
+    // MARK: TargetSession
+
+    func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus {
+        guard let verifier else { return roundTrip(operation) }
+        // Data integrity: fetch the record and check every field's bytes.
+        do {
+            switch mapping {
+            case .hash:
+                appendHashRead(key: operation.key, fields: operation.readFields)
+                try send()
+                let reply = try nextReply()
+                if reply.isError { return .error }
+                verifier.begin()
+                if case .one(let f) = operation.readFields {
+                    guard let value = reply.elements?.first?.bytes else { return .notFound }
+                    value.withUnsafeBytes { verifier.check(key: operation.key, field: f, value: $0) }
+                } else {
+                    guard let items = reply.elements, !items.isEmpty else { return .notFound }
+                    var seen = 0
+                    for i in stride(from: 0, to: items.count - 1, by: 2) {
+                        guard let name = items[i].bytes, let value = items[i + 1].bytes,
+                              let index = fieldNames.firstIndex(of: name) else { verifier.fail(); continue }
+                        seen += 1
+                        value.withUnsafeBytes { verifier.check(key: operation.key, field: index, value: $0) }
+                    }
+                    if seen != fieldNames.count { verifier.fail() }
+                }
+                return .ok
+            case .string:
+                begin("GET")
+                command.append(operation.key)
+                try send()
+                let reply = try nextReply()
+                if reply.isError { return .error }
+                guard let record = reply.bytes else { return .notFound }
+                verifier.begin()
+                return record.withUnsafeBytes { raw -> OperationStatus in
+                    do {
+                        if case .one(let f) = operation.readFields {
+                            guard let v = try RecordCodec.field(f, in: raw) else { return .notFound }
+                            verifier.check(key: operation.key, field: f, value: v)
+                        } else {
+                            var seen = 0
+                            try RecordCodec.forEachField(in: raw) { seen += 1; verifier.check(key: operation.key, field: $0.index, value: $0.value) }
+                            if seen != fieldNames.count { verifier.fail() }
+                        }
+                        return .ok
+                    } catch {
+                        return .error
+                    }
+                }
+            }
+        } catch {
+            return .error
+        }
+    }
+
+    func update(_ operation: PlannedOperation) -> OperationStatus {
+        if mapping == .hash { return roundTrip(operation) }
+        // String mapping: read, merge the updated fields, write back.
+        do {
+            begin("GET")
+            command.append(operation.key)
+            try send()
+            let reply = try nextReply()
+            if reply.isError { return .error }
+            guard let existing = reply.bytes else { return .notFound }
+            let merged = existing.withUnsafeBytes { raw in (try? RecordCodec.merge(existing: raw, update: operation, into: &buffer)) != nil }
+            guard merged else { return .error }
+            begin("SET")
+            command.append(operation.key)
+            buffer.withUnsafeBytes { command.append($0) }
+            try send()
+            return try nextReply() == .simpleString("OK") ? .ok : .error
+        } catch {
+            return .error
+        }
+    }
+
+    func insert(_ operation: PlannedOperation) -> OperationStatus { roundTrip(operation) }
+
+    func delete(_ operation: PlannedOperation) -> OperationStatus { roundTrip(operation) }
+
+    func scan(_ operation: PlannedOperation) -> OperationStatus {
+        guard mapping == .hash && scanIndex else { return .notImplemented }
+        do {
+            begin("ZRANGEBYSCORE")
+            Self.indexKey.withUnsafeBytes { command.append($0) }
+            scoreArgument(operation.key)
+            command.append(Array("+inf".utf8))
+            command.append(Array("LIMIT".utf8))
+            command.append(Array("0".utf8))
+            command.append(Array(String(operation.scanLength).utf8))
+            try send()
+            let reply = try nextReply()
+            guard let keys = reply.elements else { return .error }
+            // Read every record returned, pipelined on one connection.
+            var failed = false
+            for k in keys {
+                guard let key = k.bytes else { failed = true; continue }
+                key.withUnsafeBytes { appendHashRead(key: $0, fields: operation.readFields) }
+                try send()
+            }
+            if case .single(let c) = link { try c.flush() }
+            for _ in keys {
+                let r = try nextReply()
+                if r.isError { failed = true }
+            }
+            return failed ? .error : .ok
+        } catch {
+            return .error
+        }
+    }
+
+    func close() {
+        switch link {
+        case .single(let c): c.close()
+        case .cluster(let cluster): cluster.close()
+        }
+    }
+}
