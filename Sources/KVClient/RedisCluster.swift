@@ -37,7 +37,7 @@ public final class RedisClusterClient: @unchecked Sendable {
     let password: String?
     let timeoutSeconds: Double
     /// Owner of each slot, an index into `nodes`; -1 = unknown.
-    private(set) var slotOwners = [Int](repeating: -1, count: ClusterSlot.count)
+    var slotOwners = [Int](repeating: -1, count: ClusterSlot.count)
     private(set) var nodes: [RedisEndpoint] = []
     private var connections: [RedisEndpoint: RESPConnection] = [:]
     let seeds: [RedisEndpoint]

@@ -83,6 +83,12 @@ struct ServeCommand: ParsableCommand {
         Console.output("kvlab serve: listening on \(bind):\(bound) (engine \(selection.engine), \(threads) threads)")
 
         // SIGINT/SIGTERM: close the listener; the main thread then shuts everything down.
+        // A parent (a test runner, a supervisor) may have left these blocked in our mask.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let queue = DispatchQueue(label: "kvlab.serve.signals")
