@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
-        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
+        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
