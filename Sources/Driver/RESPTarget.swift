@@ -220,42 +220,69 @@ final class RESPSession: PipelinedTargetSession {
     /// Sends the queued commands and reads every reply, appending one status per queued operation.
     func drain(into statuses: inout [OperationStatus]) {
         defer { queued.removeAll(keepingCapacity: true) }
-        if case .single(let c) = link {
-            do { try c.flush() } catch {
-                for _ in queued { statuses.append(.error) }
-                return
+        guard case .single(let c) = link else {
+            // Cluster link: the replies were fetched as each command was sent.
+            for q in queued {
+                if q.replies == 0 { statuses.append(.error); continue }
+                var status = OperationStatus.ok
+                for i in 0..<q.replies {
+                    let reply = clusterReplies.isEmpty ? RESPValue.error("kvlab: no reply") : clusterReplies.removeFirst()
+                    let s = reply.encoded.withUnsafeBytes { raw -> OperationStatus in
+                        guard let (head, _) = try? RESPValueParser().parseHead(raw) else { return .error }
+                        return Self.status(of: q.kind, replyIndex: i, head, raw)
+                    }
+                    status = Self.combine(status, s, kind: q.kind, index: i)
+                }
+                statuses.append(status)
             }
+            return
+        }
+        do { try c.flush() } catch {
+            for _ in queued { statuses.append(.error) }
+            return
         }
         for q in queued {
             if q.replies == 0 { statuses.append(.error); continue }
+            var status = OperationStatus.ok
             do {
-                var replies: [RESPValue] = []
-                for _ in 0..<q.replies { replies.append(try nextReply()) }
-                statuses.append(status(of: q.kind, replies))
+                for i in 0..<q.replies {
+                    let s = try c.readReplyHead { head, raw in Self.status(of: q.kind, replyIndex: i, head, raw) }
+                    status = Self.combine(status, s, kind: q.kind, index: i)
+                }
             } catch {
-                statuses.append(.error)
+                status = .error
             }
+            statuses.append(status)
         }
     }
 
-    private func status(of kind: Workload.OperationKind, _ replies: [RESPValue]) -> OperationStatus {
-        if replies.contains(where: \.isError) { return .error }
+    /// Folds the status of reply `index` of an operation into the operation's status: any error
+    /// wins; a delete is NOT_FOUND only if both DEL and ZREM removed nothing.
+    static func combine(_ current: OperationStatus, _ next: OperationStatus, kind: Workload.OperationKind, index: Int) -> OperationStatus {
+        if current == .error || next == .error { return .error }
+        if kind == .delete { return index == 0 ? next : (current == .ok || next == .ok ? .ok : .notFound) }
+        return index == 0 ? next : current
+    }
+
+    /// The status one reply gives an operation (judged from its head, without copying it).
+    static func status(of kind: Workload.OperationKind, replyIndex: Int, _ head: RESPReplyHead, _ raw: UnsafeRawBufferPointer) -> OperationStatus {
+        if head.isError { return .error }
         switch kind {
         case .insert, .update:
-            return replies[0] == .simpleString("OK") ? .ok : .error
+            if replyIndex > 0 { return head.type == UInt8(ascii: ":") ? .ok : .error }
+            return head.type == UInt8(ascii: "+") && raw[head.payload].elementsEqual("OK".utf8) ? .ok : .error
         case .read:
-            switch replies[0] {
-            case .null, .nullArray: return .notFound
-            case .bulkString(let record):
-                return record.withUnsafeBytes { (try? RecordCodec.validate($0)) != nil } ? .ok : .error
-            case .array(let items) where items.count == 1: return items[0].isNull ? .notFound : .ok
-            default:
-                guard let items = replies[0].elements else { return .error }
-                return items.isEmpty ? .notFound : .ok
+            if head.isNull { return .notFound }
+            switch head.type {
+            case UInt8(ascii: "$"):
+                return (try? RecordCodec.validate(UnsafeRawBufferPointer(rebasing: raw[head.payload]))) != nil ? .ok : .error
+            case UInt8(ascii: "*"), UInt8(ascii: "%"):
+                if head.number == 0 { return .notFound }
+                return head.number == 1 && head.firstElementIsNull ? .notFound : .ok
+            default: return .error
             }
         case .delete:
-            let removed = replies.reduce(Int64(0)) { sum, r in if case .integer(let n) = r { return sum + n } else { return sum } }
-            return removed > 0 ? .ok : .notFound
+            return head.type == UInt8(ascii: ":") ? (head.number > 0 ? .ok : .notFound) : .error
         default:
             return .error
         }

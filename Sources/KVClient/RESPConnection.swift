@@ -211,6 +211,39 @@ public final class RESPConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads the next reply without building a `RESPValue`: `body` gets its head and the
+    /// buffer the head's ranges point into (valid only during the call). No allocation.
+    @inline(__always)
+    public func readReplyHead<R>(_ body: (RESPReplyHead, UnsafeRawBufferPointer) -> R) throws(RESPClientError) -> R {
+        try flush()
+        while true {
+            if readEnd > readStart {
+                let base = streamOffset + readStart
+                let start = readStart, end = readEnd
+                let parser = self.parser
+                let parsed: Result<(R, Int)?, RESPParseError> = readBuffer.withUnsafeBytes { raw in
+                    let window = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                    do throws(RESPParseError) {
+                        guard let (head, n) = try parser.parseHead(window, baseOffset: base) else { return .success(nil) }
+                        return .success((body(head, window), n))
+                    } catch { return .failure(error) }
+                }
+                switch parsed {
+                case .failure(let error):
+                    close()
+                    throw .malformedReply(endpoint: endpoint.description, error: error)
+                case .success(let r?):
+                    readStart += r.1
+                    if pendingReplies > 0 { pendingReplies -= 1 }
+                    return r.0
+                case .success(nil):
+                    break
+                }
+            }
+            try fill()
+        }
+    }
+
     /// Reads more bytes into the buffer, compacting or growing it first.
     private func fill() throws(RESPClientError) {
         guard fd >= 0 else { throw .closed(endpoint: endpoint.description) }

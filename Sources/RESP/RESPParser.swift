@@ -442,3 +442,95 @@ public struct RESPCommandParser: Sendable {
         }
     }
 }
+
+// MARK: - Reply heads (no allocation)
+
+/// The outer shape of one reply, found without building a `RESPValue`: what a load generator
+/// needs to judge a reply (OK, null, an error, a count) and, for strings, where the bytes are.
+public struct RESPReplyHead: Sendable, Equatable {
+    /// The type byte (`+`, `-`, `:`, `$`, `*`, `%`, `_`, ...).
+    public var type: UInt8
+    /// For `:` the integer; for `$ ! =` the length (-1 = null); for aggregates the element count (-1 = null).
+    public var number: Int64
+    /// Where a simple string's, error's or bulk string's bytes lie in the parsed buffer.
+    public var payload: Range<Int>
+    /// For aggregates: whether the first element is a null (HMGET of a missing field).
+    public var firstElementIsNull: Bool
+
+    public var isError: Bool { type == UInt8(ascii: "-") || type == UInt8(ascii: "!") }
+    public var isNull: Bool { type == UInt8(ascii: "_") || number == -1 && (type == UInt8(ascii: "$") || type == UInt8(ascii: "*")) }
+}
+
+extension RESPValueParser {
+    /// Finds the extent of one value at the start of `bytes` and describes its outer shape,
+    /// validating nested frames as `parse` does but allocating nothing.
+    /// - Returns: the head and the bytes the value takes, or nil if incomplete.
+    public func parseHead(_ bytes: UnsafeRawBufferPointer, baseOffset: Int = 0) throws(RESPParseError) -> (head: RESPReplyHead, consumed: Int)? {
+        var position = 0
+        guard let head = try skip(bytes, &position, baseOffset, depth: 0) else { return nil }
+        return (head, position)
+    }
+
+    private func skip(_ bytes: UnsafeRawBufferPointer, _ position: inout Int, _ base: Int, depth: Int) throws(RESPParseError) -> RESPReplyHead? {
+        guard depth <= limits.maxNesting else { throw .nestingTooDeep(limit: limits.maxNesting, offset: base + position) }
+        guard position < bytes.count else { return nil }
+        let type = bytes[position]
+        let start = position + 1
+        switch type {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: "#"),
+             UInt8(ascii: ","), UInt8(ascii: "("):
+            guard let cr = findCRLF(bytes, from: start) else {
+                if bytes.count - start > (type == UInt8(ascii: "+") || type == UInt8(ascii: "-") ? limits.maxBulkLength : 4096) {
+                    throw .headerTooLong(offset: base + start)
+                }
+                return nil
+            }
+            var number: Int64 = 0
+            if type == UInt8(ascii: ":") {
+                guard let n = parseDecimal(bytes, start, cr) else { throw .invalidInteger(offset: base + start) }
+                number = n
+            }
+            position = cr + 2
+            return RESPReplyHead(type: type, number: number, payload: start..<cr, firstElementIsNull: false)
+        case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
+            guard let cr = findCRLF(bytes, from: start) else {
+                if bytes.count - start > maxHeaderLineLength { throw .headerTooLong(offset: base + start) }
+                return nil
+            }
+            guard let n = parseDecimal(bytes, start, cr), n >= -1 else { throw .invalidBulkLength(offset: base + start) }
+            if n == -1 {
+                position = cr + 2
+                return RESPReplyHead(type: type, number: -1, payload: cr..<cr, firstElementIsNull: false)
+            }
+            guard n <= limits.maxBulkLength else { throw .bulkTooLong(length: Int(n), limit: limits.maxBulkLength, offset: base + start) }
+            let dataStart = cr + 2, dataEnd = cr + 2 + Int(n)
+            guard dataEnd + 2 <= bytes.count else { return nil }
+            guard bytes[dataEnd] == CR, bytes[dataEnd + 1] == LF else { throw .missingCRLF(offset: base + dataEnd) }
+            position = dataEnd + 2
+            return RESPReplyHead(type: type, number: n, payload: dataStart..<dataEnd, firstElementIsNull: false)
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+            guard let cr = findCRLF(bytes, from: start) else {
+                if bytes.count - start > maxHeaderLineLength { throw .headerTooLong(offset: base + start) }
+                return nil
+            }
+            guard let n = parseDecimal(bytes, start, cr), n >= -1 else { throw .invalidMultibulkLength(offset: base + start) }
+            var p = cr + 2
+            if n == -1 {
+                position = p
+                return RESPReplyHead(type: type, number: -1, payload: p..<p, firstElementIsNull: false)
+            }
+            guard n <= limits.maxArrayLength else { throw .arrayTooLong(length: Int(n), limit: limits.maxArrayLength, offset: base + start) }
+            let count = (type == UInt8(ascii: "%") || type == UInt8(ascii: "|")) ? Int(n) * 2 : Int(n)
+            var firstNull = false
+            for i in 0..<count {
+                guard let element = try skip(bytes, &p, base, depth: depth + 1) else { return nil }
+                if i == 0 { firstNull = element.isNull }
+            }
+            position = p
+            if type == UInt8(ascii: "|") { return try skip(bytes, &position, base, depth: depth) }
+            return RESPReplyHead(type: type, number: n, payload: (cr + 2)..<p, firstElementIsNull: firstNull)
+        default:
+            throw .invalidTypeByte(found: type, offset: base + position)
+        }
+    }
+}

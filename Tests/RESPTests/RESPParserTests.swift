@@ -25,6 +25,15 @@ struct RESPValueTests {
         #expect(parsed.consumed == bytes.count)
     }
 
+    @Test("parseHead finds the same extent as parse and describes the outer shape", arguments: samples)
+    func heads(value: RESPValue) throws {
+        let bytes = value.encoded
+        let head = try #require(try bytes.withUnsafeBytes { try RESPValueParser().parseHead($0) })
+        #expect(head.consumed == bytes.count)
+        #expect(head.head.isNull == value.isNull)
+        #expect(head.head.isError == value.isError)
+    }
+
     @Test("known wire bytes parse to the documented values")
     func knownBytes() throws {
         let cases: [(String, RESPValue)] = [
@@ -213,6 +222,7 @@ struct RESPFuzzTests {
         var commands = RESPCommandParser(limits: limits)
         var command = RESPCommand()
         var outcomes = [0, 0, 0]  // complete, incomplete, error
+        var headDisagreements = 0
         var input: [UInt8] = []
         for _ in 0..<1_000_000 {
             input.removeAll(keepingCapacity: true)
@@ -228,7 +238,11 @@ struct RESPFuzzTests {
             }
             input.withUnsafeBytes { raw in
                 do throws(RESPParseError) {
-                    outcomes[try values.parse(raw) == nil ? 1 : 0] += 1
+                    let full = try values.parse(raw)
+                    // The allocation-free head parser agrees on where the value ends.
+                    let head = try? values.parseHead(raw)
+                    if full?.consumed != head?.consumed { headDisagreements += 1 }
+                    outcomes[full == nil ? 1 : 0] += 1
                 } catch {
                     #expect(error.offset >= 0 && error.offset <= raw.count)
                     outcomes[2] += 1
@@ -237,6 +251,7 @@ struct RESPFuzzTests {
             }
         }
         #expect(outcomes.allSatisfy { $0 > 0 }, "complete/incomplete/error: \(outcomes)")
+        #expect(headDisagreements == 0)
     }
 }
 
