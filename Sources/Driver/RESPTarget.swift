@@ -14,8 +14,9 @@ public enum RecordMapping: String, Sendable, CaseIterable {
     /// delete); a scan is `ZRANGEBYSCORE _indices hash(startkey) +inf LIMIT 0 n` and then a read
     /// of each key returned — so, as in YCSB, scans follow hash order, not key order.
     case hash
-    /// One string per record: `SET key <RecordCodec encoding>`, `GET key`; an update reads,
-    /// merges and writes the record (two round trips, not atomic, like the in-process target).
+    /// One string per record: `SET key <RecordCodec encoding>`, `GET key`; an update of every
+    /// field (`writeallfields=true`) is one SET; an update of some fields reads, merges and
+    /// writes the record (two round trips, not atomic, like the in-process target).
     /// No scans.
     case string
 }
@@ -167,13 +168,14 @@ final class RESPSession: PipelinedTargetSession {
                     replies = 2
                 }
                 queued.append(Queued(kind: operation.kind, replies: replies))
-            case (.insert, .string):
+            case (.insert, .string), (.update, .string) where operation.kind == .insert || operation.writeFields.count == fieldNames.count:
+                // A whole record (insert, or an update of every field): one SET, no read.
                 RecordCodec.encode(operation, into: &buffer)
                 begin("SET")
                 command.append(operation.key)
                 buffer.withUnsafeBytes { command.append($0) }
                 try send()
-                queued.append(Queued(kind: .insert, replies: 1))
+                queued.append(Queued(kind: operation.kind, replies: 1))
             case (.read, .hash):
                 appendHashRead(key: operation.key, fields: operation.readFields)
                 try send()
@@ -356,7 +358,7 @@ final class RESPSession: PipelinedTargetSession {
     }
 
     func update(_ operation: PlannedOperation) -> OperationStatus {
-        if mapping == .hash { return roundTrip(operation) }
+        if mapping == .hash || operation.writeFields.count == fieldNames.count { return roundTrip(operation) }
         // String mapping: read, merge the updated fields, write back.
         do {
             begin("GET")
