@@ -91,9 +91,9 @@ let package = Package(
         ),
         .testTarget(
             name: "KVServerTests",
-            dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines",
+            dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
-        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore"]),
+        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", .product(name: "Logging", package: "swift-log")]),
     ]
 )

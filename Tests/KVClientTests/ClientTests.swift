@@ -5,6 +5,7 @@ import Foundation
 import KVCore
 import KVEngines
 import KVServer
+import Logging
 import RESP
 import Testing
 
@@ -40,7 +41,8 @@ struct ClientServerTests {
     @Test("the pool reuses connections to kvlab's server and drops failed ones")
     func pool() throws {
         let keyspace = try Keyspace(factory: { () throws(EngineError) in try StandardEngines.registry.open("hash") })
-        let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: ServerConfiguration(port: 0, threads: 2)))
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: ServerConfiguration(port: 0, threads: 2), logger: quiet), logger: quiet)
         try server.start()
         defer { try? server.shutdown() }
         let pool = RESPConnectionPool(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port))

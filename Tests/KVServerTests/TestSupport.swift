@@ -4,6 +4,7 @@ import Foundation
 import KVCore
 import KVEngines
 @testable import KVServer
+import Logging
 import RESP
 import Testing
 
@@ -12,12 +13,15 @@ func makeExecutor(engine: String = "skiplist", clock: any WallClock = SystemWall
     let keyspace = try Keyspace(factory: { () throws(EngineError) in try StandardEngines.registry.open(engine) })
     var c = configuration
     c.engineName = engine
-    return CommandExecutor(keyspace: keyspace, configuration: c, clock: clock)
+    return CommandExecutor(keyspace: keyspace, configuration: c, clock: clock, logger: quietLogger)
 }
+
+/// Tests log nothing (the server's info lines would clutter the test output).
+let quietLogger = Logger(label: "kvlab.server.test", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// A server on a free loopback port, stopped by `stop()`.
 func startServer(engine: String = "skiplist", configuration: ServerConfiguration = ServerConfiguration(port: 0, threads: 2)) throws -> RESPServer {
-    let server = RESPServer(executor: try makeExecutor(engine: engine, configuration: configuration))
+    let server = RESPServer(executor: try makeExecutor(engine: engine, configuration: configuration), logger: quietLogger)
     try server.start()
     return server
 }
