@@ -61,7 +61,7 @@ public struct RESPTarget: DriverTarget {
             } else {
                 link = .single(try RESPConnection(endpoint: target.endpoints[0], password: target.password))
             }
-            return RESPSession(link: link, mapping: mapping, pipeline: target.cluster ? 1 : pipeline,
+            return RESPSession(link: link, mapping: mapping, pipeline: pipeline,
                                scanIndex: scanIndex, fieldNames: fieldNames)
         } catch {
             throw .invalid("cannot open a session on \(description): \(error)")
@@ -97,8 +97,11 @@ final class RESPSession: PipelinedTargetSession {
     static let indexKey = Array("_indices".utf8)
     var command = RESPCommand()
     var queued: [Queued] = []
-    /// Replies of the cluster link, read back by `drain` (the cluster link sends each command at once).
+    /// Commands queued for the cluster link, sent per node in one pipeline when a reply is needed.
+    var clusterPending: [[[UInt8]]] = []
+    /// Replies of the cluster link not yet consumed, and the next one to hand out.
     var clusterReplies: [RESPValue] = []
+    var clusterNext = 0
     var buffer: [UInt8] = []
     var scoreText: [UInt8] = []
 
@@ -113,18 +116,34 @@ final class RESPSession: PipelinedTargetSession {
 
     // MARK: Sending
 
-    /// Sends (or buffers) `command`; with a cluster link the reply is fetched at once.
+    /// Buffers `command` (a cluster link keeps it until a reply is needed).
     private func send() throws(RESPClientError) {
         switch link {
         case .single(let c): c.append(command)
-        case .cluster(let cluster): clusterReplies.append(try cluster.call(command))
+        case .cluster: clusterPending.append(command.arguments)
         }
+    }
+
+    /// Sends the cluster link's pending commands (pipelined per node, in order) and keeps their replies.
+    private func flushCluster(_ cluster: RedisClusterClient) throws(RESPClientError) {
+        guard !clusterPending.isEmpty else { return }
+        if clusterNext == clusterReplies.count {
+            clusterReplies.removeAll(keepingCapacity: true)
+            clusterNext = 0
+        }
+        let commands = clusterPending
+        clusterPending.removeAll(keepingCapacity: true)
+        clusterReplies += try cluster.pipeline(commands)
     }
 
     private func nextReply() throws(RESPClientError) -> RESPValue {
         switch link {
         case .single(let c): return try c.readReply()
-        case .cluster: return clusterReplies.isEmpty ? .error("kvlab: no reply") : clusterReplies.removeFirst()
+        case .cluster(let cluster):
+            if clusterNext == clusterReplies.count { try flushCluster(cluster) }
+            guard clusterNext < clusterReplies.count else { return .error("kvlab: no reply") }
+            clusterNext += 1
+            return clusterReplies[clusterNext - 1]
         }
     }
 
@@ -223,12 +242,12 @@ final class RESPSession: PipelinedTargetSession {
     func drain(into statuses: inout [OperationStatus]) {
         defer { queued.removeAll(keepingCapacity: true) }
         guard case .single(let c) = link else {
-            // Cluster link: the replies were fetched as each command was sent.
+            // Cluster link: one pipeline per node for the whole queue, then judge each reply.
             for q in queued {
                 if q.replies == 0 { statuses.append(.error); continue }
                 var status = OperationStatus.ok
                 for i in 0..<q.replies {
-                    let reply = clusterReplies.isEmpty ? RESPValue.error("kvlab: no reply") : clusterReplies.removeFirst()
+                    let reply = (try? nextReply()) ?? .error("kvlab: cluster pipeline failed")
                     let s = reply.encoded.withUnsafeBytes { raw -> OperationStatus in
                         guard let (head, _) = try? RESPValueParser().parseHead(raw) else { return .error }
                         return Self.status(of: q.kind, replyIndex: i, head, raw)

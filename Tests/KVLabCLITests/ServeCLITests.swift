@@ -110,6 +110,9 @@ struct ServeCLITests {
         let run = try ycsb("run", "workloada", ["--target", cluster.seedURL, "-p", "dataintegrity=true"])
         #expect(run.status == 0 && run.stdout.contains("[VERIFY], Return=OK"), "\(run.stdout)\(run.stderr)")
         #expect(!run.stdout.contains("Return=ERROR") && !run.stdout.contains("UNEXPECTED_STATE"), "\(run.stdout)")
+        let piped = try ycsb("run", "workloada", ["--target", cluster.seedURL, "--pipeline", "8", "--mapping", "hash"])
+        #expect(piped.status == 0 && piped.stdout.contains("[UPDATE], Return=OK"), "\(piped.stdout)\(piped.stderr)")
+        #expect(!piped.stdout.contains("Return=ERROR"), "\(piped.stdout)")
         // The records are spread over the three nodes.
         for node in cluster.nodes {
             let c = try RESPConnection(endpoint: node.endpoint)
