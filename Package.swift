@@ -21,6 +21,9 @@ let package = Package(
         .library(name: "History", targets: ["History"]),
         .library(name: "Linearizability", targets: ["Linearizability"]),
         .library(name: "BTreeEngine", targets: ["BTreeEngine"]),
+        .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "KVServer", targets: ["KVServer"]),
+        .library(name: "KVClient", targets: ["KVClient"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -32,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // The engine contract, byte types, errors, registry, null engine and shared internals.
@@ -68,18 +72,38 @@ let package = Package(
         // YCSB workload files, properties, generators, key naming, records and the operation stream.
         .target(name: "Workload", dependencies: ["KVCore"]),
         // Runs a workload on a target (an engine in this process for now), timing every operation.
-        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History"]),
+        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History", "KVClient"]),
         // Histories of concurrent operations: events, operations, readers/writers, recording.
         .target(name: "History"),
         // Sequential models and the linearizability checker (Wing–Gong/Lowe, P-compositional).
         .target(name: "Linearizability", dependencies: ["History"]),
+        // RESP2/RESP3 values, streaming parsers, serializer and NIO codecs.
+        .target(
+            name: "RESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The RESP server: command table over any engine, connections, limits, auth, INFO.
+        .target(
+            name: "KVServer",
+            dependencies: [
+                "KVCore", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A blocking, pipelined RESP client with a connection pool and Redis Cluster routing.
+        .target(name: "KVClient", dependencies: ["RESP"]),
+        // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
+        .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability",
+                "History", "Linearizability", "KVServer", "KVClient",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -91,7 +115,7 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
         .testTarget(name: "BTreeEngineTests", dependencies: ["BTreeEngine", "KVStorage", "KVCore", "KVEngines"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
-        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI"]),
+        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP"]),
         .testTarget(name: "LSMEngineTests", dependencies: ["LSMEngine", "KVStorage", "KVCore", "KVEngines", "KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
@@ -102,5 +126,15 @@ let package = Package(
             dependencies: ["Linearizability", "History", "Driver", "Workload", "Measurement", "KVCore", "KVEngines"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "KVServerTests",
+            dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", .product(name: "Logging", package: "swift-log")]),
     ]
 )

@@ -61,6 +61,10 @@ final class ClientThread: @unchecked Sendable {
     }
 
     func run() {
+        if verifier == nil, let pipelined = session as? PipelinedTargetSession, pipelined.pipelineDepth > 1 {
+            runPipelined(pipelined)
+            return
+        }
         let clock = driver.clock
         var warming = warmupQuota > 0 || warmupEnd != nil
         if !warming { leaveWarmup(at: start) }
@@ -192,6 +196,111 @@ final class ClientThread: @unchecked Sendable {
         case .scan, .readModifyWrite:
             break
         }
+    }
+
+    /// The loop for sessions with operations in flight: plan and queue up to `pipelineDepth`
+    /// operations, drain them with one round trip, and time each from its own queueing to the
+    /// batch's completion (as redis-benchmark times pipelined requests).
+    private func runPipelined(_ pipelined: PipelinedTargetSession) {
+        let clock = driver.clock
+        let depth = pipelined.pipelineDepth
+        var warming = warmupQuota > 0 || warmupEnd != nil
+        if !warming { leaveWarmup(at: start) }
+        var issued: Int64 = 0
+        var nextStatus = statusNanos > 0 ? start + statusNanos : UInt64.max
+        var publishedCompleted: UInt64 = 0
+        var kinds: [PlannedKind] = [], keyNumbers: [Int64] = [], began: [UInt64] = [], intended: [UInt64] = []
+        var statuses: [OperationStatus] = []
+        kinds.reserveCapacity(depth); keyNumbers.reserveCapacity(depth); began.reserveCapacity(depth)
+        intended.reserveCapacity(depth); statuses.reserveCapacity(depth)
+        var exhausted = false
+
+        func completed(at ended: UInt64) -> Bool {
+            if warming {
+                warmupOperations += 1
+                let opsDone = Int64(warmupOperations) >= warmupQuota
+                let timeDone = warmupEnd.map { ended >= $0 } ?? true
+                if opsDone && timeDone {
+                    warming = false
+                    recorder.reset()
+                    leaveWarmup(at: ended)
+                }
+            } else {
+                measuredOperations += 1
+            }
+            return !warming && measuredQuota > 0 && Int64(measuredOperations) >= measuredQuota && phase == .run
+        }
+
+        while !shared.stop.load(ordering: .relaxed) && !exhausted {
+            kinds.removeAll(keepingCapacity: true); keyNumbers.removeAll(keepingCapacity: true)
+            began.removeAll(keepingCapacity: true); intended.removeAll(keepingCapacity: true)
+            var synchronous: PlannedOperation? = nil
+            var synchronousIntended: UInt64 = 0
+            let inFlightLimit = !warming && measuredQuota > 0 && phase == .run
+                ? min(depth, Int(max(0, measuredQuota - Int64(measuredOperations)))) : depth
+            if inFlightLimit == 0 { break }
+            while kinds.count < inFlightLimit {
+                var intendedStart: UInt64 = 0
+                if tickNanos > 0 {
+                    intendedStart = start + UInt64(Double(issued) * tickNanos)
+                    if kinds.isEmpty { Pacing.sleep(until: intendedStart, clock: clock) }
+                    else if clock.nanoseconds() < intendedStart { break }
+                }
+                let operation: PlannedOperation
+                if phase == .load {
+                    guard let next = stream.nextLoadOperation() else { exhausted = true; break }
+                    operation = next
+                } else {
+                    operation = stream.nextTransactionOperation()
+                }
+                issued += 1
+                let now = clock.nanoseconds()
+                if tickNanos == 0 { intendedStart = now }
+                if pipelined.enqueue(operation) {
+                    kinds.append(operation.kind)
+                    keyNumbers.append(operation.keyNumber)
+                    began.append(now)
+                    intended.append(min(intendedStart, now))
+                } else {
+                    // Not pipelinable: drain what is queued, then run it on its own. Its buffers
+                    // stay valid because nothing is planned before it runs.
+                    synchronous = operation
+                    synchronousIntended = intendedStart
+                    break
+                }
+            }
+            statuses.removeAll(keepingCapacity: true)
+            if !kinds.isEmpty { pipelined.drain(into: &statuses) }
+            var ended = clock.nanoseconds()
+            var quotaReached = false
+            for i in kinds.indices {
+                let status = i < statuses.count ? statuses[i] : .error
+                recorder.record(series: kinds[i].measured, nanos: ended &- began[i], intendedNanos: ended &- intended[i], status: status)
+                if kinds[i] == .insert && phase == .run {
+                    do { try stream.acknowledgeInsert(keyNumbers[i]) } catch { shared.fail(.workload(error)) }
+                }
+                if completed(at: ended) { quotaReached = true }
+            }
+            if let operation = synchronous {
+                let t0 = clock.nanoseconds()
+                let status = execute(operation, clock: clock)
+                ended = clock.nanoseconds()
+                let from = tickNanos > 0 ? min(synchronousIntended, t0) : t0
+                recorder.record(series: operation.kind.measured, nanos: ended &- t0, intendedNanos: ended &- from, status: status)
+                if completed(at: ended) { quotaReached = true }
+            }
+            if ended >= nextStatus {
+                publishInterval(&publishedCompleted)
+                while nextStatus <= ended { nextStatus += statusNanos }
+            }
+            if let deadline, ended >= deadline {
+                stoppedByTimeLimit = true
+                break
+            }
+            if quotaReached { break }
+        }
+        if statusNanos > 0 { publishInterval(&publishedCompleted) }
+        if warming { leaveWarmup(at: clock.nanoseconds()) }
     }
 
     private func leaveWarmup(at time: UInt64) {

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Driver
+import KVClient
 import Foundation
 import History
 import KVCore
@@ -61,12 +62,36 @@ struct YCSBArguments: ParsableArguments {
     }
 }
 
+/// Where the workload runs when not on an in-process engine: a Redis-protocol server.
+struct NetworkTargetOptions: ParsableArguments {
+    @Option(name: .customLong("target"), help: ArgumentHelp(
+        "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port or redis-cluster://host:port[,host:port...].",
+        valueName: "url"))
+    var url: String?
+
+    @Option(help: ArgumentHelp("With --target: operations each thread keeps in flight.", valueName: "n"))
+    var pipeline: Int = 1
+
+    @Option(help: ArgumentHelp("With --target: record mapping, hash (YCSB's Redis binding) or string (one encoded value).", valueName: "mapping"))
+    var mapping: String = "hash"
+
+    @Flag(name: .customLong("no-scan-index"), help: "With --target and the hash mapping: do not maintain the _indices sorted set (no scans; for servers without sorted sets).")
+    var noScanIndex = false
+
+    func validate() throws {
+        guard pipeline >= 1 else { throw ValidationError("--pipeline \(pipeline): expected at least 1") }
+        guard RecordMapping(rawValue: mapping) != nil else { throw ValidationError("--mapping \(mapping): expected hash or string") }
+        if let url { do { _ = try RedisTarget(url: url) } catch { throw ValidationError("--target: \(error)") } }
+    }
+}
+
 /// What `load` and `run` share: building the workload, opening the engine, running, reporting.
 struct WorkloadPhaseRunner {
     var ycsb: YCSBArguments
     var selection: EngineSelection
     var phase: DriverPhase
     var skipLoad: Bool
+    var network: NetworkTargetOptions? = nil
 
     func execute() throws {
         let properties: WorkloadProperties
@@ -78,8 +103,14 @@ struct WorkloadPhaseRunner {
             throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
         }
         for warning in configuration.warnings { Console.error("warning: \(warning)") }
-        let percentiles = configuration.percentiles
 
+        if let network, let url = network.url {
+            if ycsb.history != nil {
+                throw CLIError(message: "kvlab \(phase.rawValue): --history records runs on an in-process engine; the network target does not digest records yet", code: 2)
+            }
+            try executeOnServer(url: url, network: network, configuration: configuration, properties: properties)
+            return
+        }
         let engine: any KeyValueEngine
         do { engine = try selection.open() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2) }
         defer { try? engine.close() }
@@ -102,19 +133,8 @@ struct WorkloadPhaseRunner {
             Console.error("kvlab run: loaded \(loaded.result.operations) records in \(loaded.result.runtimeMilliseconds) ms")
         }
 
-        var driver = try makeDriver(configuration, target: target, phase: phase, statusLines: configuration.status)
-        if ycsb.history != nil {
-            var settings = driver.configuration
-            settings.recordsHistory = true
-            settings.historyFirstProcess = nextProcess
-            driver = Driver(workload: driver.workload, target: target, configuration: settings)
-        }
-        let sampler = MemorySampler(intervalMilliseconds: 100)
-        sampler.start()
-        var outcome = try runDriver(driver, metadata: metadata(configuration, properties: properties, phase: phase), quiet: false)
-        let peaks = sampler.stop()
-        outcome.result.metadata.memory = RunMetadata.MemoryPeaks(allocator: AllocatorStatistics.snapshot().allocator,
-                                                                 peakAllocatedBytes: peaks.allocated, peakResidentBytes: peaks.resident)
+        let outcome = try runAndReport(configuration, properties: properties, target: target,
+                                       recordHistory: ycsb.history != nil, firstProcess: nextProcess)
         if let path = ycsb.history {
             recorders += outcome.historyRecorders
             let history = HistoryRecorder.history(merging: recorders)
@@ -123,6 +143,45 @@ struct WorkloadPhaseRunner {
             }
             Console.error("kvlab \(phase.rawValue): recorded \(history.events.count / 2) operations in '\(path)' (check it with: kvlab check \(path))")
         }
+        do { try engine.flush() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)") }
+    }
+
+    /// The phase against a Redis-protocol server: the server keeps the records between `load` and `run`.
+    private func executeOnServer(url: String, network: NetworkTargetOptions, configuration: CoreWorkloadConfiguration,
+                                 properties: WorkloadProperties) throws {
+        let fieldNames = (0..<configuration.fieldCount).map { Array(configuration.fieldName($0).utf8) }
+        let target: RESPTarget
+        do {
+            target = try RESPTarget(url: url, mapping: RecordMapping(rawValue: network.mapping) ?? .hash, pipeline: network.pipeline,
+                                    scanIndex: !network.noScanIndex, fieldNames: fieldNames)
+        } catch {
+            throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
+        }
+        _ = try runAndReport(configuration, properties: properties, target: target, targetName: url)
+    }
+
+    /// Runs the phase, samples memory meanwhile, and prints and exports the result.
+    private func runAndReport(_ configuration: CoreWorkloadConfiguration, properties: WorkloadProperties,
+                              target: any DriverTarget, targetName: String? = nil,
+                              recordHistory: Bool = false, firstProcess: Int = 0) throws -> DriverOutcome {
+        let percentiles = configuration.percentiles
+        var driver = try makeDriver(configuration, target: target, phase: phase, statusLines: configuration.status)
+        if recordHistory {
+            var settings = driver.configuration
+            settings.recordsHistory = true
+            settings.historyFirstProcess = firstProcess
+            driver = Driver(workload: driver.workload, target: target, configuration: settings)
+        }
+        var meta = metadata(configuration, properties: properties, phase: phase)
+        if let targetName {
+            meta.engine = targetName.replacingOccurrences(of: #"//:[^@]*@"#, with: "//***@", options: .regularExpression)
+        }
+        let sampler = MemorySampler(intervalMilliseconds: 100)
+        sampler.start()
+        var outcome = try runDriver(driver, metadata: meta, quiet: false)
+        let peaks = sampler.stop()
+        outcome.result.metadata.memory = RunMetadata.MemoryPeaks(allocator: AllocatorStatistics.snapshot().allocator,
+                                                                 peakAllocatedBytes: peaks.allocated, peakResidentBytes: peaks.resident)
         if outcome.stoppedByTimeLimit {
             Console.error("kvlab \(phase.rawValue): stopped at maxexecutiontime=\(configuration.maxExecutionTime) s")
         }
@@ -139,10 +198,10 @@ struct WorkloadPhaseRunner {
                 throw CLIError(message: "kvlab \(phase.rawValue): \(error)")
             }
         }
-        do { try engine.flush() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)") }
+        return outcome
     }
 
-    private func makeDriver(_ configuration: CoreWorkloadConfiguration, target: InProcessTarget, phase: DriverPhase,
+    private func makeDriver(_ configuration: CoreWorkloadConfiguration, target: any DriverTarget, phase: DriverPhase,
                             statusLines: Bool) throws -> Driver {
         let workload: CoreWorkload
         do { workload = try CoreWorkload(configuration: configuration) } catch {
@@ -196,9 +255,10 @@ struct LoadCommand: ParsableCommand {
 
     @OptionGroup var ycsb: YCSBArguments
     @OptionGroup var selection: EngineSelection
+    @OptionGroup var network: NetworkTargetOptions
 
     func run() throws {
-        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true).execute()
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true, network: network).execute()
     }
 }
 
@@ -218,11 +278,12 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var ycsb: YCSBArguments
     @OptionGroup var selection: EngineSelection
+    @OptionGroup var network: NetworkTargetOptions
 
     @Flag(name: .customLong("skip-load"), help: "Do not load an in-memory engine before the run.")
     var skipLoad = false
 
     func run() throws {
-        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad).execute()
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad, network: network).execute()
     }
 }

@@ -1,0 +1,72 @@
+// Parsing driver targets: redis://[:password@]host:port and redis-cluster://[:password@]host:port[,host:port...].
+
+/// A parsed `redis://` or `redis-cluster://` target.
+public struct RedisTarget: Sendable, Hashable {
+    public var endpoints: [RedisEndpoint]
+    public var password: String?
+    public var cluster: Bool
+
+    /// Parses `redis://[[user]:password@]host[:port]` (port 6379 by default) or
+    /// `redis-cluster://[:password@]host:port[,host:port...]` (seed nodes).
+    public init(url: String) throws(RESPClientError) {
+        let scheme: String
+        if url.hasPrefix("redis://") { scheme = "redis://"; cluster = false }
+        else if url.hasPrefix("redis-cluster://") { scheme = "redis-cluster://"; cluster = true }
+        else { throw .invalidURL(url, reason: "expected redis://host:port or redis-cluster://host:port") }
+        var rest = Substring(url.dropFirst(scheme.count))
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        if let slash = rest.firstIndex(of: "/") {
+            let db = rest[rest.index(after: slash)...]
+            guard db.isEmpty || db == "0" else { throw .invalidURL(url, reason: "only database 0 is supported") }
+            rest = rest[..<slash]
+        }
+        password = nil
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let p = String(credentials[credentials.index(after: colon)...])
+                password = p.removingPercentEncodingIfPossible
+            } else {
+                password = String(credentials)
+            }
+        }
+        var list: [RedisEndpoint] = []
+        for part in rest.split(separator: ",") {
+            var host = String(part)
+            var port = 6379
+            if let colon = part.lastIndex(of: ":") {
+                guard let p = Int(part[part.index(after: colon)...]), (1...65535).contains(p) else {
+                    throw .invalidURL(url, reason: "port '\(part[part.index(after: colon)...])' is not in 1...65535")
+                }
+                port = p
+                host = String(part[..<colon])
+            }
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw .invalidURL(url, reason: "missing host") }
+            list.append(RedisEndpoint(host: host, port: port))
+        }
+        guard !list.isEmpty else { throw .invalidURL(url, reason: "missing host") }
+        guard cluster || list.count == 1 else { throw .invalidURL(url, reason: "several hosts need redis-cluster://") }
+        endpoints = list
+    }
+}
+
+extension String {
+    /// `%xx` escapes decoded (passwords in URLs), or the string unchanged if malformed.
+    var removingPercentEncodingIfPossible: String {
+        guard contains("%") else { return self }
+        var out: [UInt8] = []
+        var bytes = Array(utf8)[...]
+        while let b = bytes.first {
+            bytes = bytes.dropFirst()
+            if b == UInt8(ascii: "%"), bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+                out.append(v)
+                bytes = bytes.dropFirst(2)
+            } else {
+                out.append(b)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,112 @@
+// `kvlab serve`: a RESP (Redis protocol) server in front of any kvlab engine.
+
+import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+@preconcurrency import Foundation
+import KVCore
+import KVServer
+import Logging
+import NIOCore
+import RESP
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve an engine over the Redis protocol (RESP2/RESP3) to redis-cli, redis-benchmark and kvlab's driver.",
+        discussion: """
+        Binds to loopback by default. Strings, hashes and (on ordered engines) sorted sets are \
+        stored in the engine as documented in KVServer's Keyspace. SIGINT or SIGTERM stops the \
+        server: connections are closed and the engine is flushed and closed. Example:
+          kvlab serve --engine hash --port 6380 --threads 2
+          redis-benchmark -p 6380 -t set,get -n 100000 -q
+        """
+    )
+
+    @OptionGroup var selection: EngineSelection
+
+    @Option(help: "TCP port (0 picks a free one, printed on stdout).")
+    var port: Int = 6379
+
+    @Option(help: "Address to bind.")
+    var bind: String = "127.0.0.1"
+
+    @Option(help: ArgumentHelp("Password clients must give with AUTH or HELLO ... AUTH default P.", valueName: "password"))
+    var requirepass: String?
+
+    @Option(help: "Event loop threads (default: the number of cores).")
+    var threads: Int = System.coreCount
+
+    @Option(help: "Most clients connected at once.")
+    var maxclients: Int = 10000
+
+    @Option(help: "Disconnect clients idle for this many seconds (0 = never).")
+    var timeout: Int = 0
+
+    @Option(name: .customLong("proto-max-bulk-len"), help: "Largest bulk string accepted, in bytes.")
+    var protoMaxBulkLength: Int = 512 * 1024 * 1024
+
+    @Option(name: .customLong("client-query-buffer-limit"), help: "Most unparsed bytes buffered per client.")
+    var queryBufferLimit: Int = 1024 * 1024 * 1024
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port \(port): expected 0...65535") }
+        guard threads >= 1 else { throw ValidationError("--threads \(threads): expected at least 1") }
+        guard maxclients >= 1 else { throw ValidationError("--maxclients \(maxclients): expected at least 1") }
+        guard timeout >= 0 else { throw ValidationError("--timeout \(timeout): expected seconds >= 0") }
+    }
+
+    func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "kvlab.server")
+        let selection = self.selection
+        let keyspace: Keyspace
+        do {
+            keyspace = try Keyspace(factory: { () throws(EngineError) in try selection.open() })
+        } catch {
+            throw CLIError(message: "kvlab serve: \(error)", code: 2)
+        }
+        var limits = RESPLimits()
+        limits.maxBulkLength = protoMaxBulkLength
+        limits.maxQueryBuffer = queryBufferLimit
+        let configuration = ServerConfiguration(host: bind, port: port, threads: threads, requirePassword: requirepass,
+                                                maxClients: maxclients, idleTimeoutSeconds: timeout, limits: limits,
+                                                engineName: selection.engine)
+        let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: configuration, logger: logger), logger: logger)
+        let bound: Int
+        do { bound = try server.start() } catch {
+            try? keyspace.close()
+            throw CLIError(message: "kvlab serve: cannot listen on \(bind):\(port): \(error)", code: 1)
+        }
+        Console.output("kvlab serve: listening on \(bind):\(bound) (engine \(selection.engine), \(threads) threads)")
+
+        // SIGINT/SIGTERM: close the listener; the main thread then shuts everything down.
+        // A parent (a test runner, a supervisor) may have left these blocked in our mask.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let queue = DispatchQueue(label: "kvlab.serve.signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                logger.info("signal received; shutting down", metadata: ["signal": "\(sig)"])
+                server.closeListener()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        server.waitUntilClosed()
+        do { try server.shutdown() } catch {
+            throw CLIError(message: "kvlab serve: shutdown: \(error)", code: 1)
+        }
+        _ = sources
+        Console.output("kvlab serve: stopped")
+    }
+}

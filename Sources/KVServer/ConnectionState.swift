@@ -1,0 +1,39 @@
+// What the server knows about one client connection; the commands read and change it.
+
+import RESP
+
+/// Per-connection state: identity, protocol version, authentication, and counters that the
+/// transport hands over to the server's statistics in batches (one shared atomic update per
+/// read, not per command).
+public struct ConnectionState: Sendable {
+    /// CLIENT ID: unique and increasing over the server's life.
+    public let id: Int64
+    /// CLIENT SETNAME.
+    public var name: String?
+    /// RESP2 until `HELLO 3`.
+    public var protocolVersion: RESPVersion = .resp2
+    /// True when no password is required, or after a successful AUTH/HELLO AUTH.
+    public var authenticated: Bool
+    /// Set by QUIT (and fatal errors): the transport closes after writing the reply.
+    public var shouldClose = false
+    /// The peer address, for CLIENT INFO and logs.
+    public var peer: String
+
+    /// Commands executed since the transport last collected the counters.
+    public var pendingCommands = 0
+    public var pendingHits = 0
+    public var pendingMisses = 0
+
+    /// Reused scratch space for engine keys and values, so commands do not allocate.
+    var keyScratch: [UInt8] = []
+    var valueScratch: [UInt8] = []
+    var auxScratch: [UInt8] = []
+
+    public init(id: Int64, authenticated: Bool, peer: String = "") {
+        self.id = id
+        self.authenticated = authenticated
+        self.peer = peer
+        keyScratch.reserveCapacity(256)
+        valueScratch.reserveCapacity(1024)
+    }
+}

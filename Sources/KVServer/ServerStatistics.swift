@@ -1,0 +1,34 @@
+// Server-wide counters for INFO: connections, commands, keyspace hits and misses.
+
+import Synchronization
+
+/// Counters shared by every connection. Connections add their per-command counts in batches.
+public final class ServerStatistics: Sendable {
+    public let totalConnectionsReceived = Atomic<Int>(0)
+    public let connectedClients = Atomic<Int>(0)
+    public let rejectedConnections = Atomic<Int>(0)
+    public let totalCommandsProcessed = Atomic<Int>(0)
+    public let keyspaceHits = Atomic<Int>(0)
+    public let keyspaceMisses = Atomic<Int>(0)
+    public let totalNetInputBytes = Atomic<Int>(0)
+    public let totalNetOutputBytes = Atomic<Int>(0)
+    public let protocolErrors = Atomic<Int>(0)
+    let nextClientID = Atomic<Int64>(0)
+    /// When the server started, milliseconds since the epoch.
+    public let startMilliseconds: Int64
+
+    public init(startMilliseconds: Int64) { self.startMilliseconds = startMilliseconds }
+
+    /// A new CLIENT ID.
+    public func makeClientID() -> Int64 { nextClientID.add(1, ordering: .relaxed).newValue }
+
+    /// Moves a connection's pending counters into the shared totals.
+    public func collect(_ state: inout ConnectionState) {
+        if state.pendingCommands > 0 { totalCommandsProcessed.add(state.pendingCommands, ordering: .relaxed) }
+        if state.pendingHits > 0 { keyspaceHits.add(state.pendingHits, ordering: .relaxed) }
+        if state.pendingMisses > 0 { keyspaceMisses.add(state.pendingMisses, ordering: .relaxed) }
+        state.pendingCommands = 0
+        state.pendingHits = 0
+        state.pendingMisses = 0
+    }
+}

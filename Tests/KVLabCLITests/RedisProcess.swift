@@ -1,0 +1,131 @@
+// Real redis-server processes for tests: one server, or a 3-node cluster, on free loopback ports.
+
+import Foundation
+import KVClient
+import RESP
+import Testing
+
+/// A free TCP port on 127.0.0.1 (bound and released; a race with other processes is unlikely).
+func freePort() -> Int {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(s) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// True if `port` can be bound on 127.0.0.1 right now.
+func portIsFree(_ port: Int) -> Bool {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(s) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+}
+
+/// A free port P below 55535 whose cluster bus port P+10000 is free too (cluster nodes need both).
+func freeClusterPort() -> Int {
+    for _ in 0..<1000 {
+        let p = Int.random(in: 20000..<30000)
+        if portIsFree(p) && portIsFree(p + 10000) { return p }
+    }
+    return freePort()
+}
+
+/// A Redis tool (redis-server, redis-cli); missing tools fail the test, as CI installs them.
+func redisToolPath(_ name: String) throws -> String {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+        return "\(dir)/\(name)"
+    }
+    Issue.record("\(name) is not installed: install Debian's redis-server and redis-tools (.ci/run does)")
+    throw RedisProcessError.missingTool(name)
+}
+
+enum RedisProcessError: Error { case missingTool(String), notReady(String) }
+
+/// `redis-server --port P --save "" --appendonly no` in a temporary directory; `stop()` ends it.
+final class RedisServerProcess {
+    let process = Process()
+    let port: Int
+    let directory: URL
+
+    init(extraArguments: [String] = [], cluster: Bool = false) throws {
+        port = cluster ? freeClusterPort() : freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-redis-\(port)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: try redisToolPath("redis-server"))
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", directory.path, "--daemonize", "no", "--loglevel", "warning"] + extraArguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let c = try? RESPConnection(endpoint: endpoint, timeoutSeconds: 2), (try? c.call(["PING"])) == .simpleString("PONG") { return }
+            usleep(50_000)
+        }
+        stop()
+        throw RedisProcessError.notReady("redis-server on port \(port) did not answer PING within 10 s")
+    }
+
+    var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+
+    func stop() {
+        if process.isRunning {
+            // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM, and a
+            // redis-server without persistence has nothing to save.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Three cluster-enabled redis-servers joined with `redis-cli --cluster create`, no replicas.
+final class RedisClusterProcesses {
+    let nodes: [RedisServerProcess]
+
+    init() throws {
+        var started: [RedisServerProcess] = []
+        do {
+            for _ in 0..<3 {
+                started.append(try RedisServerProcess(extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                                                       "--cluster-node-timeout", "5000"], cluster: true))
+            }
+            let cli = Process()
+            cli.executableURL = URL(fileURLWithPath: try redisToolPath("redis-cli"))
+            cli.arguments = ["--cluster", "create"] + started.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"]
+            cli.standardOutput = FileHandle.nullDevice
+            cli.standardError = FileHandle.nullDevice
+            try cli.run()
+            cli.waitUntilExit()
+            guard cli.terminationStatus == 0 else { throw RedisProcessError.notReady("redis-cli --cluster create exited \(cli.terminationStatus)") }
+            let deadline = Date().addingTimeInterval(20)
+            var ready = false
+            while Date() < deadline && !ready {
+                ready = started.allSatisfy { node in
+                    guard let c = try? RESPConnection(endpoint: node.endpoint, timeoutSeconds: 2),
+                          let info = try? c.call(["CLUSTER", "INFO"]).text else { return false }
+                    return info.contains("cluster_state:ok")
+                }
+                if !ready { usleep(100_000) }
+            }
+            guard ready else { throw RedisProcessError.notReady("cluster_state did not become ok within 20 s") }
+        } catch {
+            for n in started { n.stop() }
+            throw error
+        }
+        nodes = started
+    }
+
+    var seedURL: String { "redis-cluster://127.0.0.1:\(nodes[0].port)" }
+
+    func stop() { for n in nodes { n.stop() } }
+}

@@ -1,0 +1,123 @@
+// `kvlab serve` as a process, and YCSB workloads through `--target` against kvlab's server,
+// a real redis-server and a real 3-node Redis Cluster.
+
+import Foundation
+import KVClient
+import RESP
+import Testing
+
+/// `kvlab serve ... --port 0` as a child process; the bound port comes from its first stdout line.
+final class ServeProcess {
+    let process = Process()
+    let output = Pipe()
+    let port: Int
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = KVLabProcess.executable
+        process.arguments = ["serve", "--port", "0"] + arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !text.contains("\n") && Date() < deadline && process.isRunning {
+            text += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        guard let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+              let port = Int(text[range].split(separator: ":").last ?? "") else {
+            process.terminate()
+            throw RedisProcessError.notReady("kvlab serve printed no port: \(text)")
+        }
+        self.port = port
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// Sends `signal` and returns the exit status and the rest of stdout.
+    func stop(signal: Int32 = SIGTERM) -> (Int32, String) {
+        kill(process.processIdentifier, signal)
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: rest, as: UTF8.self))
+    }
+}
+
+@Suite("kvlab serve and --target", .serialized)
+struct ServeCLITests {
+    func ycsb(_ phase: String, _ workload: String, _ extra: [String]) throws -> KVLabRun {
+        try KVLabProcess.run([phase, "-P", workloads.appendingPathComponent(workload).path, "-p", "recordcount=400", "-p", "operationcount=1000", "-threads", "2"] + extra)
+    }
+
+    @Test("kvlab serve answers redis-cli, runs YCSB A and E through --target, and stops cleanly on SIGTERM")
+    func serveAndDrive() throws {
+        let cli = try redisToolPath("redis-cli")
+        let server = try ServeProcess(["--engine", "skiplist", "--threads", "2"])
+        let ping = Process()
+        ping.executableURL = URL(fileURLWithPath: cli)
+        ping.arguments = ["-p", String(server.port), "PING"]
+        let out = Pipe()
+        ping.standardOutput = out
+        try ping.run()
+        ping.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "PONG\n")
+
+        let load = try ycsb("load", "workloada", ["--target", server.url, "-p", "dataintegrity=true"])
+        #expect(load.status == 0, "\(load.stderr)")
+        #expect(load.stdout.contains("[INSERT], Return=OK, 400"), "\(load.stdout)")
+        let run = try ycsb("run", "workloada", ["--target", server.url, "-p", "dataintegrity=true", "--pipeline", "1"])
+        #expect(run.status == 0 && run.stdout.contains("[VERIFY], Return=OK"), "\(run.stdout)\(run.stderr)")
+        #expect(!run.stdout.contains("UNEXPECTED_STATE"), "\(run.stdout)")
+        let scans = try ycsb("run", "workloade", ["--target", server.url])
+        #expect(scans.status == 0 && scans.stdout.contains("[SCAN], Return=OK"), "\(scans.stdout)\(scans.stderr)")
+        #expect(!scans.stdout.contains("Return=ERROR"), "\(scans.stdout)")
+        let piped = try ycsb("run", "workloada", ["--target", server.url, "--pipeline", "8"])
+        #expect(piped.status == 0 && piped.stdout.contains("[READ], Return=OK"), "\(piped.stdout)\(piped.stderr)")
+        let strings = try ycsb("load", "workloada", ["--target", server.url, "--mapping", "string", "-p", "insertstart=400", "-p", "recordcount=800", "-p", "insertcount=400"])
+        #expect(strings.status == 0 && strings.stdout.contains("[INSERT], Return=OK, 400"), "\(strings.stdout)\(strings.stderr)")
+
+        let (status, rest) = server.stop()
+        #expect(status == 0)
+        #expect(rest.contains("kvlab serve: stopped"))
+    }
+
+    @Test("the same workload against kvlab's server and a real redis-server compares with kvlab compare")
+    func compareWithRedis() throws {
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let server = try ServeProcess(["--engine", "hash"])
+        defer { _ = server.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-compare-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, url) in [("redis", "redis://127.0.0.1:\(redis.port)"), ("kvlab", server.url)] {
+            let load = try ycsb("load", "workloadb", ["--target", url, "--no-scan-index"])
+            #expect(load.status == 0, "\(name): \(load.stderr)")
+            let run = try ycsb("run", "workloadb", ["--target", url, "--no-scan-index", "--pipeline", "4", "--export", "json", dir.appendingPathComponent("\(name).json").path])
+            #expect(run.status == 0 && run.stdout.contains("[READ], Return=OK"), "\(name): \(run.stdout)\(run.stderr)")
+        }
+        let compare = try KVLabProcess.run(["compare", dir.appendingPathComponent("redis.json").path, dir.appendingPathComponent("kvlab.json").path,
+                                            "--max-throughput-drop", "100%", "--max-p99-rise", "100000%"])
+        #expect(compare.status == 0, "\(compare.stdout)\(compare.stderr)")
+        #expect(compare.stdout.contains("verdict: pass"))
+    }
+
+    @Test("YCSB through --target redis-cluster:// against a 3-node Redis Cluster")
+    func clusterTarget() throws {
+        let cluster = try RedisClusterProcesses()
+        defer { cluster.stop() }
+        let load = try ycsb("load", "workloada", ["--target", cluster.seedURL, "-p", "dataintegrity=true"])
+        #expect(load.status == 0 && load.stdout.contains("[INSERT], Return=OK, 400"), "\(load.stdout)\(load.stderr)")
+        let run = try ycsb("run", "workloada", ["--target", cluster.seedURL, "-p", "dataintegrity=true"])
+        #expect(run.status == 0 && run.stdout.contains("[VERIFY], Return=OK"), "\(run.stdout)\(run.stderr)")
+        #expect(!run.stdout.contains("Return=ERROR") && !run.stdout.contains("UNEXPECTED_STATE"), "\(run.stdout)")
+        let piped = try ycsb("run", "workloada", ["--target", cluster.seedURL, "--pipeline", "8", "--mapping", "hash"])
+        #expect(piped.status == 0 && piped.stdout.contains("[UPDATE], Return=OK"), "\(piped.stdout)\(piped.stderr)")
+        #expect(!piped.stdout.contains("Return=ERROR"), "\(piped.stdout)")
+        // The records are spread over the three nodes.
+        for node in cluster.nodes {
+            let c = try RESPConnection(endpoint: node.endpoint)
+            guard case .integer(let n) = try c.call(["DBSIZE"]) else { Issue.record("DBSIZE failed"); continue }
+            #expect(n > 50)
+        }
+    }
+}
