@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "KVServer",
             dependencies: [
-                "KVCore", "RESP",
+                "KVCore", "RESP", "KVMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

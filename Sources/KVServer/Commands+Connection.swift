@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import KVCore
+import KVMemory
 import RESP
 
 extension CommandExecutor {
@@ -217,9 +218,9 @@ extension CommandExecutor {
         }
     }
 
-    /// INFO's text: the server, clients, stats and keyspace sections (all of them by default).
+    /// INFO's text: the server, clients, memory, stats and keyspace sections (all by default).
     public func info(sections requested: [String], state: ConnectionState) -> String {
-        let all = ["server", "clients", "stats", "keyspace"]
+        let all = ["server", "clients", "memory", "stats", "keyspace"]
         let wanted = requested.isEmpty || requested.contains(where: { ["all", "default", "everything"].contains($0) })
             ? all : all.filter { requested.contains($0) }
         let s = statistics
@@ -238,6 +239,19 @@ extension CommandExecutor {
             case "clients":
                 lines += ["# Clients", "connected_clients:\(s.connectedClients.load(ordering: .relaxed))",
                           "maxclients:\(configuration.maxClients)", "blocked_clients:0"]
+            case "memory":
+                // Redis's field names, from the allocator itself (jemalloc's mallctl, or glibc's
+                // mallinfo2) and the kernel's resident set.
+                let m = AllocatorStatistics.snapshot()
+                let peak = statistics.notePeakMemory(m.allocated)
+                lines += ["# Memory",
+                          "used_memory:\(m.allocated)", "used_memory_human:\(Self.human(m.allocated))",
+                          "used_memory_rss:\(m.resident)", "used_memory_rss_human:\(Self.human(m.resident))",
+                          "used_memory_peak:\(peak)", "used_memory_peak_human:\(Self.human(peak))",
+                          "allocator_allocated:\(m.allocated)", "allocator_active:\(m.active)",
+                          "allocator_resident:\(m.allocatorResident)",
+                          "mem_fragmentation_ratio:\(Self.twoDecimals(m.fragmentationRatio))",
+                          "mem_allocator:\(m.allocator)"]
             case "stats":
                 lines += ["# Stats",
                           "total_connections_received:\(s.totalConnectionsReceived.load(ordering: .relaxed))",
@@ -257,5 +271,20 @@ extension CommandExecutor {
             }
         }
         return lines.joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// Redis's `*_human` form: bytes with B, K, M, G, T suffixes, two decimals.
+    static func human(_ bytes: Int) -> String {
+        let units = ["B", "K", "M", "G", "T"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes)B" : twoDecimals(value) + units[unit]
+    }
+
+    static func twoDecimals(_ value: Double) -> String {
+        let hundredths = Int((value * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
     }
 }

@@ -127,18 +127,50 @@ public final class Keyspace: @unchecked Sendable {
     }
 
     /// Number of keys (main records), counting expired keys not yet removed, as Redis does.
+    /// In-memory engines count cheaply; a persistent engine (whose sorted-set records survive a
+    /// restart that the in-memory tally does not) has its main records counted by a scan.
     public var keyCount: Int {
-        withEngine { engine in max(0, (engine.count ?? 0) - auxiliaryRecords.load(ordering: .relaxed)) }
+        withEngine { engine in
+            if let count = engine.count, !engine.capabilities.contains(.persistent) {
+                return max(0, count - auxiliaryRecords.load(ordering: .relaxed))
+            }
+            guard engine.capabilities.contains(.orderedScan) else { return 0 }
+            var keys = 0
+            let prefix = [Self.mainTag]
+            _ = try? prefix.withBytes { (start) throws(EngineError) in
+                try engine.scan(from: start, limit: .max) { key, _ in
+                    guard key.first == Self.mainTag else { return false }
+                    keys += 1
+                    return true
+                }
+            }
+            return keys
+        }
     }
 
-    /// Replaces the engine with an empty one (FLUSHALL).
+    /// Removes every key (FLUSHALL). An in-memory engine is replaced by a fresh one; a persistent
+    /// engine (a fresh one from the factory would reopen the same files) has every record
+    /// deleted, in batches, then flushed.
     public func flushAll() throws(EngineError) {
         try engineLock.withWriteLock { () throws(EngineError) in
-            let fresh = try factory()
-            let old = current
-            current = fresh
+            if current.capabilities.contains(.persistent) {
+                while true {
+                    var batch = WriteBatch()
+                    try current.scan(from: UnsafeRawBufferPointer(start: nil, count: 0), limit: 4096) { key, _ in
+                        batch.delete(key)
+                        return true
+                    }
+                    if batch.isEmpty { break }
+                    try current.write(batch, options: .default)
+                }
+                try current.flush()
+            } else {
+                let fresh = try factory()
+                let old = current
+                current = fresh
+                try old.close()
+            }
             auxiliaryRecords.store(0, ordering: .relaxed)
-            try old.close()
         }
     }
 

@@ -13,6 +13,19 @@ public final class ServerStatistics: Sendable {
     public let totalNetInputBytes = Atomic<Int>(0)
     public let totalNetOutputBytes = Atomic<Int>(0)
     public let protocolErrors = Atomic<Int>(0)
+    /// The largest `used_memory` INFO has reported (Redis's `used_memory_peak`, sampled at INFO).
+    public let peakMemory = Atomic<Int>(0)
+
+    /// Records `allocated` as a candidate peak and returns the peak so far.
+    public func notePeakMemory(_ allocated: Int) -> Int {
+        var current = peakMemory.load(ordering: .relaxed)
+        while allocated > current {
+            let (exchanged, original) = peakMemory.compareExchange(expected: current, desired: allocated, ordering: .relaxed)
+            if exchanged { return allocated }
+            current = original
+        }
+        return current
+    }
     let nextClientID = Atomic<Int64>(0)
     /// When the server started, milliseconds since the epoch.
     public let startMilliseconds: Int64

@@ -80,6 +80,45 @@ struct ServeCLITests {
         #expect(rest.contains("kvlab serve: stopped"))
     }
 
+    @Test("INFO memory reports Redis's fields from the allocator; used_memory grows with data and falls after FLUSHALL")
+    func infoMemory() throws {
+        // A server process of its own, so no other test's allocations move its figures.
+        let server = try ServeProcess(["--engine", "hash"])
+        defer { _ = server.stop() }
+        let connection = try RESPConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port))
+        defer { connection.close() }
+        func memory() throws -> [String: String] {
+            let text = try connection.call(["INFO", "memory"]).text ?? ""
+            var fields: [String: String] = [:]
+            for line in text.split(whereSeparator: \.isNewline) where line.contains(":") {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                fields[String(parts[0])] = String(parts[1])
+            }
+            return fields
+        }
+        let before = try memory()
+        for field in ["used_memory", "used_memory_human", "used_memory_rss", "used_memory_peak", "mem_fragmentation_ratio",
+                      "allocator_allocated", "allocator_active", "allocator_resident", "mem_allocator"] {
+            #expect(before[field] != nil, "INFO memory lacks \(field)")
+        }
+        #expect(before["mem_allocator"]?.hasPrefix("jemalloc-") == true, "kvlab serve runs on jemalloc: \(before["mem_allocator"] ?? "")")
+        let value = String(repeating: "x", count: 1000)
+        for batch in 0..<50 {
+            let commands = (0..<1000).map { ["SET", "key:\(batch * 1000 + $0)", value] }
+            _ = try connection.pipeline(commands)
+        }
+        let filled = try memory()
+        let usedBefore = Int(before["used_memory"] ?? "") ?? 0
+        let usedFilled = Int(filled["used_memory"] ?? "") ?? 0
+        #expect(usedFilled - usedBefore >= 50_000 * 1000, "50,000 values of 1,000 bytes: used_memory \(usedBefore) -> \(usedFilled)")
+        #expect(Int(filled["used_memory_peak"] ?? "") ?? 0 >= usedFilled)
+        #expect(try connection.call(["FLUSHALL"]) == .simpleString("OK"))
+        let flushed = try memory()
+        let usedFlushed = Int(flushed["used_memory"] ?? "") ?? 0
+        #expect(usedFilled - usedFlushed >= 40_000 * 1000, "FLUSHALL: used_memory \(usedFilled) -> \(usedFlushed)")
+        #expect(Double(flushed["mem_fragmentation_ratio"] ?? "") ?? 0 > 0)
+    }
+
     @Test("the same workload against kvlab's server and a real redis-server compares with kvlab compare")
     func compareWithRedis() throws {
         let redis = try RedisServerProcess()
