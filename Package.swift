@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
         .testTarget(name: "BTreeEngineTests", dependencies: ["BTreeEngine", "KVStorage", "KVCore", "KVEngines"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
-        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP"]),
+        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP", "KVLabTestSupport"]),
         .testTarget(name: "LSMEngineTests", dependencies: ["LSMEngine", "KVStorage", "KVCore", "KVEngines", "KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
@@ -135,6 +135,8 @@ let package = Package(
             dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
-        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
+        // Helpers the test targets share: real redis-server processes and clusters.
+        .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
     ]
 )

@@ -1,6 +1,7 @@
 // The client: slots, URLs, the pool, a real redis-server, and a real 3-node Redis Cluster.
 
 import Foundation
+import KVLabTestSupport
 @testable import KVClient
 import KVCore
 import KVEngines

@@ -2,6 +2,7 @@
 // a real redis-server and a real 3-node Redis Cluster.
 
 import Foundation
+import KVLabTestSupport
 import KVClient
 import RESP
 import Testing
@@ -50,7 +51,7 @@ struct ServeCLITests {
 
     @Test("kvlab serve answers redis-cli, runs YCSB A and E through --target, and stops cleanly on SIGTERM")
     func serveAndDrive() throws {
-        let cli = try redisToolPath("redis-cli")
+        let cli = try redisTool("redis-cli")
         let server = try ServeProcess(["--engine", "skiplist", "--threads", "2"])
         let ping = Process()
         ping.executableURL = URL(fileURLWithPath: cli)

@@ -1,12 +1,12 @@
 // Real redis-server processes for tests: one server, or a 3-node cluster, on free loopback ports.
+// Shared by the test targets that talk to Redis (a library target, so it is written once).
 
 import Foundation
 import KVClient
 import RESP
-import Testing
 
 /// A free TCP port on 127.0.0.1 (bound and released; a race with other processes is unlikely).
-func freePort() -> Int {
+public func freePort() -> Int {
     let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(s) }
     var address = sockaddr_in()
@@ -20,7 +20,7 @@ func freePort() -> Int {
 }
 
 /// True if `port` can be bound on 127.0.0.1 right now.
-func portIsFree(_ port: Int) -> Bool {
+public func portIsFree(_ port: Int) -> Bool {
     let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(s) }
     var address = sockaddr_in()
@@ -31,7 +31,7 @@ func portIsFree(_ port: Int) -> Bool {
 }
 
 /// A free port P below 55535 whose cluster bus port P+10000 is free too (cluster nodes need both).
-func freeClusterPort() -> Int {
+public func freeClusterPort() -> Int {
     for _ in 0..<1000 {
         let p = Int.random(in: 20000..<30000)
         if portIsFree(p) && portIsFree(p + 10000) { return p }
@@ -39,24 +39,24 @@ func freeClusterPort() -> Int {
     return freePort()
 }
 
-/// A Redis tool (redis-server, redis-cli); missing tools fail the test, as CI installs them.
-func redisTool(_ name: String) throws -> String {
+/// A Redis tool (redis-server, redis-cli, redis-benchmark). A missing tool is an error that fails
+/// the test (not a skip): CI installs them.
+public func redisTool(_ name: String) throws -> String {
     for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
         return "\(dir)/\(name)"
     }
-    Issue.record("\(name) is not installed: install Debian's redis-server and redis-tools (.ci/run does)")
-    throw RedisProcessError.missingTool(name)
+    throw RedisProcessError.missingTool("\(name) is not installed: install Debian's redis-server and redis-tools (.ci/run does)")
 }
 
-enum RedisProcessError: Error { case missingTool(String), notReady(String) }
+public enum RedisProcessError: Error { case missingTool(String), notReady(String) }
 
 /// `redis-server --port P --save "" --appendonly no` in a temporary directory; `stop()` ends it.
-final class RedisServerProcess {
-    let process = Process()
-    let port: Int
-    let directory: URL
+public final class RedisServerProcess {
+    public let process = Process()
+    public let port: Int
+    public let directory: URL
 
-    init(extraArguments: [String] = [], cluster: Bool = false) throws {
+    public init(extraArguments: [String] = [], cluster: Bool = false) throws {
         port = cluster ? freeClusterPort() : freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-redis-\(port)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -75,9 +75,9 @@ final class RedisServerProcess {
         throw RedisProcessError.notReady("redis-server on port \(port) did not answer PING within 10 s")
     }
 
-    var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+    public var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
-    func stop() {
+    public func stop() {
         if process.isRunning {
             // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM, and a
             // redis-server without persistence has nothing to save.
@@ -89,10 +89,10 @@ final class RedisServerProcess {
 }
 
 /// Three cluster-enabled redis-servers joined with `redis-cli --cluster create`, no replicas.
-final class RedisClusterProcesses {
-    let nodes: [RedisServerProcess]
+public final class RedisClusterProcesses {
+    public let nodes: [RedisServerProcess]
 
-    init() throws {
+    public init() throws {
         var started: [RedisServerProcess] = []
         do {
             for _ in 0..<3 {
@@ -125,7 +125,7 @@ final class RedisClusterProcesses {
         nodes = started
     }
 
-    var seedURL: String { "redis-cluster://127.0.0.1:\(nodes[0].port)" }
+    public var seedURL: String { "redis-cluster://127.0.0.1:\(nodes[0].port)" }
 
-    func stop() { for n in nodes { n.stop() } }
+    public func stop() { for n in nodes { n.stop() } }
 }
