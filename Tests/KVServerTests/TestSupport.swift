@@ -3,6 +3,7 @@
 import Foundation
 import KVCore
 import KVEngines
+import KVLabTestSupport
 @testable import KVServer
 import Logging
 import RESP
@@ -26,17 +27,6 @@ func startServer(engine: String = "skiplist", configuration: ServerConfiguration
     return server
 }
 
-/// A Redis tool from Debian's redis-tools/redis-server. Missing tools fail the test: CI installs them.
-func redisTool(_ name: String) throws -> String {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
-        let path = "\(dir)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    Issue.record("\(name) is not installed: install Debian's redis-server and redis-tools (.ci/run does)")
-    throw ToolMissing(name: name)
-}
-
-struct ToolMissing: Error { var name: String }
 
 struct ToolRun {
     var status: Int32
