@@ -2,6 +2,7 @@
 // kvlab's client, redis-cli and redis-benchmark.
 
 import Foundation
+import KVLabTestSupport
 import KVClient
 import KVCore
 import NIOCore
