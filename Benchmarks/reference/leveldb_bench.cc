@@ -32,51 +32,19 @@
 #include <string>
 #include <vector>
 
+#include "kvbench_common.h"
+
 namespace {
 
+// A C++ face on the shared generator (kvbench_common.h).
 class SeededRandom {
 public:
-    explicit SeededRandom(uint64_t seed) {
-        uint64_t sm = seed;
-        s0_ = splitMix(sm);
-        s1_ = splitMix(sm);
-        s2_ = splitMix(sm);
-        s3_ = splitMix(sm);
-    }
-    uint64_t next() {
-        const uint64_t result = rotl(s1_ * 5, 7) * 9;
-        const uint64_t t = s1_ << 17;
-        s2_ ^= s0_;
-        s3_ ^= s1_;
-        s1_ ^= s2_;
-        s0_ ^= s3_;
-        s2_ ^= t;
-        s3_ = rotl(s3_, 45);
-        return result;
-    }
-    uint64_t nextBelow(uint64_t bound) {
-        unsigned __int128 m = static_cast<unsigned __int128>(next()) * bound;
-        uint64_t low = static_cast<uint64_t>(m);
-        if (low < bound) {
-            const uint64_t threshold = (0 - bound) % bound;
-            while (low < threshold) {
-                m = static_cast<unsigned __int128>(next()) * bound;
-                low = static_cast<uint64_t>(m);
-            }
-        }
-        return static_cast<uint64_t>(m >> 64);
-    }
+    explicit SeededRandom(uint64_t seed) { kvbench_seed(&state_, seed); }
+    uint64_t next() { return kvbench_next(&state_); }
+    uint64_t nextBelow(uint64_t bound) { return kvbench_next_below(&state_, bound); }
 
 private:
-    static uint64_t splitMix(uint64_t& x) {
-        x += 0x9E3779B97F4A7C15ULL;
-        uint64_t z = x;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-    uint64_t s0_, s1_, s2_, s3_;
+    kvbench_random state_;
 };
 
 struct Options {
@@ -150,23 +118,14 @@ Options parseOptions(int argc, char** argv) {
     return o;
 }
 
-inline void writeKey(std::string& key, uint64_t i) {
-    for (size_t position = key.size(); position-- > 0;) {
-        key[position] = static_cast<char>('0' + i % 10);
-        i /= 10;
-    }
-}
+inline void writeKey(std::string& key, uint64_t i) { kvbench_write_key(&key[0], key.size(), i); }
 
-inline void stampValue(std::string& value, uint64_t op) {
-    unsigned char bytes[8];
-    for (int b = 0; b < 8; b++) bytes[b] = static_cast<unsigned char>(op >> (8 * b));
-    std::memcpy(&value[0], bytes, value.size() < 8 ? value.size() : 8);
-}
+inline void stampValue(std::string& value, uint64_t op) { kvbench_stamp_value(&value[0], value.size(), op); }
 
 void permutation(std::vector<uint64_t>& p, uint64_t n, SeededRandom& random) {
     p.resize(n);
     for (uint64_t i = 0; i < n; i++) p[i] = i;
-    for (uint64_t i = n - 1; i >= 1; i--) std::swap(p[i], p[random.nextBelow(i + 1)]);
+    for (uint64_t i = n - 1; i >= 1 && n > 0; i--) std::swap(p[i], p[random.nextBelow(i + 1)]);
 }
 
 using Clock = std::chrono::steady_clock;

@@ -29,52 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-// MARK: - SeededRandom (a port of KVCore/SeededRandom.swift)
+#include "kvbench_common.h"
 
-typedef struct { uint64_t s0, s1, s2, s3; } SeededRandom;
-
-static uint64_t splitMix(uint64_t *x) {
-    *x += 0x9E3779B97F4A7C15ULL;
-    uint64_t z = *x;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static void seedRandom(SeededRandom *r, uint64_t seed) {
-    uint64_t sm = seed;
-    r->s0 = splitMix(&sm);
-    r->s1 = splitMix(&sm);
-    r->s2 = splitMix(&sm);
-    r->s3 = splitMix(&sm);
-}
-
-static uint64_t nextRandom(SeededRandom *r) {
-    const uint64_t result = rotl(r->s1 * 5, 7) * 9;
-    const uint64_t t = r->s1 << 17;
-    r->s2 ^= r->s0;
-    r->s3 ^= r->s1;
-    r->s1 ^= r->s2;
-    r->s0 ^= r->s3;
-    r->s2 ^= t;
-    r->s3 = rotl(r->s3, 45);
-    return result;
-}
-
-static uint64_t nextBelow(SeededRandom *r, uint64_t bound) {
-    unsigned __int128 m = (unsigned __int128)nextRandom(r) * bound;
-    uint64_t low = (uint64_t)m;
-    if (low < bound) {
-        const uint64_t threshold = (0 - bound) % bound;
-        while (low < threshold) {
-            m = (unsigned __int128)nextRandom(r) * bound;
-            low = (uint64_t)m;
-        }
-    }
-    return (uint64_t)(m >> 64);
-}
+// The RNG, keys, values, permutations and resident set: kvbench_common.h (shared spec).
+typedef kvbench_random SeededRandom;
+#define seedRandom kvbench_seed
+#define nextBelow kvbench_next_below
 
 // MARK: - Options
 
@@ -105,37 +65,15 @@ static int listed(const char *name) {
 
 // MARK: - Keys, values, permutations
 
-static void writeKey(char *key, uint64_t i) {
-    for (size_t p = keySize; p-- > 0;) {
-        key[p] = (char)('0' + i % 10);
-        i /= 10;
-    }
-}
+static void writeKey(char *key, uint64_t i) { kvbench_write_key(key, keySize, i); }
 
-static void stampValue(char *value, uint64_t op) {
-    for (size_t b = 0; b < 8 && b < valueSize; b++) value[b] = (char)(op >> (8 * b));
-}
+static void stampValue(char *value, uint64_t op) { kvbench_stamp_value(value, valueSize, op); }
 
-static void permutation(uint64_t *p, uint64_t n, SeededRandom *r) {
-    for (uint64_t i = 0; i < n; i++) p[i] = i;
-    for (uint64_t i = n - 1; i >= 1; i--) {
-        const uint64_t j = nextBelow(r, i + 1);
-        uint64_t t = p[i];
-        p[i] = p[j];
-        p[j] = t;
-    }
-}
+static void permutation(uint64_t *p, uint64_t n, SeededRandom *r) { kvbench_permutation(p, n, r); }
 
 // MARK: - Measuring
 
-static long residentBytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    long size = 0, resident = 0;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
+static long residentBytes(void) { return kvbench_resident_bytes(); }
 
 static double now(void) {
     struct timespec ts;
