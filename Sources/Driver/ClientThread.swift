@@ -98,18 +98,7 @@ final class ClientThread: @unchecked Sendable {
                             intendedNanos: ended &- min(intendedStart, began), status: status)
             issued += 1
 
-            if warming {
-                warmupOperations += 1
-                let opsDone = Int64(warmupOperations) >= warmupQuota
-                let timeDone = warmupEnd.map { ended >= $0 } ?? true
-                if opsDone && timeDone {
-                    warming = false
-                    recorder.reset()
-                    leaveWarmup(at: ended)
-                }
-            } else {
-                measuredOperations += 1
-            }
+            countCompleted(at: ended, warming: &warming)
             if ended >= nextStatus {
                 publishInterval(&publishedCompleted)
                 while nextStatus <= ended { nextStatus += statusNanos }
@@ -121,6 +110,22 @@ final class ClientThread: @unchecked Sendable {
         }
         if statusNanos > 0 { publishInterval(&publishedCompleted) }
         if warming { leaveWarmup(at: clock.nanoseconds()) }
+    }
+
+    /// Counts one finished operation as warm-up or measured; the warm-up ends once both its
+    /// operation count and its time are reached, and what it recorded is discarded.
+    @inline(__always)
+    private func countCompleted(at ended: UInt64, warming: inout Bool) {
+        guard warming else {
+            measuredOperations += 1
+            return
+        }
+        warmupOperations += 1
+        if Int64(warmupOperations) >= warmupQuota && (warmupEnd.map { ended >= $0 } ?? true) {
+            warming = false
+            recorder.reset()
+            leaveWarmup(at: ended)
+        }
     }
 
     /// Runs one planned operation on the session; read-modify-write also times its halves.
@@ -216,18 +221,7 @@ final class ClientThread: @unchecked Sendable {
         var exhausted = false
 
         func completed(at ended: UInt64) -> Bool {
-            if warming {
-                warmupOperations += 1
-                let opsDone = Int64(warmupOperations) >= warmupQuota
-                let timeDone = warmupEnd.map { ended >= $0 } ?? true
-                if opsDone && timeDone {
-                    warming = false
-                    recorder.reset()
-                    leaveWarmup(at: ended)
-                }
-            } else {
-                measuredOperations += 1
-            }
+            countCompleted(at: ended, warming: &warming)
             return !warming && measuredQuota > 0 && Int64(measuredOperations) >= measuredQuota && phase == .run
         }
 
