@@ -50,6 +50,8 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch]
     /// The file system the data file lives in.
     public let fileSystem: any FileSystem
+    /// The directory's LOCK, held while the engine is open: no second engine opens this file.
+    let directoryLock: any DirectoryLock
     /// The directory holding the data file.
     public let directory: String
     public let configuration: BTreeConfiguration
@@ -93,6 +95,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         self.path = FilePath.join(directory, Self.fileName)
         do {
             try fileSystem.createDirectory(directory)
+            directoryLock = try fileSystem.lockDirectory(directory)
             if !fileSystem.exists(path) { try Self.create(fileSystem, directory: directory, path: path, pageSize: size) }
         } catch { throw error.engineError }
         let file: any StorageFile
@@ -210,7 +213,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
                 return (t, failure != nil)
             }
             guard let tree = closing else { return }
-            defer { tree.pager.cache.removeAll(); try? tree.pager.file.close() }
+            defer { tree.pager.cache.removeAll(); try? tree.pager.file.close(); directoryLock.unlock() }
             if !failed { try commit(tree) }
         }
     }

@@ -25,6 +25,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     private var durableEntries: [String: Node] = [:]
     private var directories: Set<String> = ["/", "."]
     private var generation = 0
+    private var lockedDirectories: Set<String> = []
     private var syncsUntilFailure: Int? = nil
     private var writeBytesUntilFailure: Int? = nil
 
@@ -65,6 +66,8 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
             }
             syncsUntilFailure = nil
             writeBytesUntilFailure = nil
+            // A power cut ends every process, and with them their locks.
+            lockedDirectories.removeAll()
         }
     }
 
@@ -131,6 +134,21 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
                 directories.insert(p)
                 p = FilePath.directory(of: p)
             }
+        }
+    }
+
+    public func lockDirectory(_ directory: String) throws(StorageError) -> any DirectoryLock {
+        try createDirectory(directory)
+        return try lock.withLock { () throws(StorageError) -> any DirectoryLock in
+            guard lockedDirectories.insert(directory).inserted else { throw .locked(path: FilePath.join(directory, "LOCK")) }
+            return FaultInjectingDirectoryLock(directory: directory, fileSystem: self, generation: generation)
+        }
+    }
+
+    fileprivate func unlock(_ directory: String, generation lockGeneration: Int) {
+        lock.withLock {
+            // A lock from before a crash was already dropped by it.
+            if lockGeneration == generation { lockedDirectories.remove(directory) }
         }
     }
 
@@ -234,5 +252,24 @@ final class FaultInjectingFile: StorageFile, @unchecked Sendable {
 
     func close() throws(StorageError) {
         isClosed = true
+    }
+}
+
+final class FaultInjectingDirectoryLock: DirectoryLock, @unchecked Sendable {
+    let directory: String
+    let generation: Int
+    private var fileSystem: FaultInjectingFileSystem?
+
+    init(directory: String, fileSystem: FaultInjectingFileSystem, generation: Int) {
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.generation = generation
+    }
+
+    deinit { unlock() }
+
+    func unlock() {
+        fileSystem?.unlock(directory, generation: generation)
+        fileSystem = nil
     }
 }

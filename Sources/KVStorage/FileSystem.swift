@@ -76,6 +76,16 @@ public protocol FileSystem: Sendable {
     func createDirectory(_ path: String) throws(StorageError)
     /// Makes the creations, removals and renames in `directory` durable.
     func syncDirectory(_ path: String) throws(StorageError)
+    /// Takes the exclusive lock of the database in `directory` (its `LOCK` file), so a second
+    /// engine — in another process or this one — cannot open the same files. The lock goes
+    /// with the process: a killed process holds it no more.
+    /// - Throws: `StorageError.locked` if someone holds it.
+    func lockDirectory(_ directory: String) throws(StorageError) -> any DirectoryLock
+}
+
+/// A held database lock; `unlock()` releases it (closing the engine does).
+public protocol DirectoryLock: AnyObject, Sendable {
+    func unlock()
 }
 
 extension StorageFile {

@@ -71,6 +71,21 @@ public struct PosixFileSystem: FileSystem {
         }
     }
 
+    public func lockDirectory(_ directory: String) throws(StorageError) -> any DirectoryLock {
+        try createDirectory(directory)
+        let path = FilePath.join(directory, "LOCK")
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        // flock: held by the open file description, released when it is closed or the process dies.
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK { throw .locked(path: path) }
+            throw .io(path: path, operation: "lock", errno: code)
+        }
+        return PosixDirectoryLock(descriptor: fd)
+    }
+
     public func syncDirectory(_ path: String) throws(StorageError) {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw .io(path: path, operation: "open directory", errno: errno) }
@@ -143,5 +158,20 @@ final class PosixFile: StorageFile, @unchecked Sendable {
         guard !isClosed else { return }
         isClosed = true
         do { try descriptor.close() } catch { throw .io(path: path, operation: "close", errno: EIO) }
+    }
+}
+
+/// A `flock` on a database's LOCK file.
+final class PosixDirectoryLock: DirectoryLock, @unchecked Sendable {
+    private var descriptor: Int32
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
+    deinit { unlock() }
+
+    func unlock() {
+        guard descriptor >= 0 else { return }
+        Glibc.close(descriptor)
+        descriptor = -1
     }
 }

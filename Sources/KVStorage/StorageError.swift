@@ -16,6 +16,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case injected(path: String, operation: String)
     /// The file was used after `close()`.
     case closed(path: String)
+    /// Another process (or another engine in this one) holds the directory's lock file.
+    case locked(path: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(operation) '\(path)' failed: injected fault"
         case let .closed(path):
             return "'\(path)' is closed"
+        case let .locked(path):
+            return "'\(path)' is held by another engine: the database is in use (by another process, or already open in this one)"
         }
     }
 
@@ -49,6 +53,9 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
             return .io(path: path, operation: operation, errno: EIO, message: "injected fault")
         case let .closed(path):
             return .io(path: path, operation: "use", errno: EBADF, message: "file is closed")
+        case let .locked(path):
+            return .io(path: path, operation: "lock", errno: EWOULDBLOCK,
+                       message: "held by another engine: the database is in use (by another process, or already open in this one)")
         }
     }
 }

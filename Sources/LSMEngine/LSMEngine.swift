@@ -25,6 +25,8 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
 
     public let options: LSMOptions
     let fileSystem: any FileSystem
+    /// The directory's LOCK, held while the engine is open: no second engine opens these files.
+    let directoryLock: any DirectoryLock
     let cache: BlockCache
     let tableFiles: TableFiles
     let state = StateLock()
@@ -55,6 +57,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     public init(options: LSMOptions) throws(EngineError) {
         self.options = options
         fileSystem = options.fileSystem
+        do { directoryLock = try options.fileSystem.lockDirectory(options.directory) } catch { throw error.engineError }
         cache = BlockCache(capacity: options.blockCacheSize)
         tableFiles = TableFiles(fileSystem: options.fileSystem, directory: options.directory)
         memtableSeed = options.seed
@@ -201,6 +204,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         imm = nil
         mem = MemTable(logNumber: 0, seed: 0)
         state.unlock()
+        directoryLock.unlock()
         if let failure { throw failure }
     }
 
@@ -231,6 +235,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         versions.releaseVersions()
         imm = nil
         state.unlock()
+        directoryLock.unlock()
     }
 }
 

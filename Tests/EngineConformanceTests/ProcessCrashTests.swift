@@ -140,3 +140,28 @@ final class LockedBuffer: @unchecked Sendable {
         return lines
     }
 }
+
+@Suite("Persistent engines lock their directory")
+struct DirectoryLockTests {
+    @Test("a second engine on an open database is refused with a clear error; after close it opens",
+          arguments: PersistentEngine.all)
+    func secondOpenIsRefused(subject: PersistentEngine) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-lock-\(subject.name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let options = EngineOptions(["directory": dir])
+        let first = try StandardEngines.registry.open(subject.name, options: options)
+        try first.put([1], [2])
+        do {
+            let second = try StandardEngines.registry.open(subject.name, options: options)
+            try? second.close()
+            Issue.record("\(subject.name): a second engine opened the same directory")
+        } catch {
+            #expect("\(error)".contains("in use"), "\(error)")
+            #expect("\(error)".contains("\(dir)/LOCK"), "\(error)")
+        }
+        try first.close()
+        let again = try StandardEngines.registry.open(subject.name, options: options)
+        #expect(try again.get([1]) == [2])
+        try again.close()
+    }
+}

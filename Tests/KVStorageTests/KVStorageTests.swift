@@ -110,4 +110,25 @@ struct KVStorageTests {
         try again.write(at: 0, [1, 2, 3])
         #expect(throws: StorageError.injected(path: "/db/f", operation: "write")) { try again.write(at: 3, [4, 5]) }
     }
+
+    @Test("a directory lock is exclusive until released, on both file systems, and a crash drops it")
+    func directoryLocks() throws {
+        let posix = PosixFileSystem()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-lockdir-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fault = FaultInjectingFileSystem()
+        for (fs, path) in [(posix as any FileSystem, dir), (fault as any FileSystem, "/db")] {
+            let held = try fs.lockDirectory(path)
+            #expect(throws: StorageError.locked(path: path + "/LOCK")) { try fs.lockDirectory(path) }
+            held.unlock()
+            let again = try fs.lockDirectory(path)
+            again.unlock()
+        }
+        let beforeCrash = try fault.lockDirectory("/db")
+        fault.crash()
+        let afterCrash = try fault.lockDirectory("/db")
+        beforeCrash.unlock()   // a lock from before the crash no longer counts
+        #expect(throws: StorageError.self) { try fault.lockDirectory("/db") }
+        afterCrash.unlock()
+    }
 }
