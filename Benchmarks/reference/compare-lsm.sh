@@ -15,24 +15,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-NUM="${NUM:-1000000}"
-KEY_SIZE="${KEY_SIZE:-16}"
-VALUE_SIZE="${VALUE_SIZE:-100}"
-SEED="${SEED:-301}"
+source "$here/common.sh"
 BENCHMARKS="${BENCHMARKS:-fillseq,fillrandom,readrandom,readseq}"
 COMPRESSION="${COMPRESSION:-none}"
 
-if [[ -z "${KVLAB:-}" ]]; then
-    echo "building kvlab (release)..." >&2
-    (cd "$root" && swift build -c release --product kvlab) >&2
-    KVLAB="$root/.build/release/kvlab"
-fi
-if [[ -z "${LEVELDB_BENCH:-}" ]]; then
-    echo "building leveldb_bench..." >&2
-    mkdir -p "$here/bin"
-    g++ -O2 -std=c++17 -o "$here/bin/leveldb_bench" "$here/leveldb_bench.cc" -lleveldb
-    LEVELDB_BENCH="$here/bin/leveldb_bench"
-fi
+build_kvlab
+if [[ -z "${LEVELDB_BENCH:-}" ]]; then LEVELDB_BENCH="$(build_reference leveldb_bench "g++ -std=c++17" leveldb_bench.cc -lleveldb)"; fi
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT

@@ -16,23 +16,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-NUM="${NUM:-1000000}"
-KEY_SIZE="${KEY_SIZE:-16}"
-VALUE_SIZE="${VALUE_SIZE:-100}"
-SEED="${SEED:-301}"
+source "$here/common.sh"
 PAIRS="${PAIRS:-hash:unordered_map skiplist:map}"
 
-if [[ -z "${KVLAB:-}" ]]; then
-    echo "building kvlab (release)..." >&2
-    (cd "$root" && swift build -c release --product kvlab) >&2
-    KVLAB="$root/.build/release/kvlab"
-fi
-if [[ -z "${KVBENCH_STD:-}" ]]; then
-    echo "building kvbench_std..." >&2
-    mkdir -p "$here/bin"
-    g++ -O2 -std=c++17 -o "$here/bin/kvbench_std" "$here/kvbench_std.cpp"
-    KVBENCH_STD="$here/bin/kvbench_std"
-fi
+build_kvlab
+if [[ -z "${KVBENCH_STD:-}" ]]; then KVBENCH_STD="$(build_reference kvbench_std "g++ -std=c++17" kvbench_std.cpp)"; fi
 
 workload=(--num "$NUM" --key-size "$KEY_SIZE" --value-size "$VALUE_SIZE" --seed "$SEED")
 if [[ -n "${BENCHMARKS:-}" ]]; then

@@ -16,24 +16,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-NUM="${NUM:-1000000}"
-KEY_SIZE="${KEY_SIZE:-16}"
-VALUE_SIZE="${VALUE_SIZE:-100}"
-SEED="${SEED:-301}"
+source "$here/common.sh"
 BENCHMARKS="${BENCHMARKS:-fillseq,fillrandom,readrandom,readseq}"
 BTREE_OPTIONS="${BTREE_OPTIONS:-}"
 
-if [[ -z "${KVLAB:-}" ]]; then
-    echo "building kvlab (release)..." >&2
-    (cd "$root" && swift build -c release --product kvlab) >&2
-    KVLAB="$root/.build/release/kvlab"
-fi
-if [[ -z "${LMDB_BENCH:-}" ]]; then
-    echo "building lmdb_bench..." >&2
-    mkdir -p "$here/bin"
-    cc -O2 -o "$here/bin/lmdb_bench" "$here/lmdb_bench.c" -llmdb
-    LMDB_BENCH="$here/bin/lmdb_bench"
-fi
+build_kvlab
+if [[ -z "${LMDB_BENCH:-}" ]]; then LMDB_BENCH="$(build_reference lmdb_bench "cc" lmdb_bench.c -llmdb)"; fi
 
 if [[ -z "${SCRATCH:-}" ]]; then
     SCRATCH="$(mktemp -d)"

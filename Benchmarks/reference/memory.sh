@@ -9,14 +9,13 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-NUM="${NUM:-1000000}"
+source "$here/common.sh"
 JEMALLOC_SO="${JEMALLOC_SO:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}"
 
 echo "building kvlab with jemalloc (default) and with the C library's malloc..." >&2
 (cd "$root" && swift build -c release --product kvlab >&2)
 (cd "$root" && swift build -c release --product kvlab --disable-default-traits --scratch-path .build-libc >&2)
-mkdir -p "$here/bin"
-g++ -O2 -std=c++17 -o "$here/bin/kvbench_std" "$here/kvbench_std.cpp"
+build_reference kvbench_std "g++ -std=c++17" kvbench_std.cpp > /dev/null
 KVLAB_JE="$root/.build/release/kvlab"
 KVLAB_LIBC="$root/.build-libc/release/kvlab"
 STD="$here/bin/kvbench_std"
