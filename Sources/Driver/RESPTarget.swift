@@ -26,8 +26,10 @@ public enum RecordMapping: String, Sendable, CaseIterable {
 public struct RESPTarget: DriverTarget {
     public let target: RedisTarget
     public let mapping: RecordMapping
-    /// Operations each thread keeps in flight (1 = one round trip per operation).
+    /// Operations each connection keeps in flight (1 = one round trip per operation).
     public let pipeline: Int
+    /// Connections each driver thread drives (memtier's `--clients`); 1 = one per thread.
+    public let clientsPerThread: Int
     /// With the hash mapping: maintain and use the `_indices` sorted set (needed for scans).
     public let scanIndex: Bool
     let fieldNames: [[UInt8]]
@@ -36,36 +38,42 @@ public struct RESPTarget: DriverTarget {
     /// - Parameters:
     ///   - url: `redis://[:password@]host:port` or `redis-cluster://host:port[,host:port...]`.
     ///   - fieldNames: the workload's field names (`CoreWorkload.fieldNames`).
-    public init(url: String, mapping: RecordMapping, pipeline: Int = 1, scanIndex: Bool = true,
+    public init(url: String, mapping: RecordMapping, pipeline: Int = 1, clientsPerThread: Int = 1, scanIndex: Bool = true,
                 fieldNames: [[UInt8]]) throws(RESPClientError) {
         target = try RedisTarget(url: url)
         self.url = url
         self.mapping = mapping
         self.pipeline = max(1, pipeline)
+        self.clientsPerThread = max(1, clientsPerThread)
         self.scanIndex = scanIndex
         self.fieldNames = fieldNames
     }
 
     public var description: String {
         let shown = target.password == nil ? url : url.replacingOccurrences(of: target.password!, with: "***")
-        return "\(shown) (mapping \(mapping.rawValue)\(pipeline > 1 ? ", pipeline \(pipeline)" : ""))"
+        return "\(shown) (mapping \(mapping.rawValue)\(pipeline > 1 ? ", pipeline \(pipeline)" : "")\(clientsPerThread > 1 ? ", \(clientsPerThread) clients per thread" : ""))"
     }
 
     public var supportsOrderedScan: Bool { mapping == .hash && scanIndex }
 
     public func makeSession(thread: Int) throws(DriverError) -> any TargetSession {
+        var sessions: [RESPSession] = []
         do {
-            let link: RESPSession.Link
-            if target.cluster {
-                link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password))
-            } else {
-                link = .single(try RESPConnection(endpoint: target.endpoints[0], password: target.password))
+            for _ in 0..<clientsPerThread {
+                let link: RESPSession.Link
+                if target.cluster {
+                    link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password))
+                } else {
+                    link = .single(try RESPConnection(endpoint: target.endpoints[0], password: target.password))
+                }
+                sessions.append(RESPSession(link: link, mapping: mapping, pipeline: pipeline,
+                                            scanIndex: scanIndex, fieldNames: fieldNames))
             }
-            return RESPSession(link: link, mapping: mapping, pipeline: pipeline,
-                               scanIndex: scanIndex, fieldNames: fieldNames)
         } catch {
+            for session in sessions { session.close() }
             throw .invalid("cannot open a session on \(description): \(error)")
         }
+        return sessions.count == 1 ? sessions[0] : MultiplexedSession(sessions)
     }
 }
 
@@ -239,9 +247,18 @@ final class RESPSession: PipelinedTargetSession {
         }
     }
 
-    /// Sends the queued commands and reads every reply, appending one status per queued operation.
-    func drain(into statuses: inout [OperationStatus]) {
-        defer { queued.removeAll(keepingCapacity: true) }
+    /// Whether `sendQueued` could not write the queued commands (their operations then fail).
+    private var sendFailed = false
+
+    /// Writes the queued commands (a cluster link sends per node when its replies are read).
+    func sendQueued() {
+        guard case .single(let c) = link else { return }
+        do { try c.flush() } catch { sendFailed = true }
+    }
+
+    /// Reads every queued operation's replies, appending one status per operation.
+    func receiveQueued(into statuses: inout [OperationStatus]) {
+        defer { queued.removeAll(keepingCapacity: true); sendFailed = false }
         guard case .single(let c) = link else {
             // Cluster link: one pipeline per node for the whole queue, then judge each reply.
             for q in queued {
@@ -259,7 +276,7 @@ final class RESPSession: PipelinedTargetSession {
             }
             return
         }
-        do { try c.flush() } catch {
+        if sendFailed {
             for _ in queued { statuses.append(.error) }
             return
         }
@@ -268,7 +285,8 @@ final class RESPSession: PipelinedTargetSession {
             var status = OperationStatus.ok
             do {
                 for i in 0..<q.replies {
-                    let s = try c.readReplyHead { head, raw in Self.status(of: q.kind, replyIndex: i, head, raw) }
+                    let code = try c.readReplyHead { (head, raw) -> Int in Self.status(of: q.kind, replyIndex: i, head, raw).rawValue }
+                    let s = OperationStatus(rawValue: code) ?? .error
                     status = Self.combine(status, s, kind: q.kind, index: i)
                 }
             } catch {

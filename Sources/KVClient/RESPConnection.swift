@@ -213,15 +213,18 @@ public final class RESPConnection: @unchecked Sendable {
 
     /// Reads the next reply without building a `RESPValue`: `body` gets its head and the
     /// buffer the head's ranges point into (valid only during the call). No allocation.
-    @inline(__always)
-    public func readReplyHead<R>(_ body: (RESPReplyHead, UnsafeRawBufferPointer) -> R) throws(RESPClientError) -> R {
+    ///
+    /// Not generic, so a caller in another module pays no generic-metadata lookup per reply (it
+    /// showed in profiles of the pipelined driver); `readReplyHead(_:)` below wraps it for any
+    /// result type.
+    public func readReplyHead(_ body: (RESPReplyHead, UnsafeRawBufferPointer) -> Int) throws(RESPClientError) -> Int {
         try flush()
         while true {
             if readEnd > readStart {
                 let base = streamOffset + readStart
                 let start = readStart, end = readEnd
                 let parser = self.parser
-                let parsed: Result<(R, Int)?, RESPParseError> = readBuffer.withUnsafeBytes { raw in
+                let parsed: Result<(Int, Int)?, RESPParseError> = readBuffer.withUnsafeBytes { raw in
                     let window = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                     do throws(RESPParseError) {
                         guard let (head, n) = try parser.parseHead(window, baseOffset: base) else { return .success(nil) }
@@ -242,6 +245,16 @@ public final class RESPConnection: @unchecked Sendable {
             }
             try fill()
         }
+    }
+
+    /// Reads the next reply's head into `body`, for any result type (see the `Int` form).
+    public func readReplyHead<R>(_ body: (RESPReplyHead, UnsafeRawBufferPointer) -> R) throws(RESPClientError) -> R {
+        var result: R? = nil
+        _ = try readReplyHead { (head, raw) -> Int in
+            result = body(head, raw)
+            return 0
+        }
+        return result!
     }
 
     /// Reads more bytes into the buffer, compacting or growing it first.

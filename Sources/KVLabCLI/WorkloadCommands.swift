@@ -69,8 +69,11 @@ struct NetworkTargetOptions: ParsableArguments {
         valueName: "url"))
     var url: String?
 
-    @Option(help: ArgumentHelp("With --target: operations each thread keeps in flight.", valueName: "n"))
+    @Option(help: ArgumentHelp("With --target: operations each connection keeps in flight.", valueName: "n"))
     var pipeline: Int = 1
+
+    @Option(help: ArgumentHelp("With --target: connections each thread drives, as memtier's --clients (total connections = threads × clients).", valueName: "n"))
+    var clients: Int = 1
 
     @Option(help: ArgumentHelp("With --target: record mapping, hash (YCSB's Redis binding) or string (one encoded value).", valueName: "mapping"))
     var mapping: String = "hash"
@@ -80,6 +83,7 @@ struct NetworkTargetOptions: ParsableArguments {
 
     func validate() throws {
         guard pipeline >= 1 else { throw ValidationError("--pipeline \(pipeline): expected at least 1") }
+        guard clients >= 1 else { throw ValidationError("--clients \(clients): expected at least 1") }
         guard RecordMapping(rawValue: mapping) != nil else { throw ValidationError("--mapping \(mapping): expected hash or string") }
         if let url { do { _ = try RedisTarget(url: url) } catch { throw ValidationError("--target: \(error)") } }
     }
@@ -153,6 +157,7 @@ struct WorkloadPhaseRunner {
         let target: RESPTarget
         do {
             target = try RESPTarget(url: url, mapping: RecordMapping(rawValue: network.mapping) ?? .hash, pipeline: network.pipeline,
+                                    clientsPerThread: network.clients,
                                     scanIndex: !network.noScanIndex, fieldNames: fieldNames)
         } catch {
             throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)

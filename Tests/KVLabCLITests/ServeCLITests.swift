@@ -73,6 +73,13 @@ struct ServeCLITests {
         #expect(!scans.stdout.contains("Return=ERROR"), "\(scans.stdout)")
         let piped = try ycsb("run", "workloada", ["--target", server.url, "--pipeline", "8"])
         #expect(piped.status == 0 && piped.stdout.contains("[READ], Return=OK"), "\(piped.stdout)\(piped.stderr)")
+        // Several connections per thread (memtier's --clients): 2 threads x 4 connections x depth 2.
+        let multiplexed = try ycsb("run", "workloada", ["--target", server.url, "--clients", "4", "--pipeline", "2"])
+        #expect(multiplexed.status == 0, "\(multiplexed.stderr)")
+        let returns = multiplexed.stdout.split(separator: "\n").filter { $0.contains("Return=") }
+        #expect(returns.allSatisfy { $0.contains("Return=OK") }, "\(multiplexed.stdout)")
+        let counted = returns.compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        #expect(counted == 1000, "\(multiplexed.stdout)")
         let strings = try ycsb("load", "workloada", ["--target", server.url, "--mapping", "string", "-p", "insertstart=400", "-p", "recordcount=800", "-p", "insertcount=400"])
         #expect(strings.status == 0 && strings.stdout.contains("[INSERT], Return=OK, 400"), "\(strings.stdout)\(strings.stderr)")
 
