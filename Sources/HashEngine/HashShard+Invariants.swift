@@ -22,8 +22,8 @@ extension HashShard {
         if context.chunkBytes != slab.bytesInUse {
             throw corruption("records occupy \(context.chunkBytes) bytes of chunks but the slab counts \(slab.bytesInUse) in use")
         }
-        if context.largeRecords != largeRecordCount {
-            throw corruption("found \(context.largeRecords) records larger than a slab chunk, counted \(largeRecordCount)")
+        if context.largeRecords != slab.largeChunkCount {
+            throw corruption("found \(context.largeRecords) records larger than a slab chunk, the slab holds \(slab.largeChunkCount)")
         }
         if slab.bytesInUse > slab.bytesReserved {
             throw corruption("slab has \(slab.bytesInUse) bytes in use but only \(slab.bytesReserved) reserved")

@@ -35,8 +35,6 @@ final class HashShard: @unchecked Sendable {
     @exclusivity(unchecked) var migrationCursor = 0
     /// Memory for the records.
     @exclusivity(unchecked) var slab = SlabAllocator()
-    /// Records larger than a slab chunk (malloc'd by the slab): they must be freed one by one.
-    @exclusivity(unchecked) var largeRecordCount = 0
     /// False once `release()` has run; every engine call checks it under the lock.
     @exclusivity(unchecked) var isOpen = true
 
@@ -136,14 +134,12 @@ final class HashShard: @unchecked Sendable {
         let size = PackedRecord.size(keyCount: key.count, valueCount: value.count)
         let record = slab.allocate(size)
         PackedRecord.write(key: key, value: value, to: record)
-        if size > SlabAllocator.maxChunkSize { largeRecordCount += 1 }
         return record
     }
 
     @inline(__always)
     private func freeRecord(_ record: UnsafeMutableRawPointer) {
         let size = PackedRecord.read(record).size
-        if size > SlabAllocator.maxChunkSize { largeRecordCount -= 1 }
         slab.deallocate(record, size: size)
     }
 
@@ -218,17 +214,7 @@ final class HashShard: @unchecked Sendable {
     /// Frees every record and table. The shard is closed afterwards.
     func release() {
         guard isOpen else { return }
-        if largeRecordCount > 0 {
-            for t in [table, oldTable].compactMap({ $0 }) {
-                for i in 0..<t.capacity where Slot.isLive(t.slots[i]) {
-                    let record = Slot.record(t.slots[i])
-                    let size = PackedRecord.read(record).size
-                    if size > SlabAllocator.maxChunkSize { slab.deallocate(record, size: size) }
-                }
-            }
-            largeRecordCount = 0
-        }
-        slab.releaseAll()
+        slab.releaseAll()   // slabs and large (malloc'd) records alike
         table.deallocate()
         oldTable?.deallocate()
         oldTable = nil

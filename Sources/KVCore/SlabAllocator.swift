@@ -25,6 +25,9 @@ import Darwin
 /// on their class's doubly linked partial list; a slab is freed when its last chunk is, unless
 /// it is the only slab of its class with space (which avoids thrashing at a slab boundary).
 ///
+/// Chunks over 4 KiB come from malloc one by one; the allocator keeps a set of them, so
+/// `releaseAll` frees those too.
+///
 /// Overhead per chunk: no header, up to 7 bytes of rounding, 64 bytes per slab. Not
 /// thread-safe: each owner (a hash shard, a skiplist) guards its own.
 public struct SlabAllocator: ~Copyable {
@@ -50,6 +53,8 @@ public struct SlabAllocator: ~Copyable {
     private var partial: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Every slab, for `releaseAll`.
     private var slabs: Set<UnsafeMutableRawPointer> = []
+    /// Every live chunk larger than `maxChunkSize` (malloc'd one by one), for `releaseAll`.
+    private var largeChunks: Set<UnsafeMutableRawPointer> = []
 
     /// Bytes handed out and not freed, counted by chunk size (what callers hold).
     public private(set) var bytesInUse = 0
@@ -63,8 +68,12 @@ public struct SlabAllocator: ~Copyable {
 
     deinit {
         for slab in slabs { free(slab) }
+        for chunk in largeChunks { free(chunk) }
         partial.deallocate()
     }
+
+    /// Live chunks larger than `maxChunkSize`.
+    public var largeChunkCount: Int { largeChunks.count }
 
     /// The chunk size a request of `size` bytes is rounded up to.
     @inlinable
@@ -88,7 +97,9 @@ public struct SlabAllocator: ~Copyable {
         bytesInUse += chunk
         if chunk > Self.maxChunkSize {
             bytesReserved += chunk
-            return malloc(chunk)!
+            let large = malloc(chunk)!
+            largeChunks.insert(large)
+            return large
         }
         let cls = chunk / 8 - 1
         let slab = partial[cls] ?? newSlab(chunkSize: chunk, cls: cls)
@@ -114,6 +125,7 @@ public struct SlabAllocator: ~Copyable {
         bytesInUse -= chunk
         if chunk > Self.maxChunkSize {
             bytesReserved -= chunk
+            largeChunks.remove(pointer)
             free(pointer)
             return
         }
@@ -134,11 +146,12 @@ public struct SlabAllocator: ~Copyable {
         }
     }
 
-    /// Frees every slab. Chunks handed out before are invalid afterwards; large (malloc'd)
-    /// chunks are not tracked here and must be freed by the owner first.
+    /// Frees every slab and every large chunk. Chunks handed out before are invalid afterwards.
     public mutating func releaseAll() {
         for slab in slabs { free(slab) }
         slabs.removeAll()
+        for chunk in largeChunks { free(chunk) }
+        largeChunks.removeAll()
         partial.update(repeating: nil, count: Self.classCount)
         bytesInUse = 0
         bytesReserved = 0

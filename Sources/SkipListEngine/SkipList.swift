@@ -87,7 +87,6 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     }
 
     deinit {
-        freeLargeNodes()
         head.chunk.deallocate()
         predecessors.deallocate()
         // The allocator's own deinit frees the slabs.
@@ -168,7 +167,6 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
                     allocator.deallocate(current.chunk, size: current.size)
                 }
             } else {
-                freeLargeNodes()
                 allocator.releaseAll()
             }
             for level in 0..<Self.maxHeight { head.setNext(level, nil) }
@@ -277,18 +275,6 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
             bits >>= 2
         }
         return nodeHeight
-    }
-
-    /// Frees the nodes that `SlabAllocator.releaseAll` does not track (malloc'd, over 4 KiB).
-    func freeLargeNodes() {
-        var node = head.next(0)
-        while let current = node {
-            node = current.next(0)
-            let size = current.size
-            if SlabAllocator.chunkSize(for: size) > SlabAllocator.maxChunkSize {
-                allocator.deallocate(current.chunk, size: size)
-            }
-        }
     }
 }
 

@@ -86,4 +86,18 @@ struct RegistryAndOptionsTests {
         #expect(slabs.bytesReserved == 2 * SlabAllocator.slabSize)
         slabs.deallocate(again, size: 1024)
     }
+
+    @Test("releaseAll frees the large (malloc'd) chunks too")
+    func releaseAllFreesLargeChunks() {
+        var slabs = SlabAllocator()
+        _ = slabs.allocate(100)
+        let big = slabs.allocate(1 << 20)
+        _ = slabs.allocate(10_000)
+        #expect(slabs.largeChunkCount == 2)
+        slabs.deallocate(big, size: 1 << 20)
+        #expect(slabs.largeChunkCount == 1)
+        slabs.releaseAll()
+        #expect(slabs.largeChunkCount == 0)
+        #expect(slabs.bytesReserved == 0 && slabs.bytesInUse == 0)
+    }
 }
