@@ -59,8 +59,9 @@ extension CheckResult {
         .op.involved rect{stroke:#d97706;stroke-width:2.5}
         .op.bad rect{fill:#fecaca;stroke:#cf222e;stroke-width:2}
         .op.impossible rect{fill:#fca5a5;stroke:#b91c1c;stroke-width:3}
-        .cross{fill:#b91c1c;font:bold 16px system-ui,sans-serif}
-        .lin{fill:none;stroke:#15803d;stroke-width:1.5} .lp{fill:#15803d} svg text.order{fill:#15803d;font-weight:bold;font-size:10px}
+        .cross{fill:#b91c1c;font:bold 16px system-ui,sans-serif} svg text.outside{font-weight:bold;paint-order:stroke;stroke:#fff;stroke-width:3px}
+        .lin{fill:none;stroke:#15803d;stroke-width:1.5} .fails{stroke:#b91c1c;stroke-width:1.5;stroke-dasharray:4 3} .lp{fill:#15803d} svg text.order{fill:#15803d;font-weight:bold;font-size:10px}
+        .legend{display:flex;flex-wrap:wrap;gap:4px 18px;font-size:13px;margin:8px 0 14px} .legend span{display:flex;align-items:center;gap:4px}
         .axis{stroke:#888} svg text.tick{fill:#666;font-size:10px} .break{stroke:#888;stroke-dasharray:2 2}
         table{border-collapse:collapse;font-size:13px} td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
         pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
@@ -74,26 +75,19 @@ extension CheckResult {
 
     // MARK: - Page parts
 
-    /// The legend: one sample of each mark.
+    /// The legend: one sample of each mark, as small inline SVGs that wrap with the text.
     func legend() -> String {
-        var out = "<svg class=legend xmlns=\"http://www.w3.org/2000/svg\" width=\"1180\" height=\"34\">"
-        var x = 4.0
-        func item(_ classes: String, _ label: String, dashed: Bool = false) {
-            out += "<g class=\"\(classes)\"><rect x=\"\(Int(x))\" y=\"8\" width=\"34\" height=\"16\" rx=\"3\"/></g>"
-            out += "<text x=\"\(Int(x + 40))\" y=\"20\">\(escape(label))</text>"
-            x += 48 + Double(label.count) * 6.7
+        func sample(_ classes: String, _ label: String, cross: Bool = false) -> String {
+            "<span><svg width=\"\(cross ? 52 : 36)\" height=\"20\"><g class=\"\(classes)\"><rect x=\"1\" y=\"2\" width=\"34\" height=\"16\" rx=\"3\"/></g>"
+                + (cross ? "<text class=cross x=\"38\" y=\"16\">✗</text>" : "") + "</svg> \(escape(label))</span>"
         }
-        item("op", "operation (invocation → completion)")
-        item("op open", "unknown outcome (may take effect, or not)")
-        item("op bad", "counterexample")
-        item("op impossible", "cannot be placed")
-        out += "<text class=cross x=\"\(Int(x - 14))\" y=\"22\">✗</text>"
-        x += 6
-        item("op involved", "write named in the explanation")
-        out += "<polyline class=lin points=\"\(Int(x)),24 \(Int(x + 30)),10\"/><circle class=lp cx=\"\(Int(x))\" cy=\"24\" r=\"3.5\"/>"
-            + "<circle class=lp cx=\"\(Int(x + 30))\" cy=\"10\" r=\"3.5\"/>"
-            + "<text x=\"\(Int(x + 38))\" y=\"20\">linearization found (numbers: its order)</text>"
-        return out + "</svg>\n"
+        let line = "<span><svg width=\"40\" height=\"20\"><polyline class=lin points=\"4,15 34,5\"/>"
+            + "<circle class=lp cx=\"4\" cy=\"15\" r=\"3.5\"/><circle class=lp cx=\"34\" cy=\"5\" r=\"3.5\"/></svg> "
+            + "the partial linearization found (numbers: its order)</span>"
+        return "<div class=legend>" + sample("op", "operation, from invocation to completion")
+            + sample("op open", "unknown outcome: may take effect, or not")
+            + sample("op bad", "counterexample") + sample("op bad impossible", "the operation that cannot be placed", cross: true)
+            + sample("op involved", "a write named in the explanation") + line + "</div>\n"
     }
 
     /// A table of the parts' verdicts (at most 200 rows).
@@ -143,10 +137,12 @@ extension CheckResult {
             for id in all.prefix(limit) { take(id) }
             what = "the first \(chosen.count)"
         case .violation, .unknown:
-            var focus = part.counterexample
-            if let s = part.stalledAt { focus.append(s) }
-            for id in focus { take(id) }
+            // The impossible operation and the writes named first, then the counterexample (an
+            // unshrunk one can be the whole part: it is cut at the limit too).
+            if let s = part.stalledAt { take(s) }
             for id in involved { take(id) }
+            for id in part.counterexample where chosen.count < limit { take(id) }
+            let focus = (part.stalledAt.map { [$0] } ?? []) + part.counterexample.prefix(limit)
             let low = focus.map { operations[$0].invokePosition }.min() ?? 0
             let high = focus.map { operations[$0].returnPosition ?? operations[$0].invokePosition }.max() ?? low
             // Operations overlapping the counterexample's span, nearest first.
@@ -231,7 +227,7 @@ extension CheckResult {
             out += "<line class=break x1=\"\(pixel(cut.x))\" y1=\"\(pixel(top))\" x2=\"\(pixel(cut.x))\" y2=\"\(pixel(lanesBottom + 2))\"/>"
             out += "<text class=tick x=\"\(pixel(cut.x - 16))\" y=\"\(pixel(lanesBottom + 28))\">⋯ \(escape(durationText(cut.skipped))) ⋯</text>\n"
         }
-        for tick in axis.ticks(minimumStep: useTime ? 0 : 1) {
+        for tick in axis.ticks(minimumStep: useTime ? 0 : 1, origin: useTime ? origin : 0) {
             out += "<line class=axis x1=\"\(pixel(tick.x))\" y1=\"\(pixel(lanesBottom + 2))\" x2=\"\(pixel(tick.x))\" y2=\"\(pixel(lanesBottom + 6))\"/>"
             let label: String
             if useTime {
@@ -249,6 +245,7 @@ extension CheckResult {
         for (i, id) in part.linearization.enumerated() { order[id] = i + 1 }
         let bad = Set(part.counterexample)
         var span: [Int: (Double, Double)] = [:]
+        var overlay = ""
         for id in drawn {
             let o = operations[id]
             let (a, b) = units(o)
@@ -263,10 +260,23 @@ extension CheckResult {
             if id == part.stalledAt { classes += " impossible" }
             out += "<g class=\"\(classes)\"><title>\(escape(tooltip(id)))</title>"
             out += "<rect x=\"\(pixel(x0))\" y=\"\(pixel(y))\" width=\"\(pixel(x1 - x0))\" height=\"18\" rx=\"3\"/>"
-            let label = fit("#\(id) " + shortLabel(o), width: x1 - x0 - 6)
-            if !label.isEmpty { out += "<text x=\"\(pixel(x0 + 3))\" y=\"\(pixel(y + 13))\">\(escape(label))</text>" }
+            let full = "#\(id) " + shortLabel(o)
+            let label = fit(full, width: x1 - x0 - 6)
+            let isFocus = id == part.stalledAt || bad.contains(id) || involved.contains(id)
+            if label == full || !isFocus {
+                if !label.isEmpty { out += "<text x=\"\(pixel(x0 + 3))\" y=\"\(pixel(y + 13))\">\(escape(label))</text>" }
+            }
             out += "</g>"
-            if id == part.stalledAt { out += "<text class=cross x=\"\(pixel(min(x1 + 3, width - 14)))\" y=\"\(pixel(y + 15))\">✗</text>" }
+            if id == part.stalledAt {
+                // The impossible operation: a cross after it and its label above, drawn last so
+                // that no other bar hides them.
+                overlay += "<text class=cross x=\"\(pixel(min(x1 + 3, width - 14)))\" y=\"\(pixel(y + 15))\">✗</text>"
+                overlay += "<text class=outside x=\"\(pixel(min(x0, width - Double(full.count + 18) * 6.7)))\" y=\"\(pixel(y - 3))\">"
+                    + "\(escape(full)) cannot be placed</text>\n"
+            } else if isFocus && label != full {
+                // Too short for its label: the operations the explanation names keep theirs, beside the bar.
+                overlay += "<text class=outside x=\"\(pixel(min(x1 + 3, width - Double(full.count) * 6.7)))\" y=\"\(pixel(y + 13))\">\(escape(full))</text>\n"
+            }
             out += "\n"
         }
         // The partial linearization: a point inside each drawn operation, in order, joined.
@@ -275,18 +285,23 @@ extension CheckResult {
         for id in part.linearization {
             guard let (x0, x1) = span[id] else { continue }
             let o = operations[id]
-            let x = min(max(previous + 2, x0 + 3), x1 - 3)
+            let x = min(max(previous + 2, x0 + 4), x1 - 3)
             previous = x
-            points.append((x, top + Double(lane[o.process]!) * laneHeight + 23, order[id]!))
+            points.append((x, top + Double(lane[o.process]!) * laneHeight + 32, order[id]!))
         }
         if points.count > 1 {
             out += "<polyline class=lin points=\"" + points.map { "\(pixel($0.x)),\(pixel($0.y))" }.joined(separator: " ") + "\"/>\n"
         }
+        // A dashed red step from the last placed operation to the one that cannot follow it.
+        if let s = part.stalledAt, let (x0, x1) = span[s], let last = points.last {
+            let y = top + Double(lane[operations[s].process]!) * laneHeight + 23
+            out += "<line class=fails x1=\"\(pixel(last.x))\" y1=\"\(pixel(last.y))\" x2=\"\(pixel(max(x0, min(x1, last.x + 4))))\" y2=\"\(pixel(y))\"/>\n"
+        }
         for p in points {
             out += "<circle class=lp cx=\"\(pixel(p.x))\" cy=\"\(pixel(p.y))\" r=\"3.5\"/>"
-            out += "<text class=order x=\"\(pixel(p.x - 3))\" y=\"\(pixel(p.y - 12))\">\(p.n)</text>\n"
+            out += "<text class=order x=\"\(pixel(p.x - 3))\" y=\"\(pixel(p.y - 21))\">\(p.n)</text>\n"
         }
-        return out + "</svg>\n"
+        return out + overlay + "</svg>\n"
     }
 
     func tooltip(_ id: Int) -> String {
@@ -368,8 +383,8 @@ struct TimelineAxis {
         return block.x + fraction * block.width
     }
 
-    /// Tick marks at round values, about one per 110 pixels.
-    func ticks(minimumStep: Double) -> [(x: Double, value: Double)] {
+    /// Tick marks at round distances from `origin`, about one per 110 pixels.
+    func ticks(minimumStep: Double, origin: Double) -> [(x: Double, value: Double)] {
         var out: [(x: Double, value: Double)] = []
         for block in blocks {
             let count = max(1, Int(block.width / 110))
@@ -379,7 +394,7 @@ struct TimelineAxis {
             while magnitude * 10 <= raw { magnitude *= 10 }
             while magnitude > raw { magnitude /= 10 }
             let step = max(minimumStep, [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw)
-            var value = (block.start / step).rounded(.up) * step
+            var value = origin + ((block.start - origin) / step).rounded(.up) * step
             while value <= block.end {
                 out.append((x(value), value))
                 value += step

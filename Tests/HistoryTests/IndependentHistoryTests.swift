@@ -1,5 +1,6 @@
 // Jepsen `independent` histories: detection, splitting per key, and the warning when one is checked whole.
 
+import Foundation
 import History
 import Testing
 
