@@ -136,7 +136,8 @@ struct CheckCommand: ParsableCommand {
                                                            ("nilReads", "\"\(nilReadSemantics.rawValue)\"")]))
         } else {
             var how = "format \(historyFormat.rawValue), model \(choice.rawValue)"
-            if split { how += ", Jepsen independent: split into \(Set(operations.compactMap(\.key)).count) keys" }
+            if split { let keys = Set(operations.compactMap(\.key)).count
+                how += ", Jepsen independent: split into \(keys) key\(keys == 1 ? "" : "s")" }
             if choice == .register || choice == .casRegister { how += ", nil reads \(nilReadSemantics.rawValue)" }
             Console.output("kvlab check: \(file) (\(how))")
             Console.output(result.textReport(), terminator: "")

@@ -16,10 +16,11 @@ extension CheckResult {
     /// the explanation outlined in amber, operations of unknown outcome dashed and open to the
     /// right.
     ///
-    /// Bounded size: at most `maximumOperationsPerPart` operations drawn per part,
+    /// Bounded size: at most `maximumOperationsPerPart` operations drawn per part (80 by
+    /// default: more do not fit a screen's width readably),
     /// `maximumParts` parts, and sections stop once the page would pass `maximumBytes`; the
     /// page says what it left out.
-    public func htmlReport(title: String = "kvlab check", maximumParts: Int = 50, maximumOperationsPerPart: Int = 300,
+    public func htmlReport(title: String = "kvlab check", maximumParts: Int = 50, maximumOperationsPerPart: Int = 80,
                            maximumBytes: Int = 8_000_000) -> String {
         let ordered = partitions.enumerated().sorted { a, b in
             a.element.verdict != b.element.verdict ? a.element.verdict > b.element.verdict : a.offset < b.offset
@@ -139,10 +140,14 @@ extension CheckResult {
         case .violation, .unknown:
             // The impossible operation and the writes named first, then the counterexample (an
             // unshrunk one can be the whole part: it is cut at the limit too).
+            // An unshrunk counterexample can be most of the part: its operations nearest the
+            // impossible one come first, and at most half the window goes to them.
             if let s = part.stalledAt { take(s) }
             for id in involved { take(id) }
-            for id in part.counterexample where chosen.count < limit { take(id) }
-            let focus = (part.stalledAt.map { [$0] } ?? []) + part.counterexample.prefix(limit)
+            let anchor = part.stalledAt.map { operations[$0].invokePosition } ?? 0
+            let nearest = part.counterexample.sorted { abs(operations[$0].invokePosition - anchor) < abs(operations[$1].invokePosition - anchor) }
+            for id in nearest where chosen.count < max(limit / 2, 1) { take(id) }
+            let focus = chosen
             let low = focus.map { operations[$0].invokePosition }.min() ?? 0
             let high = focus.map { operations[$0].returnPosition ?? operations[$0].invokePosition }.max() ?? low
             // Operations overlapping the counterexample's span, nearest first.
@@ -157,8 +162,14 @@ extension CheckResult {
             // The last few operations the partial linearization placed, for the line's run-up.
             let before = part.linearization.filter { !taken.contains($0) }.suffix(8)
             for id in before where chosen.count < limit { take(id) }
+            // Room left: the nearest other operations, for context.
+            if chosen.count < limit {
+                let others = all.filter { !taken.contains($0) }
+                    .sorted { abs(operations[$0].invokePosition - center) < abs(operations[$1].invokePosition - center) }
+                for id in others.prefix(limit - chosen.count) { take(id) }
+            }
             what = part.verdict == .violation
-                ? "the counterexample (events \(low)–\(high)), the operations overlapping it, the writes named above and the last linearized operations before it"
+                ? "the operation that cannot be placed, the writes named above, the counterexample's operations nearest to it (events \(low)–\(high)) and those overlapping them, the last linearized operations before them, then the nearest others"
                 : "the operations around the first one the search could not place"
         }
         chosen.sort { operations[$0].invokePosition < operations[$1].invokePosition }
@@ -262,7 +273,7 @@ extension CheckResult {
             out += "<rect x=\"\(pixel(x0))\" y=\"\(pixel(y))\" width=\"\(pixel(x1 - x0))\" height=\"18\" rx=\"3\"/>"
             let full = "#\(id) " + shortLabel(o)
             let label = fit(full, width: x1 - x0 - 6)
-            let isFocus = id == part.stalledAt || bad.contains(id) || involved.contains(id)
+            let isFocus = id == part.stalledAt || involved.contains(id)
             if label == full || !isFocus {
                 if !label.isEmpty { out += "<text x=\"\(pixel(x0 + 3))\" y=\"\(pixel(y + 13))\">\(escape(label))</text>" }
             }
@@ -274,7 +285,7 @@ extension CheckResult {
                 overlay += "<text class=outside x=\"\(pixel(min(x0, width - Double(full.count + 18) * 6.7)))\" y=\"\(pixel(y - 3))\">"
                     + "\(escape(full)) cannot be placed</text>\n"
             } else if isFocus && label != full {
-                // Too short for its label: the operations the explanation names keep theirs, beside the bar.
+                // Too short for its label: the writes the explanation names keep theirs, beside the bar.
                 overlay += "<text class=outside x=\"\(pixel(min(x1 + 3, width - Double(full.count) * 6.7)))\" y=\"\(pixel(y + 13))\">\(escape(full))</text>\n"
             }
             out += "\n"
@@ -297,9 +308,16 @@ extension CheckResult {
             let y = top + Double(lane[operations[s].process]!) * laneHeight + 23
             out += "<line class=fails x1=\"\(pixel(last.x))\" y1=\"\(pixel(last.y))\" x2=\"\(pixel(max(x0, min(x1, last.x + 4))))\" y2=\"\(pixel(y))\"/>\n"
         }
+        var lastNumberX: [Double: Double] = [:]   // lane y -> where the last order number ends
         for p in points {
             out += "<circle class=lp cx=\"\(pixel(p.x))\" cy=\"\(pixel(p.y))\" r=\"3.5\"/>"
-            out += "<text class=order x=\"\(pixel(p.x - 3))\" y=\"\(pixel(p.y - 21))\">\(p.n)</text>\n"
+            // A number only where it does not run into the previous one in its lane.
+            let x = p.x - 3
+            if x >= (lastNumberX[p.y] ?? -.infinity) {
+                out += "<text class=order x=\"\(pixel(x))\" y=\"\(pixel(p.y - 21))\">\(p.n)</text>"
+                lastNumberX[p.y] = x + Double(String(p.n).count) * 6.2 + 3
+            }
+            out += "\n"
         }
         return out + overlay + "</svg>\n"
     }
@@ -421,7 +439,7 @@ func durationText(_ nanoseconds: Double) -> String {
 func fit(_ label: String, width: Double) -> String {
     let chars = Int(width / 6.7)
     if chars >= label.count { return label }
-    if chars < 3 { return "" }
+    if chars < 5 { return "" }
     return String(label.prefix(chars - 1)) + "…"
 }
 
