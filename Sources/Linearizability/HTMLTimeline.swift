@@ -91,16 +91,27 @@ extension CheckResult {
             + sample("op involved", "a write named in the explanation") + line + "</div>\n"
     }
 
-    /// A table of the parts' verdicts (at most 200 rows).
+    /// A table of the parts that are not linearizable (at most 200 rows), and one line naming
+    /// the linearizable ones, so that a violation among a thousand keys is at the top.
     func overview(_ ordered: [PartitionResult]) -> String {
         guard ordered.count > 1 else { return "" }
-        var out = "<table><tr><th>part</th><th>verdict</th><th>operations</th><th>time</th></tr>\n"
-        for part in ordered.prefix(200) {
-            out += "<tr><td>\(escape(partName(part)))</td><td class=\"\(part.verdict.rawValue)\">\(part.verdict.rawValue)</td>"
-                + "<td>\(part.operations.count)</td><td>\(formatDuration(part.elapsed))</td></tr>\n"
+        let flagged = ordered.filter { $0.verdict != .linearizable }
+        let fine = ordered.filter { $0.verdict == .linearizable }
+        var out = ""
+        if !flagged.isEmpty {
+            out += "<table><tr><th>part</th><th>verdict</th><th>operations</th><th>time</th></tr>\n"
+            for part in flagged.prefix(200) {
+                out += "<tr><td>\(escape(partName(part)))</td><td class=\"\(part.verdict.rawValue)\">\(part.verdict.rawValue)</td>"
+                    + "<td>\(part.operations.count)</td><td>\(formatDuration(part.elapsed))</td></tr>\n"
+            }
+            out += "</table>\n"
+            if flagged.count > 200 { out += "<p class=note>\(flagged.count - 200) more parts that are not linearizable, not listed.</p>\n" }
         }
-        out += "</table>\n"
-        if ordered.count > 200 { out += "<p class=note>\(ordered.count - 200) more parts not listed.</p>\n" }
+        if !fine.isEmpty {
+            let names = fine.prefix(30).map { partName($0) }.joined(separator: ", ")
+            out += "<p class=note><span class=linearizable>\(fine.count) linearizable part\(fine.count == 1 ? "" : "s")</span>: "
+                + escape(names) + (fine.count > 30 ? ", …" : "") + "</p>\n"
+        }
         return out
     }
 
@@ -175,7 +186,7 @@ extension CheckResult {
         chosen.sort { operations[$0].invokePosition < operations[$1].invokePosition }
         let left = all.count - chosen.count
         var note = "Drawn: \(chosen.count) of \(all.count) operations of this part — \(what)"
-        note += left > 0 ? "; \(left) others are not drawn (the linearization line joins the drawn ones)." : "."
+        note += left > 0 ? "; \(left) other\(left == 1 ? " is" : "s are") not drawn (the linearization line joins the drawn ones)." : "."
         return (chosen, note)
     }
 
@@ -183,7 +194,7 @@ extension CheckResult {
 
     func timeline(_ part: PartitionResult, drawn: [Int], involved: Set<Int>) -> String {
         guard !drawn.isEmpty else { return "" }
-        let useTime = drawn.allSatisfy { id in
+        let hasTimes = drawn.allSatisfy { id in
             let o = operations[id]
             return o.invokeTime != nil && (o.outcome != .ok || o.returnPosition == nil || o.returnTime != nil)
         }
@@ -191,33 +202,38 @@ extension CheckResult {
         func isOpen(_ o: HistoryOperation) -> Bool { o.outcome != .ok || o.returnPosition == nil }
         // Axis units: nanoseconds, or the rank of the event among the drawn operations' events.
         var rank: [Int: Int] = [:]
-        var units: (HistoryOperation) -> (Double, Double?)
-        if useTime {
-            units = { o in (Double(o.invokeTime!), isOpen(o) ? nil : Double(o.returnTime!)) }
-        } else {
-            var positions = Set<Int>()
+        for id in drawn {
+            rank[operations[id].invokePosition] = 0
+            if !isOpen(operations[id]), let r = operations[id].returnPosition { rank[r] = 0 }
+        }
+        for (i, p) in rank.keys.sorted().enumerated() { rank[p] = i }
+        func layout(time: Bool) -> (units: (HistoryOperation) -> (Double, Double?), minimum: Double, axis: TimelineAxis) {
+            let units: (HistoryOperation) -> (Double, Double?) = time
+                ? { o in (Double(o.invokeTime!), isOpen(o) ? nil : Double(o.returnTime!)) }
+                : { o in (Double(rank[o.invokePosition]!), isOpen(o) ? nil : Double(rank[o.returnPosition!]!)) }
+            var maximum = -Double.infinity, minimum = Double.infinity
             for id in drawn {
-                positions.insert(operations[id].invokePosition)
-                if !isOpen(operations[id]), let r = operations[id].returnPosition { positions.insert(r) }
+                let (a, b) = units(operations[id])
+                maximum = max(maximum, b ?? a)
+                minimum = min(minimum, a)
             }
-            for (i, p) in positions.sorted().enumerated() { rank[p] = i }
-            units = { o in (Double(rank[o.invokePosition]!), isOpen(o) ? nil : Double(rank[o.returnPosition!]!)) }
+            let end = maximum + (time ? max(1, (maximum - minimum) * 0.04) : 1.5)
+            let intervals = drawn.map { id -> (Double, Double) in
+                let (a, b) = units(operations[id])
+                return (a, b ?? end)
+            }
+            return (units, minimum, TimelineAxis(intervals: intervals, cutGaps: time, plotLeft: plotLeft, plotWidth: plotWidth,
+                                                 maximumStep: time ? .infinity : 30))
         }
-        var intervals: [(Double, Double)] = []
-        var maximum = -Double.infinity
-        for id in drawn {
-            let (a, b) = units(operations[id])
-            maximum = max(maximum, b ?? a)
+        // Real time when there is one, unless the drawn operations are so sparse in it (a key
+        // touched now and then) that more than a few idle stretches would have to be cut out:
+        // then event order reads better.
+        var useTime = hasTimes
+        var (units, minimum, axis) = layout(time: hasTimes)
+        if useTime && axis.cuts.count > 4 {
+            useTime = false
+            (units, minimum, axis) = layout(time: false)
         }
-        let minimum = drawn.map { units(operations[$0]).0 }.min()!
-        let tail = useTime ? max(1, (maximum - minimum) * 0.04) : 1.5
-        let end = maximum + tail
-        for id in drawn {
-            let (a, b) = units(operations[id])
-            intervals.append((a, b ?? end))
-        }
-        let axis = TimelineAxis(intervals: intervals, cutGaps: useTime, plotLeft: plotLeft, plotWidth: plotWidth,
-                                maximumStep: useTime ? .infinity : 30)
 
         let processes = Array(Set(drawn.map { operations[$0].process })).sorted()
         var lane: [Int: Int] = [:]
@@ -238,6 +254,7 @@ extension CheckResult {
             out += "<line class=break x1=\"\(pixel(cut.x))\" y1=\"\(pixel(top))\" x2=\"\(pixel(cut.x))\" y2=\"\(pixel(lanesBottom + 2))\"/>"
             out += "<text class=tick x=\"\(pixel(cut.x - 16))\" y=\"\(pixel(lanesBottom + 28))\">⋯ \(escape(durationText(cut.skipped))) ⋯</text>\n"
         }
+        var labelEnd = 8 + Double((useTime ? "time" : "event order").count) * 6.2  // after the axis's name
         for tick in axis.ticks(minimumStep: useTime ? 0 : 1, origin: useTime ? origin : 0) {
             out += "<line class=axis x1=\"\(pixel(tick.x))\" y1=\"\(pixel(lanesBottom + 2))\" x2=\"\(pixel(tick.x))\" y2=\"\(pixel(lanesBottom + 6))\"/>"
             let label: String
@@ -247,9 +264,16 @@ extension CheckResult {
                 let position = rank.first { $0.value == Int(tick.value) }?.key
                 label = position.map { "event \($0)" } ?? ""
             }
-            out += "<text class=tick x=\"\(pixel(tick.x + 2))\" y=\"\(pixel(lanesBottom + 16))\">\(escape(label))</text>\n"
+            // A label only where it does not run into the previous one.
+            if tick.x + 2 >= labelEnd {
+                out += "<text class=tick x=\"\(pixel(tick.x + 2))\" y=\"\(pixel(lanesBottom + 16))\">\(escape(label))</text>\n"
+                labelEnd = tick.x + 2 + Double(label.count) * 6.2 + 8
+            }
         }
         out += "<text class=tick x=\"4\" y=\"\(pixel(lanesBottom + 16))\">\(useTime ? "time" : "event order")</text>\n"
+        if hasTimes && !useTime {
+            out += "<text class=tick x=\"4\" y=\"\(pixel(lanesBottom + 28))\">(sparse in time)</text>\n"
+        }
 
         // The bars.
         var order: [Int: Int] = [:]
