@@ -205,13 +205,20 @@ extension CheckResult {
         let op = operations[s]
         let keyText = op.key.map { " of \($0.text ?? $0.description)" } ?? ""
         var seen: Value?
-        if op.function == "read" && op.outcome == .ok {
+        // Appends build a read's value from several operations: no single write explains it,
+        // so such parts get the general explanation.
+        let appends = part.operations.contains { operations[$0].function == "append" }
+        if appends {
+            // (falls through to the general explanation below)
+        } else if op.function == "read" && op.outcome == .ok {
             seen = op.output
             sentences.append("p\(op.process)'s read\(keyText) (op #\(s)) returned \(shortValue(op.output)).")
         } else if op.function == "cas", op.outcome == .ok, let pair = op.input.elements, pair.count == 2 {
             seen = pair[0]
             sentences.append("p\(op.process)'s cas\(keyText) from \(shortValue(pair[0])) to \(shortValue(pair[1])) (op #\(s)) succeeded, so it saw \(shortValue(pair[0])).")
         }
+        // The key-value model reads "" as nil (Porcupine's convention).
+        if model == "kv", seen == .string("") { seen = .null }
         if let seen, let ret = op.returnPosition {
             let invoke = op.invokePosition
             // An ok write that completed before the read began, and began after another write
@@ -258,7 +265,7 @@ extension CheckResult {
                 if candidates.contains(wv) {
                     sentences.append("The write of \(shortValue(seen)) (\(opName(wv))) could precede it on its own, yet no order of the operations around them fits: the counterexample names the \(part.counterexample.count) operations that conflict.")
                 } else if w.invokePosition > ret {
-                    sentences.append("\(shortValue(seen)) was written only by \(opName(wv)), which began after the read had completed: a read from the future.")
+                    sentences.append("\(shortValue(seen)) was written only by p\(w.process) (op #\(wv)), which began after the read had completed: a read from the future.")
                 } else if let b = latestBefore {
                     // `w` is superseded: `b` began after `w` completed and completed before `op` began.
                     involved.append(b)

@@ -122,3 +122,30 @@ struct TimelineTests {
         }
     }
 }
+
+@Suite("Plain explanations")
+struct PlainExplanationTests {
+    @Test("appends build a read's value from several operations: the explanation does not claim the value was never written")
+    func appendsGetTheGeneralExplanation() throws {
+        var b = HistoryBuilder()
+        b.op(0, "append", .string("x "), key: .string("k"))
+        b.op(1, "append", .string("y "), key: .string("k"))
+        b.op(2, "read", .null, .string("y x "), key: .string("k"))
+        let result = try check(b.history, model: KeyValueModel())
+        #expect(result.verdict == .violation)
+        let sentences = result.plainExplanation(result.partitions[0]).sentences
+        #expect(!sentences.joined().contains("never written"))
+        #expect(sentences.first?.contains("no order of the operations before it allows it") == true)
+    }
+
+    @Test("a read from the future: the only write of the value began after the read completed")
+    func readFromTheFuture() throws {
+        var b = HistoryBuilder()
+        b.op(0, "write", 1)
+        b.op(1, "read", .null, 2)
+        b.op(0, "write", 2)
+        let result = try check(b.history, model: RegisterModel())
+        let sentences = result.plainExplanation(result.partitions[0]).sentences
+        #expect(sentences.contains("2 was written only by p0 (op #2), which began after the read had completed: a read from the future."))
+    }
+}
