@@ -149,9 +149,8 @@ extension CheckResult {
             for id in all.prefix(limit) { take(id) }
             what = "the first \(chosen.count)"
         case .violation, .unknown:
-            // The impossible operation and the writes named first, then the counterexample (an
-            // unshrunk one can be the whole part: it is cut at the limit too).
-            // An unshrunk counterexample can be most of the part: its operations nearest the
+            // The impossible operation and the writes named first, then the counterexample. An
+            // unshrunk counterexample can be most of the part: its operations nearest the
             // impossible one come first, and at most half the window goes to them.
             if let s = part.stalledAt { take(s) }
             for id in involved { take(id) }
@@ -180,7 +179,7 @@ extension CheckResult {
                 for id in others.prefix(limit - chosen.count) { take(id) }
             }
             what = part.verdict == .violation
-                ? "the operation that cannot be placed, the writes named above, the counterexample's operations nearest to it (events \(low)–\(high)) and those overlapping them, the last linearized operations before them, then the nearest others"
+                ? "the operation that cannot be placed, the writes named above, the counterexample's operations nearest to it and those overlapping them (events \(low)–\(high)), the last linearized operations before them, then the nearest others"
                 : "the operations around the first one the search could not place"
         }
         chosen.sort { operations[$0].invokePosition < operations[$1].invokePosition }
