@@ -31,10 +31,12 @@ public struct HistoryOperation: Hashable, Sendable, CustomStringConvertible {
     /// The invocation's and completion's clock times, if the format records them.
     public var invokeTime: Int64?
     public var returnTime: Int64?
+    /// The input line of the invocation (1-based), if the reader recorded it; for messages.
+    public var invokeLine: Int?
 
     public init(id: Int, process: Int, function: String, key: Value? = nil, input: Value = .null, output: Value = .null,
                 outcome: Outcome = .ok, invokePosition: Int, returnPosition: Int?,
-                invokeTime: Int64? = nil, returnTime: Int64? = nil) {
+                invokeTime: Int64? = nil, returnTime: Int64? = nil, invokeLine: Int? = nil) {
         self.id = id
         self.process = process
         self.function = function
@@ -46,6 +48,7 @@ public struct HistoryOperation: Hashable, Sendable, CustomStringConvertible {
         self.returnPosition = returnPosition
         self.invokeTime = invokeTime
         self.returnTime = returnTime
+        self.invokeLine = invokeLine
     }
 
     /// E.g. `p3 write x 5`, `p1 read x -> 5`, `p2 cas [1 2] ?` (`?` = unknown outcome).
@@ -89,7 +92,8 @@ public struct History: Sendable {
                 pending[event.process] = building.count
                 building.append(HistoryOperation(id: 0, process: event.process, function: event.function, key: event.key,
                                           input: event.value, output: event.value, outcome: .unknown,
-                                          invokePosition: position, returnPosition: nil, invokeTime: event.time))
+                                          invokePosition: position, returnPosition: nil, invokeTime: event.time,
+                                          invokeLine: event.line))
             case .ok, .fail, .info:
                 guard let open = pending.removeValue(forKey: event.process), var operation = building[open] else {
                     throw HistoryError(line: event.line ?? position + 1, column: 1,

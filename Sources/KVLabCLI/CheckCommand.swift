@@ -18,16 +18,28 @@ struct CheckCommand: ParsableCommand {
           kvlab run -P workloads/workloada -p recordcount=10 -threads 4 --history h.jsonl
           kvlab check h.jsonl
           kvlab check data/knossos/cas-register/bad/cas-failure.edn --model cas-register --html out.html
-        Without --model, the model follows from the operations: txn → multi-register, \
+        Without --model, the model follows from the operations: add → set, txn → multi-register, \
         acquire/release → mutex, cas → cas-register, keys → kv, otherwise register.
+        Jepsen independent histories (values [k v], cas [k [old new]], no :key) are detected \
+        and split per key (--independent auto, the default); each key gets its own verdict.
+        --model set runs Jepsen's set checker instead of a linearizability search: lost, \
+        unexpected and recovered elements of the final read (exit 0 valid, 1 invalid, 3 never read).
+        --nil-reads: an ok read of nil means the register was empty (strict, the default), or \
+        constrains nothing (any, as Knossos's register and cas-register models do).
         """
     )
 
     @Argument(help: "The history file.")
     var file: String
 
-    @Option(help: "The model: kv, register, cas-register, multi-register or mutex.")
+    @Option(help: "The model: kv, register, cas-register, multi-register, mutex or set.")
     var model: String?
+
+    @Option(help: ArgumentHelp("Jepsen independent histories (values [k v], no :key): auto splits them per key when every operation is a tuple; on splits (an operation that is not a tuple is an error); off checks as one object (with a warning if it looks independent).", valueName: "auto|on|off"))
+    var independent: String = "auto"
+
+    @Option(help: ArgumentHelp("What an ok read of nil means for register and cas-register: strict (the register was empty; default) or any (constrains nothing, as in Knossos).", valueName: "strict|any"))
+    var nilReads: String = "strict"
 
     @Option(help: "The format: kvlab, jepsen, jepsen-log or porcupine (default: from the file name and content).")
     var format: String?
@@ -55,6 +67,10 @@ struct CheckCommand: ParsableCommand {
         if let model, !ModelChoice.names.contains(model) {
             throw ValidationError("--model \(model): expected one of \(ModelChoice.names.joined(separator: ", "))")
         }
+        if !["auto", "on", "off"].contains(independent) {
+            throw ValidationError("--independent \(independent): expected auto, on or off")
+        }
+        if NilReads(rawValue: nilReads) == nil { throw ValidationError("--nil-reads \(nilReads): expected strict or any") }
         if let format, HistoryFormat(rawValue: format) == nil {
             throw ValidationError("--format \(format): expected one of \(HistoryFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -68,24 +84,35 @@ struct CheckCommand: ParsableCommand {
             throw CLIError(message: "kvlab check: cannot read '\(file)': \(error.localizedDescription)", code: 2)
         }
         let historyFormat = format.flatMap(HistoryFormat.init(rawValue:)) ?? HistoryFormat.guess(path: file, text: text)
-        let operations: [HistoryOperation]
+        let history: History
+        var operations: [HistoryOperation]
         do {
-            let history: History
-            if historyFormat == .jepsen || historyFormat == .porcupine {
-                do {
-                    history = try JepsenEDNFormat.read(text)
-                } catch where allowTruncated && error.found == "end of input" {
-                    history = try JepsenEDNFormat.read(text, allowTruncatedTail: true)
-                    Console.error("kvlab check: warning: \(error.named(file)); checking the \(history.events.count) complete events before it")
-                }
-            } else {
-                history = try historyFormat.read(text)
-            }
+            history = try readHistory(text, format: historyFormat)
             operations = try history.operations()
         } catch {
             throw CLIError(message: "kvlab check: \(error.named(file)) (format \(historyFormat.rawValue))", code: 2)
         }
-        let choice = model.flatMap(ModelChoice.init(rawValue:)) ?? ModelChoice.guess(operations)
+        if model == "set" || (model == nil && ModelChoice.isSetWorkload(history)) {
+            try checkSet(history, format: historyFormat)
+            return
+        }
+        // Jepsen independent histories: split per key, or warn that they are not.
+        let detection = JepsenIndependent.detect(operations)
+        let split = independent == "on" || (independent == "auto" && detection.isIndependent)
+        if split {
+            do {
+                operations = try JepsenIndependent.split(operations)
+            } catch {
+                throw CLIError(message: "kvlab check: --independent on: \(error.named(file))", code: 2)
+            }
+        } else if let warning = detection.warning(split: false) {
+            Console.error("kvlab check: warning: \(file): \(warning)")
+        }
+        let choice = model.flatMap(ModelChoice.init(rawValue:)) ?? ModelChoice.guess(operations, independent: split)
+        let nilReadSemantics = NilReads(rawValue: nilReads) ?? .strict
+        if nilReadSemantics != .strict && choice != .register && choice != .casRegister {
+            throw CLIError(message: "kvlab check: --nil-reads \(nilReads) applies to the register and cas-register models, not \(choice.rawValue)", code: 2)
+        }
         var initialValue: Value = .null
         if let initial {
             do {
@@ -100,14 +127,19 @@ struct CheckCommand: ParsableCommand {
         let options = CheckOptions(timeout: timeout.map { .nanoseconds(Int64($0 * 1e9)) }, minimizeCounterexample: !noMinimize)
         let result: CheckResult
         do {
-            result = try choice.check(operations, initial: initialValue, options: options)
+            result = try choice.check(operations, initial: initialValue, nilReads: nilReadSemantics, options: options)
         } catch {
             throw CLIError(message: "kvlab check: \(file): \(error)", code: 2)
         }
         if json {
-            Console.output(result.jsonReport())
+            Console.output(result.jsonReport(annotations: [("independent", split ? "true" : "false"),
+                                                           ("nilReads", "\"\(nilReadSemantics.rawValue)\"")]))
         } else {
-            Console.output("kvlab check: \(file) (format \(historyFormat.rawValue), model \(choice.rawValue))")
+            var how = "format \(historyFormat.rawValue), model \(choice.rawValue)"
+            if split { let keys = Set(operations.compactMap(\.key)).count
+                how += ", Jepsen independent: split into \(keys) key\(keys == 1 ? "" : "s")" }
+            if choice == .register || choice == .casRegister { how += ", nil reads \(nilReadSemantics.rawValue)" }
+            Console.output("kvlab check: \(file) (\(how))")
             Console.output(result.textReport(), terminator: "")
         }
         if let html {
@@ -124,29 +156,74 @@ struct CheckCommand: ParsableCommand {
         case .unknown: throw ExitCode(3)
         }
     }
+
+    func readHistory(_ text: String, format: HistoryFormat) throws(HistoryError) -> History {
+        guard format == .jepsen || format == .porcupine else { return try format.read(text) }
+        do {
+            return try JepsenEDNFormat.read(text)
+        } catch where allowTruncated && error.found == "end of input" {
+            let history = try JepsenEDNFormat.read(text, allowTruncatedTail: true)
+            Console.error("kvlab check: warning: \(error.named(file)); checking the \(history.events.count) complete events before it")
+            return history
+        }
+    }
+
+    /// Jepsen's set checker: report, then exit 0 (valid), 1 (invalid) or 3 (never read).
+    func checkSet(_ history: History, format: HistoryFormat) throws {
+        let result: SetCheckResult
+        do {
+            result = try SetChecker.check(history)
+        } catch {
+            throw CLIError(message: "kvlab check: \(file): \(error)", code: 2)
+        }
+        if html != nil { Console.error("kvlab check: warning: --html draws linearizability checks; the set checker has no timeline") }
+        if json {
+            Console.output(result.jsonReport())
+        } else {
+            Console.output("kvlab check: \(file) (format \(format.rawValue), model set)")
+            Console.output(result.textReport(), terminator: "")
+        }
+        switch result.validity {
+        case .valid: return
+        case .invalid: throw ExitCode(1)
+        case .unknown: throw ExitCode(3)
+        }
+    }
 }
 
 /// The built-in models by name.
 enum ModelChoice: String, CaseIterable {
     case kv, register, casRegister = "cas-register", multiRegister = "multi-register", mutex
 
-    static var names: [String] { allCases.map(\.rawValue) }
+    /// The names `--model` takes: these, and `set` (Jepsen's set checker, not a search).
+    static var names: [String] { allCases.map(\.rawValue) + ["set"] }
 
-    /// The model the operations call for.
-    static func guess(_ operations: [HistoryOperation]) -> ModelChoice {
+    /// A set workload: adds, and reads of collections, nothing else.
+    static func isSetWorkload(_ history: History) -> Bool {
+        history.events.contains { $0.function == "add" }
+            && history.events.allSatisfy { $0.function == "add" || $0.function == "read" }
+    }
+
+    /// The model the operations call for. A Jepsen independent history split per key is a
+    /// set of registers (cas registers if it has a cas), not a key-value map.
+    static func guess(_ operations: [HistoryOperation], independent: Bool = false) -> ModelChoice {
         let functions = Set(operations.map(\.function))
         if functions.contains("txn") { return .multiRegister }
         if functions.contains("acquire") || functions.contains("release") { return .mutex }
         if functions.contains("cas") { return .casRegister }
+        if independent && functions.isSubset(of: ["read", "write"]) { return .register }
         if operations.contains(where: { $0.key != nil }) || functions.contains("append") || functions.contains("delete") { return .kv }
         return .register
     }
 
-    func check(_ operations: [HistoryOperation], initial: Value, options: CheckOptions) throws(ModelError) -> CheckResult {
+    func check(_ operations: [HistoryOperation], initial: Value, nilReads: NilReads = .strict,
+               options: CheckOptions) throws(ModelError) -> CheckResult {
         switch self {
         case .kv: return try Linearizability.check(operations, model: KeyValueModel(), options: options)
-        case .register: return try Linearizability.check(operations, model: RegisterModel(initialValue: initial), options: options)
-        case .casRegister: return try Linearizability.check(operations, model: CASRegisterModel(initialValue: initial), options: options)
+        case .register:
+            return try Linearizability.check(operations, model: RegisterModel(initialValue: initial, nilReads: nilReads), options: options)
+        case .casRegister:
+            return try Linearizability.check(operations, model: CASRegisterModel(initialValue: initial, nilReads: nilReads), options: options)
         case .multiRegister:
             var registers: [Value: Value] = [:]
             if case .map(let pairs) = initial { for pair in pairs { registers[pair.key] = pair.value } }

@@ -2,19 +2,45 @@
 
 import History
 
+/// What an `ok` read that returned `nil` tells about a register.
+///
+/// Knossos's `register` and `cas-register` models accept a read of `nil` in any state: in
+/// Jepsen histories a read's invocation carries `nil`, and Knossos takes a `nil` value to
+/// mean "not known". kvlab's default is stricter: an `ok` read of `nil` saw an empty
+/// register (a missing value is a result, often the stale one). Choose `.any` to compare
+/// verdicts with Knossos's.
+public enum NilReads: String, Sendable, CaseIterable {
+    /// An `ok` read of `nil` means the register held `nil` (kvlab's default).
+    case strict
+    /// An `ok` read of `nil` constrains nothing, as in Knossos.
+    case any
+
+    /// The value a read constrains the state to, or nil if it constrains nothing.
+    func constraint(_ read: HistoryOperation) -> Value? {
+        guard read.outcome == .ok else { return nil }
+        if self == .any && read.output.isNull { return nil }
+        return read.output
+    }
+}
+
 /// A read/write register. `read` returns the last value written (`nil` before any write).
 public struct RegisterModel: Model {
     public enum Step: Sendable { case read(Value?), write(Value) }
 
     public let initialValue: Value
-    public init(initialValue: Value = .null) { self.initialValue = initialValue }
+    /// What an `ok` read of `nil` means (default `.strict`: the register held `nil`).
+    public let nilReads: NilReads
+    public init(initialValue: Value = .null, nilReads: NilReads = .strict) {
+        self.initialValue = initialValue
+        self.nilReads = nilReads
+    }
 
     public var name: String { "register" }
     public var initialState: Value { initialValue }
 
     public func prepare(_ operation: HistoryOperation) throws(ModelError) -> Step {
         switch operation.function {
-        case "read": return .read(operation.outcome == .ok ? operation.output : nil)
+        case "read": return .read(nilReads.constraint(operation))
         case "write": return .write(operation.input)
         default: throw ModelError(model: name, operation: operation, expected: "read or write")
         }
@@ -35,14 +61,19 @@ public struct CASRegisterModel: Model {
     public enum Step: Sendable { case read(Value?), write(Value), cas(Value, Value) }
 
     public let initialValue: Value
-    public init(initialValue: Value = .null) { self.initialValue = initialValue }
+    /// What an `ok` read of `nil` means (default `.strict`: the register held `nil`).
+    public let nilReads: NilReads
+    public init(initialValue: Value = .null, nilReads: NilReads = .strict) {
+        self.initialValue = initialValue
+        self.nilReads = nilReads
+    }
 
     public var name: String { "cas-register" }
     public var initialState: Value { initialValue }
 
     public func prepare(_ operation: HistoryOperation) throws(ModelError) -> Step {
         switch operation.function {
-        case "read": return .read(operation.outcome == .ok ? operation.output : nil)
+        case "read": return .read(nilReads.constraint(operation))
         case "write": return .write(operation.input)
         case "cas":
             guard let pair = operation.input.elements, pair.count == 2 else {
