@@ -23,11 +23,18 @@ final class RecordingTarget: DriverTarget, @unchecked Sendable {
     var description: String { inner.description }
     var supportsOrderedScan: Bool { inner.supportsOrderedScan }
     func makeSession(thread: Int) throws(DriverError) -> any TargetSession {
-        RecordingSession(inner: try inner.makeSession(thread: thread), target: self)
+        let session = try inner.makeSession(thread: thread)
+        if let pipelined = session as? any PipelinedTargetSession, pipelined.pipelineDepth > 1 {
+            return RecordingPipelinedSession(inner: pipelined, target: self)
+        }
+        return RecordingSession(inner: session, target: self)
     }
 
     func record(_ key: UnsafeRawBufferPointer, _ status: OperationStatus) {
-        let slot = ClusterSlot.slot(of: key)
+        record(slot: ClusterSlot.slot(of: key), status)
+    }
+
+    func record(slot: Int, _ status: OperationStatus) {
         log.withLock { $0.append(Entry(slot: slot, status: status)) }
     }
 
@@ -42,7 +49,7 @@ final class RecordingTarget: DriverTarget, @unchecked Sendable {
     var afterLastError: Int { log.withLock { l in (l.lastIndex { $0.status == .error }).map { $0 + 1 } ?? 0 } }
 }
 
-final class RecordingSession: TargetSession {
+class RecordingSession: TargetSession {
     let inner: any TargetSession
     let target: RecordingTarget
     init(inner: any TargetSession, target: RecordingTarget) { self.inner = inner; self.target = target }
@@ -54,6 +61,30 @@ final class RecordingSession: TargetSession {
     func scan(_ operation: PlannedOperation) -> OperationStatus { let s = inner.scan(operation); target.record(operation.key, s); return s }
     func delete(_ operation: PlannedOperation) -> OperationStatus { let s = inner.delete(operation); target.record(operation.key, s); return s }
     func close() { inner.close() }
+}
+
+/// The recording wrapper of a session with operations in flight: it keeps the driver on its
+/// pipelined path and logs each queued operation's status when the queue is drained.
+final class RecordingPipelinedSession: RecordingSession, PipelinedTargetSession {
+    let pipelined: any PipelinedTargetSession
+    private var queuedSlots: [Int] = []
+    init(inner: any PipelinedTargetSession, target: RecordingTarget) {
+        pipelined = inner
+        super.init(inner: inner, target: target)
+    }
+    var pipelineDepth: Int { pipelined.pipelineDepth }
+    func enqueue(_ operation: PlannedOperation) -> Bool {
+        guard pipelined.enqueue(operation) else { return false }
+        queuedSlots.append(ClusterSlot.slot(of: operation.key))
+        return true
+    }
+    func sendQueued() { pipelined.sendQueued() }
+    func receiveQueued(into statuses: inout [OperationStatus]) {
+        let first = statuses.count
+        pipelined.receiveQueued(into: &statuses)
+        for (slot, status) in zip(queuedSlots, statuses[first...]) { target.record(slot: slot, status) }
+        queuedSlots.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Polls `condition` every 20 ms for at most `seconds`; returns whether it became true.
@@ -99,10 +130,10 @@ func faultWorkload(records: Int) throws -> CoreWorkloadConfiguration {
 }
 
 /// Loads the records, then starts the run phase through a `RecordingTarget` in the background.
-func startFaultRun(url: String, records: Int, connection: ConnectionSettings) throws -> (RecordingTarget, BackgroundRun) {
+func startFaultRun(url: String, records: Int, pipeline: Int = 1, connection: ConnectionSettings) throws -> (RecordingTarget, BackgroundRun) {
     let configuration = try faultWorkload(records: records)
     let fieldNames = (0..<configuration.fieldCount).map { Array(configuration.fieldName($0).utf8) }
-    let target = try RESPTarget(url: url, mapping: .hash, scanIndex: false, fieldNames: fieldNames, connection: connection)
+    let target = try RESPTarget(url: url, mapping: .hash, pipeline: pipeline, scanIndex: false, fieldNames: fieldNames, connection: connection)
     let load = Driver(workload: try CoreWorkload(configuration: configuration), target: target,
                       configuration: DriverConfiguration(phase: .load, workload: configuration))
     let loaded = try load.run(metadata: RunMetadata(kvlabVersion: "test", engine: "test", threads: 2, startTime: Date(), machineCores: 2, phase: .load))
@@ -151,14 +182,14 @@ struct DriverFaultTests {
         #expect(errors >= 2 && errors < 100, "\(errors) errors")
     }
 
-    @Test("the driver survives a kvlab serve restart: errors counted during the gap, successes after")
-    func serveRestart() throws {
+    @Test("the driver survives a kvlab serve restart: errors counted during the gap, successes after", arguments: [1, 8])
+    func serveRestart(pipeline: Int) throws {
         let port = freePort()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-restart-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
         let arguments = ["--engine", "btree", "--db", directory.path, "--threads", "2"]
         var server = try ServeProcess(arguments, port: port)
-        let (recording, run) = try startFaultRun(url: "redis://127.0.0.1:\(port)", records: 300,
+        let (recording, run) = try startFaultRun(url: "redis://127.0.0.1:\(port)", records: 300, pipeline: pipeline,
                                                  connection: ConnectionSettings(ioTimeoutSeconds: 5, connectTimeoutSeconds: 1,
                                                                                 backoff: Backoff(initialSeconds: 0.01, maximumSeconds: 0.2)))
         var stopped = false
@@ -190,11 +221,11 @@ struct DriverFaultTests {
         #expect(errors < 200, "\(errors) errors during the restart")
     }
 
-    @Test("a Redis Cluster primary killed mid-run: its replica is promoted and the run goes on")
-    func clusterFailover() throws {
+    @Test("a Redis Cluster primary killed mid-run: its replica is promoted and the run goes on", arguments: [1, 4])
+    func clusterFailover(pipeline: Int) throws {
         let cluster = try RedisClusterProcesses(replicas: 1, nodeTimeoutMilliseconds: 1000)
         defer { cluster.stop() }
-        let (recording, run) = try startFaultRun(url: cluster.seedURL, records: 300,
+        let (recording, run) = try startFaultRun(url: cluster.seedURL, records: 300, pipeline: pipeline,
                                                  connection: ConnectionSettings(ioTimeoutSeconds: 2, connectTimeoutSeconds: 1,
                                                                                 backoff: Backoff(initialSeconds: 0.01, maximumSeconds: 0.2)))
         var stopped = false

@@ -7,8 +7,10 @@ import Testing
 @Suite("--server, --target and --statuses", .serialized)
 struct ServerOptionsCLITests {
     func run(_ phase: String, _ workload: String, _ extra: [String]) throws -> KVLabRun {
+        // threadcount as a property, not `-threads`: argument-parser reads `-threads` as the
+        // short flags -t -h -r ..., and on a validation error its -h prints the help and exits 0.
         try KVLabProcess.run([phase, "-P", workloads.appendingPathComponent(workload).path,
-                              "-p", "recordcount=200", "-p", "operationcount=300", "-threads", "1"] + extra)
+                              "-p", "recordcount=200", "-p", "operationcount=300", "-p", "threadcount=1"] + extra)
     }
 
     /// The count after `[SERIES], Return=STATUS, ` in YCSB's text output, or 0.
