@@ -36,7 +36,7 @@ public enum ClusterSlot {
 ///
 /// Under faults: a node that cannot be reached or drops the connection makes the client reload
 /// the slot map (`CLUSTER SLOTS` from another node, at most once per `minimumRefreshSeconds`,
-/// so a dead node does not turn every command into a map reload) and, when the command was
+/// so a dead node does not turn every command into a map reload; a MOVED reloads it at once) and, when the command was
 /// never sent and the slot now has another owner, send it there. Reconnecting to a node that
 /// failed waits `settings.backoff`, growing while it keeps failing. `TRYAGAIN` (a multi-key
 /// command during a resharding), `CLUSTERDOWN` (the cluster lost a slot range, e.g. while a
@@ -209,14 +209,16 @@ public final class RedisClusterClient: @unchecked Sendable {
         message.hasPrefix("TRYAGAIN") || message.hasPrefix("CLUSTERDOWN") || message.hasPrefix("LOADING")
     }
 
-    /// Learns that `slot` moved to `endpoint` (from MOVED), and reloads the whole map if due.
+    /// Learns that `slot` moved to `endpoint` (from MOVED), and reloads the whole map: a MOVED
+    /// comes from a live node and says the map changed (a resharding moves many slots, a
+    /// failover a whole range), so, unlike a failure, it is not rate-limited.
     private func learnMoved(slot: Int, to endpoint: RedisEndpoint) {
         movedCount += 1
         if let i = nodes.firstIndex(of: endpoint) { slotOwners[slot] = i } else {
             nodes.append(endpoint)
             slotOwners[slot] = nodes.count - 1
         }
-        refreshIfDue()
+        try? refreshSlots()
     }
 
     /// Sends a command whose key is `arguments[keyIndex]` to the slot's owner, following

@@ -90,7 +90,7 @@ struct NetworkTargetOptions: ParsableArguments {
     var noScanIndex = false
 
     @Option(name: .customLong("statuses"), help: ArgumentHelp(
-        "With --server: kvlab (default: a missing record is NOT_FOUND) or ycsb (exactly YCSB's Redis binding: a read that returns nothing and a delete that removes nothing are ERROR, never NOT_FOUND).",
+        "With --server: kvlab (a missing record is NOT_FOUND) or ycsb (exactly YCSB's Redis binding: a read that returns nothing and a delete that removes nothing are ERROR, never NOT_FOUND).",
         valueName: "kvlab|ycsb"))
     var statuses: String = "kvlab"
 

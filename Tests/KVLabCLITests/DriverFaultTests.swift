@@ -213,9 +213,12 @@ struct DriverFaultTests {
         // The records persisted (btree): after the restart reads find them.
         #expect(recording.count(.notFound, from: upAt) == 0)
         // Once the server answered again, nothing failed: the connections were all reopened.
+        // (Pipelined, a batch that straddled the restart completes after it: the operations
+        // queued before the reconnection, at most depth - 1 per thread, are logged late.)
         let entries = recording.entries
         let firstSuccess = try #require(entries[upAt...].firstIndex { $0.status == .ok })
-        #expect(entries[firstSuccess...].filter { $0.status == .error }.count == 0)
+        let lateErrors = entries[firstSuccess...].filter { $0.status == .error }.count
+        #expect(lateErrors <= 2 * (pipeline - 1), "\(lateErrors) errors after the first success past the restart")
         // With backoff, a dead server costs each thread a few failed operations per second of
         // downtime, not thousands of instant failures.
         #expect(errors < 200, "\(errors) errors during the restart")
