@@ -48,9 +48,9 @@ let package = Package(
         .target(name: "CKVStorage"),
         // The persistent log-structured merge tree `lsm`: WAL, memtable, sorted tables, leveled compaction.
         .target(name: "LSMEngine", dependencies: ["KVCore", "KVStorage", "SkipListEngine"]),
-        // The catalogue of built-in engines: name + options -> opened engine.
         // A paged, persistent, crash-safe B+tree (copy-on-write pages, meta-page switch).
         .target(name: "BTreeEngine", dependencies: ["KVCore", "KVStorage"]),
+        // The catalogue of built-in engines: name + options -> opened engine.
         .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
         // jemalloc, linked as the process allocator of the kvlab executable (trait Jemalloc).
         .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
@@ -71,7 +71,7 @@ let package = Package(
         ),
         // YCSB workload files, properties, generators, key naming, records and the operation stream.
         .target(name: "Workload", dependencies: ["KVCore"]),
-        // Runs a workload on a target (an engine in this process for now), timing every operation.
+        // Runs a workload on a target (an engine in this process, or a Redis-protocol server or cluster), timing every operation.
         .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History", "KVClient"]),
         // Histories of concurrent operations: events, operations, readers/writers, recording.
         .target(name: "History"),
@@ -92,7 +92,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // A blocking, pipelined RESP client with a connection pool and Redis Cluster routing.
+        // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
         .testTarget(name: "BTreeEngineTests", dependencies: ["BTreeEngine", "KVStorage", "KVCore", "KVEngines"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
-        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP", "KVLabTestSupport"]),
+        .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP", "KVLabTestSupport", "Driver", "Workload", "Measurement"]),
         .testTarget(name: "LSMEngineTests", dependencies: ["LSMEngine", "KVStorage", "KVCore", "KVEngines", "KVLabCLI"]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),

@@ -27,16 +27,16 @@ bench() {
 driver_set() {
     "$KVLAB" run -P workloads/workloada -p recordcount=100000 -p operationcount="$N" -p readproportion=0 \
         -p updateproportion=1 -p writeallfields=true -p fieldcount=1 -p fieldlength=100 -p requestdistribution=uniform \
-        -threads 2 --clients 25 --target "redis://127.0.0.1:$REDIS_PORT" --mapping string --pipeline "$1" 2>/dev/null \
+        -threads 2 --clients 25 --server "redis://127.0.0.1:$REDIS_PORT" --mapping string --pipeline "$1" 2>/dev/null \
         | awk -F', ' '/\[OVERALL\], Throughput/ { printf "%.0f\n", $3 }'
 }
 driver_get() {
     "$KVLAB" run -P workloads/workloadc -p recordcount=100000 -p operationcount="$N" -p fieldcount=1 -p fieldlength=100 \
-        -p requestdistribution=uniform -threads 2 --clients 25 --target "redis://127.0.0.1:$REDIS_PORT" --mapping string --pipeline "$1" 2>/dev/null \
+        -p requestdistribution=uniform -threads 2 --clients 25 --server "redis://127.0.0.1:$REDIS_PORT" --mapping string --pipeline "$1" 2>/dev/null \
         | awk -F', ' '/\[OVERALL\], Throughput/ { printf "%.0f\n", $3 }'
 }
 "$KVLAB" load -P workloads/workloadc -p recordcount=100000 -p fieldcount=1 -p fieldlength=100 -threads 8 \
-    --target "redis://127.0.0.1:$REDIS_PORT" --mapping string --pipeline 16 >/dev/null 2>&1
+    --server "redis://127.0.0.1:$REDIS_PORT" --mapping string --pipeline 16 >/dev/null 2>&1
 
 echo "| test | pipeline | redis-server (req/s) | kvlab serve --engine hash (req/s) | kvlab / redis |"
 echo "|---|---|---|---|---|"
@@ -47,7 +47,7 @@ for P in 1 16; do
     done
 done
 echo
-echo "| load generator against redis-server | pipeline | redis-benchmark (req/s) | kvlab run --target (ops/s) | kvlab / redis-benchmark |"
+echo "| load generator against redis-server | pipeline | redis-benchmark (req/s) | kvlab run --server (ops/s) | kvlab / redis-benchmark |"
 echo "|---|---|---|---|---|"
 for P in 1 16; do
     R=$(bench set "$REDIS_PORT" "$P"); D=$(driver_set "$P")

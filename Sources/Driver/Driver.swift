@@ -41,6 +41,9 @@ public final class Driver: @unchecked Sendable {
     public let configuration: DriverConfiguration
     let clock: any MonotonicClock
     let wallClock: @Sendable () -> Date
+    /// The run in progress, so `requestStop()` can reach its threads.
+    private let activeRun = Mutex<SharedRunState?>(nil)
+    private let stopRequested = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - clock: monotonic time for latencies and schedules.
@@ -63,7 +66,15 @@ public final class Driver: @unchecked Sendable {
         }
     }
 
-    /// Runs the phase to completion (or to `maxexecutiontime`).
+    /// Asks the run in progress (or the next one) to stop: each thread finishes the operation
+    /// it is running and the run returns its results as if its operations were done. For
+    /// experiments and tests that end a run on an event rather than a count or a time.
+    public func requestStop() {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        activeRun.withLock { $0?.stop.store(true, ordering: .sequentiallyConsistent) }
+    }
+
+    /// Runs the phase to completion (or to `maxexecutiontime`, or to `requestStop()`).
     /// - Parameters:
     ///   - metadata: the run's description; operations and timing are filled in here.
     ///   - onEvent: called from a status thread with status lines and warm-up notices.
@@ -71,6 +82,9 @@ public final class Driver: @unchecked Sendable {
         try checkCapabilities()
         let threads = max(1, configuration.threads)
         let shared = SharedRunState(threads: threads)
+        activeRun.withLock { $0 = shared }
+        defer { activeRun.withLock { $0 = nil } }
+        if stopRequested.load(ordering: .sequentiallyConsistent) { shared.stop.store(true, ordering: .sequentiallyConsistent) }
         var sessions: [any TargetSession] = []
         for t in 0..<threads { sessions.append(try target.makeSession(thread: t)) }
         defer { for s in sessions { s.close() } }

@@ -1,4 +1,4 @@
-// What the driver runs operations against: an engine in this process, or (later) a server.
+// What the driver runs operations against: an engine in this process, or a Redis-protocol server or cluster.
 
 import History
 import Measurement

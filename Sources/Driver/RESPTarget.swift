@@ -21,8 +21,30 @@ public enum RecordMapping: String, Sendable, CaseIterable {
     case string
 }
 
+/// Which statuses a Redis-protocol target reports for what the server answers.
+public enum StatusMapping: String, Sendable, CaseIterable {
+    /// kvlab's default: a read or update of a missing record, and a delete that removed
+    /// nothing, are `NOT_FOUND`; a scan any of whose record reads failed is `ERROR`.
+    case kvlab
+    /// Exactly YCSB's Redis binding (`site.ycsb.db.RedisClient`), which never answers
+    /// `NOT_FOUND`: a read that returns nothing (HGETALL of a missing key, GET of a missing
+    /// string) is `ERROR`, but a one-field read (HMGET) is `OK` even for a missing key, as
+    /// HMGET answers `[nil]` and the binding counts the field it got back; a delete that removed
+    /// nothing (`DEL` and `ZREM` both 0) is `ERROR`; an update (HMSET) is `OK` whether or not the
+    /// record existed; a scan is `OK` whatever its record reads returned. Lost connections
+    /// and error replies are `ERROR` (where YCSB's thread would die on the exception).
+    case ycsb
+}
+
 /// A Redis-protocol server as a driver target; each driver thread gets its own connection
 /// (or, for a cluster, its own connection per node).
+///
+/// Faults: a connection that is lost (the server closed it, a read timed out) fails the
+/// operations in flight on it, each counted as `ERROR`; the next operation reconnects, waiting
+/// `connection.backoff` while attempts keep failing, so a dead server costs each failed
+/// operation at least the current backoff instead of failing the rest of the run in a tight
+/// loop. A cluster client reloads its slot map on such failures and retries TRYAGAIN,
+/// CLUSTERDOWN and LOADING (see `RedisClusterClient`).
 public struct RESPTarget: DriverTarget {
     public let target: RedisTarget
     public let mapping: RecordMapping
@@ -32,14 +54,23 @@ public struct RESPTarget: DriverTarget {
     public let clientsPerThread: Int
     /// With the hash mapping: maintain and use the `_indices` sorted set (needed for scans).
     public let scanIndex: Bool
+    /// Timeouts and reconnection backoff of every connection.
+    public let connection: ConnectionSettings
+    /// Which statuses replies map to (kvlab's by default).
+    public let statusMapping: StatusMapping
+    let clock: any ClientClock
     let fieldNames: [[UInt8]]
     let url: String
 
     /// - Parameters:
     ///   - url: `redis://[:password@]host:port` or `redis-cluster://host:port[,host:port...]`.
     ///   - fieldNames: the workload's field names (`CoreWorkload.fieldNames`).
+    ///   - connection: timeouts and the backoff between reconnection attempts.
+    ///   - statusMapping: kvlab's statuses, or exactly those of YCSB's Redis binding.
+    ///   - clock: what backoff waits sleep on (a manual clock in tests).
     public init(url: String, mapping: RecordMapping, pipeline: Int = 1, clientsPerThread: Int = 1, scanIndex: Bool = true,
-                fieldNames: [[UInt8]]) throws(RESPClientError) {
+                fieldNames: [[UInt8]], connection: ConnectionSettings = ConnectionSettings(),
+                statusMapping: StatusMapping = .kvlab, clock: any ClientClock = SystemClientClock()) throws(RESPClientError) {
         target = try RedisTarget(url: url)
         self.url = url
         self.mapping = mapping
@@ -47,11 +78,14 @@ public struct RESPTarget: DriverTarget {
         self.clientsPerThread = max(1, clientsPerThread)
         self.scanIndex = scanIndex
         self.fieldNames = fieldNames
+        self.connection = connection
+        self.statusMapping = statusMapping
+        self.clock = clock
     }
 
     public var description: String {
         let shown = target.password == nil ? url : url.replacingOccurrences(of: target.password!, with: "***")
-        return "\(shown) (mapping \(mapping.rawValue)\(pipeline > 1 ? ", pipeline \(pipeline)" : "")\(clientsPerThread > 1 ? ", \(clientsPerThread) clients per thread" : ""))"
+        return "\(shown) (mapping \(mapping.rawValue)\(pipeline > 1 ? ", pipeline \(pipeline)" : "")\(clientsPerThread > 1 ? ", \(clientsPerThread) clients per thread" : "")\(statusMapping == .ycsb ? ", YCSB statuses" : ""))"
     }
 
     public var supportsOrderedScan: Bool { mapping == .hash && scanIndex }
@@ -62,12 +96,14 @@ public struct RESPTarget: DriverTarget {
             for _ in 0..<clientsPerThread {
                 let link: RESPSession.Link
                 if target.cluster {
-                    link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password))
+                    link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password,
+                                                           settings: connection, clock: clock))
                 } else {
-                    link = .single(try RESPConnection(endpoint: target.endpoints[0], password: target.password))
+                    link = .single(try ReconnectingConnection(endpoint: target.endpoints[0], password: target.password,
+                                                              settings: connection, clock: clock))
                 }
                 sessions.append(RESPSession(link: link, mapping: mapping, pipeline: pipeline,
-                                            scanIndex: scanIndex, fieldNames: fieldNames))
+                                            scanIndex: scanIndex, fieldNames: fieldNames, statusMapping: statusMapping))
             }
         } catch {
             for session in sessions { session.close() }
@@ -87,7 +123,7 @@ public func javaStringHashCode(_ key: UnsafeRawBufferPointer) -> Int32 {
 /// One driver thread's connection to the server.
 final class RESPSession: PipelinedTargetSession {
     enum Link {
-        case single(RESPConnection)
+        case single(ReconnectingConnection)
         case cluster(RedisClusterClient)
     }
 
@@ -95,6 +131,8 @@ final class RESPSession: PipelinedTargetSession {
     struct Queued {
         var kind: Workload.OperationKind
         var replies: Int
+        /// A read of one field (HMGET), which YCSB's binding counts as OK even for a missing key.
+        var oneField = false
     }
 
     let link: Link
@@ -102,19 +140,21 @@ final class RESPSession: PipelinedTargetSession {
     let pipelineDepth: Int
     let scanIndex: Bool
     let fieldNames: [[UInt8]]
+    let statusMapping: StatusMapping
     static let indexKey = Array("_indices".utf8)
     var command = RESPCommand()
     var queued: [Queued] = []
     /// Commands queued for the cluster link, sent per node in one pipeline when a reply is needed.
     var clusterPending: [[[UInt8]]] = []
-    /// Replies of the cluster link not yet consumed, and the next one to hand out.
-    var clusterReplies: [RESPValue] = []
+    /// Replies (or failures) of the cluster link not yet consumed, and the next one to hand out.
+    var clusterReplies: [Result<RESPValue, RESPClientError>] = []
     var clusterNext = 0
     var buffer: [UInt8] = []
     var scoreText: [UInt8] = []
 
-    init(link: Link, mapping: RecordMapping, pipeline: Int, scanIndex: Bool, fieldNames: [[UInt8]]) {
+    init(link: Link, mapping: RecordMapping, pipeline: Int, scanIndex: Bool, fieldNames: [[UInt8]], statusMapping: StatusMapping = .kvlab) {
         self.link = link
+        self.statusMapping = statusMapping
         self.mapping = mapping
         pipelineDepth = pipeline
         self.scanIndex = scanIndex
@@ -124,12 +164,31 @@ final class RESPSession: PipelinedTargetSession {
 
     // MARK: Sending
 
-    /// Buffers `command` (a cluster link keeps it until a reply is needed).
+    /// Buffers `command` (a cluster link keeps it until a reply is needed). On a single link
+    /// this reconnects first if the connection was lost (waiting out the backoff).
     private func send() throws(RESPClientError) {
         switch link {
-        case .single(let c): c.append(command)
+        case .single(let r): try r.connection().append(command)
         case .cluster: clusterPending.append(command.arguments)
         }
+    }
+
+    /// The transport failed under an operation: the single link backs off before reconnecting
+    /// (the cluster client keeps its own per-node backoff).
+    private func transportFailed() {
+        if case .single(let r) = link { r.failed() }
+    }
+
+    /// A reply arrived: the single link's backoff starts over.
+    private func transportAnswered() {
+        if case .single(let r) = link { r.succeeded() }
+    }
+
+    /// `status` as the session's status mapping reports it.
+    @inline(__always)
+    private func mapped(_ status: OperationStatus, kind: Workload.OperationKind, oneField: Bool = false) -> OperationStatus {
+        guard statusMapping == .ycsb, status == .notFound else { return status }
+        return kind == .read && oneField && mapping == .hash ? .ok : .error
     }
 
     /// Sends the cluster link's pending commands (pipelined per node, in order) and keeps their replies.
@@ -141,17 +200,17 @@ final class RESPSession: PipelinedTargetSession {
         }
         let commands = clusterPending
         clusterPending.removeAll(keepingCapacity: true)
-        clusterReplies += try cluster.pipeline(commands)
+        clusterReplies += cluster.pipelineResults(commands)
     }
 
     private func nextReply() throws(RESPClientError) -> RESPValue {
         switch link {
-        case .single(let c): return try c.readReply()
+        case .single(let r): return try r.connection().readReply()
         case .cluster(let cluster):
             if clusterNext == clusterReplies.count { try flushCluster(cluster) }
             guard clusterNext < clusterReplies.count else { return .error("kvlab: no reply") }
             clusterNext += 1
-            return clusterReplies[clusterNext - 1]
+            return try clusterReplies[clusterNext - 1].get()
         }
     }
 
@@ -207,7 +266,9 @@ final class RESPSession: PipelinedTargetSession {
             case (.read, .hash):
                 appendHashRead(key: operation.key, fields: operation.readFields)
                 try send()
-                queued.append(Queued(kind: .read, replies: 1))
+                var q = Queued(kind: .read, replies: 1)
+                if case .one = operation.readFields { q.oneField = true }
+                queued.append(q)
             case (.read, .string):
                 begin("GET")
                 command.append(operation.key)
@@ -252,14 +313,14 @@ final class RESPSession: PipelinedTargetSession {
 
     /// Writes the queued commands (a cluster link sends per node when its replies are read).
     func sendQueued() {
-        guard case .single(let c) = link else { return }
-        do { try c.flush() } catch { sendFailed = true }
+        guard case .single(let r) = link, r.isConnected else { return }
+        do { try r.connection().flush() } catch { sendFailed = true }
     }
 
     /// Reads every queued operation's replies, appending one status per operation.
     func receiveQueued(into statuses: inout [OperationStatus]) {
         defer { queued.removeAll(keepingCapacity: true); sendFailed = false }
-        guard case .single(let c) = link else {
+        guard case .single(let r) = link else {
             // Cluster link: one pipeline per node for the whole queue, then judge each reply.
             for q in queued {
                 if q.replies == 0 { statuses.append(.error); continue }
@@ -272,28 +333,38 @@ final class RESPSession: PipelinedTargetSession {
                     }
                     status = Self.combine(status, s, kind: q.kind, index: i)
                 }
-                statuses.append(status)
+                statuses.append(mapped(status, kind: q.kind, oneField: q.oneField))
             }
             return
         }
-        if sendFailed {
+        // Every queued operation gets a status: one whose commands could not be written, or
+        // whose reply was lost, is an ERROR (the connection is then reopened, with backoff).
+        if sendFailed || !r.isConnected {
             for _ in queued { statuses.append(.error) }
+            // A failed connect already counted itself; a failed write has not.
+            if sendFailed { transportFailed() }
             return
         }
+        var failed = false
+        var answered = false
         for q in queued {
-            if q.replies == 0 { statuses.append(.error); continue }
+            if q.replies == 0 || failed { statuses.append(.error); continue }
             var status = OperationStatus.ok
             do {
+                let c = try r.connection()
                 for i in 0..<q.replies {
                     let code = try c.readReplyHead { (head, raw) -> Int in Self.status(of: q.kind, replyIndex: i, head, raw).rawValue }
                     let s = OperationStatus(rawValue: code) ?? .error
                     status = Self.combine(status, s, kind: q.kind, index: i)
+                    answered = true
                 }
             } catch {
                 status = .error
+                failed = true
             }
-            statuses.append(status)
+            statuses.append(mapped(status, kind: q.kind, oneField: q.oneField))
         }
+        if failed { transportFailed() } else if answered { transportAnswered() }
     }
 
     /// Folds the status of reply `index` of an operation into the operation's status: any error
@@ -342,13 +413,20 @@ final class RESPSession: PipelinedTargetSession {
 
     func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus {
         guard let verifier else { return roundTrip(operation) }
-        // Data integrity: fetch the record and check every field's bytes.
+        var oneField = false
+        if case .one = operation.readFields { oneField = true }
+        return mapped(verifiedRead(operation, verifier: verifier), kind: .read, oneField: oneField)
+    }
+
+    /// A read under `dataintegrity`: fetch the record and check every field's bytes.
+    private func verifiedRead(_ operation: PlannedOperation, verifier: RecordVerifier) -> OperationStatus {
         do {
             switch mapping {
             case .hash:
                 appendHashRead(key: operation.key, fields: operation.readFields)
                 try send()
                 let reply = try nextReply()
+                transportAnswered()
                 if reply.isError { return .error }
                 verifier.begin()
                 if case .one(let f) = operation.readFields {
@@ -371,6 +449,7 @@ final class RESPSession: PipelinedTargetSession {
                 command.append(operation.key)
                 try send()
                 let reply = try nextReply()
+                transportAnswered()
                 if reply.isError { return .error }
                 guard let record = reply.bytes else { return .notFound }
                 verifier.begin()
@@ -391,13 +470,18 @@ final class RESPSession: PipelinedTargetSession {
                 }
             }
         } catch {
+            transportFailed()
             return .error
         }
     }
 
     func update(_ operation: PlannedOperation) -> OperationStatus {
         if mapping == .hash || operation.writeFields.count == fieldNames.count { return roundTrip(operation) }
-        // String mapping: read, merge the updated fields, write back.
+        return mapped(mergingUpdate(operation), kind: .update)
+    }
+
+    /// String mapping, some fields: read, merge the updated fields, write back.
+    private func mergingUpdate(_ operation: PlannedOperation) -> OperationStatus {
         do {
             begin("GET")
             command.append(operation.key)
@@ -411,8 +495,11 @@ final class RESPSession: PipelinedTargetSession {
             command.append(operation.key)
             buffer.withUnsafeBytes { command.append($0) }
             try send()
-            return try nextReply() == .simpleString("OK") ? .ok : .error
+            let status: OperationStatus = try nextReply() == .simpleString("OK") ? .ok : .error
+            transportAnswered()
+            return status
         } catch {
+            transportFailed()
             return .error
         }
     }
@@ -441,20 +528,23 @@ final class RESPSession: PipelinedTargetSession {
                 key.withUnsafeBytes { appendHashRead(key: $0, fields: operation.readFields) }
                 try send()
             }
-            if case .single(let c) = link { try c.flush() }
+            if case .single(let r) = link { try r.connection().flush() }
             for _ in keys {
                 let r = try nextReply()
                 if r.isError { failed = true }
             }
-            return failed ? .error : .ok
+            transportAnswered()
+            // YCSB's binding ignores what the record reads of a scan returned.
+            return failed && statusMapping == .kvlab ? .error : .ok
         } catch {
+            transportFailed()
             return .error
         }
     }
 
     func close() {
         switch link {
-        case .single(let c): c.close()
+        case .single(let r): r.close()
         case .cluster(let cluster): cluster.close()
         }
     }

@@ -62,15 +62,24 @@ public final class RESPConnection: @unchecked Sendable {
     /// Commands written (or buffered) whose replies have not been read.
     public private(set) var pendingReplies = 0
 
+    /// The default connect timeout: long enough for a loaded server's accept queue, short
+    /// enough that a driver thread facing a host that drops SYNs moves on (the kernel's own
+    /// limit, about two minutes of SYN retries, would freeze it).
+    public static let defaultConnectTimeoutSeconds: Double = 5
+
     /// Connects, and authenticates when `password` is given.
-    /// - Parameter timeoutSeconds: send/receive timeout; a silent server fails the call after it.
+    /// - Parameters:
+    ///   - timeoutSeconds: send/receive timeout; a silent server fails the call after it.
+    ///   - connectTimeoutSeconds: how long the TCP handshake may take (0 = the kernel's limit).
+    /// - Throws: `.connect` (refused, unreachable, or `timed out after N s`), or the AUTH failure.
     public init(endpoint: RedisEndpoint, password: String? = nil, timeoutSeconds: Double = 30,
+                connectTimeoutSeconds: Double = RESPConnection.defaultConnectTimeoutSeconds,
                 limits: RESPLimits = .default) throws(RESPClientError) {
         self.endpoint = endpoint
         parser = RESPValueParser(limits: limits)
         readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
         writeBuffer.reserveCapacity(64 * 1024)
-        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds)
+        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds)
         if let password {
             let reply = try call(["AUTH", password])
             if case .error(let message) = reply { close(); throw .server(message) }
@@ -86,7 +95,8 @@ public final class RESPConnection: @unchecked Sendable {
 
     public var isOpen: Bool { fd >= 0 }
 
-    private static func connect(_ endpoint: RedisEndpoint, timeoutSeconds: Double) throws(RESPClientError) -> Int32 {
+    private static func connect(_ endpoint: RedisEndpoint, timeoutSeconds: Double,
+                                connectTimeoutSeconds: Double) throws(RESPClientError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -101,7 +111,10 @@ public final class RESPConnection: @unchecked Sendable {
         while let ai = info {
             let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
             if s >= 0 {
-                if Glibc.connect(s, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 {
+                if let failure = connect(socket: s, to: ai.pointee.ai_addr, length: ai.pointee.ai_addrlen,
+                                         timeoutSeconds: connectTimeoutSeconds) {
+                    lastError = failure
+                } else {
                     var one: Int32 = 1
                     setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                     var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1e6))
@@ -109,12 +122,44 @@ public final class RESPConnection: @unchecked Sendable {
                     setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
                     return s
                 }
-                lastError = String(cString: strerror(errno))
                 _ = Glibc.close(s)
             }
             info = ai.pointee.ai_next
         }
         throw .connect(endpoint: endpoint.description, message: lastError)
+    }
+
+    /// Connects `s` within `timeoutSeconds` (a non-blocking connect polled for writability, then
+    /// the socket made blocking again); returns nil on success or the reason it failed.
+    private static func connect(socket s: Int32, to address: UnsafeMutablePointer<sockaddr>?, length: socklen_t,
+                                timeoutSeconds: Double) -> String? {
+        guard timeoutSeconds > 0 else {
+            return Glibc.connect(s, address, length) == 0 ? nil : String(cString: strerror(errno))
+        }
+        let flags = fcntl(s, F_GETFL, 0)
+        _ = fcntl(s, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(s, F_SETFL, flags) }
+        if Glibc.connect(s, address, length) == 0 { return nil }
+        guard errno == EINPROGRESS || errno == EINTR else { return String(cString: strerror(errno)) }
+        var remainingMs = Int(timeoutSeconds * 1000)
+        while true {
+            var ready = pollfd(fd: s, events: Int16(POLLOUT), revents: 0)
+            var started = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &started)
+            let n = poll(&ready, 1, Int32(clamping: max(1, remainingMs)))
+            if n > 0 { break }
+            if n == 0 { return "timed out after \(timeoutSeconds) s" }
+            guard errno == EINTR else { return String(cString: strerror(errno)) }
+            // Interrupted by a signal: wait only for what is left of the timeout.
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            remainingMs -= (now.tv_sec - started.tv_sec) * 1000 + (now.tv_nsec - started.tv_nsec) / 1_000_000
+            if remainingMs <= 0 { return "timed out after \(timeoutSeconds) s" }
+        }
+        var socketError: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(s, SOL_SOCKET, SO_ERROR, &socketError, &size) == 0 else { return String(cString: strerror(errno)) }
+        return socketError == 0 ? nil : String(cString: strerror(socketError))
     }
 
     // MARK: Writing

@@ -33,24 +33,59 @@ public enum ClusterSlot {
 /// A client of one Redis Cluster, for one thread: a connection per node, commands routed by
 /// their key's slot, MOVED (the slot moved for good: the map is refreshed) and ASK (the slot is
 /// migrating: ASKING, then the command, on the named node) followed up to `maxRedirections` times.
+///
+/// Under faults: a node that cannot be reached or drops the connection makes the client reload
+/// the slot map (`CLUSTER SLOTS` from another node, at most once per `minimumRefreshSeconds`,
+/// so a dead node does not turn every command into a map reload; a MOVED reloads it at once) and, when the command was
+/// never sent and the slot now has another owner, send it there. Reconnecting to a node that
+/// failed waits `settings.backoff`, growing while it keeps failing. `TRYAGAIN` (a multi-key
+/// command during a resharding), `CLUSTERDOWN` (the cluster lost a slot range, e.g. while a
+/// replica is being promoted) and `LOADING` (a node still loading its data) are retried after
+/// the same backoff, up to `retryLimit` times; then the error reply is returned.
 public final class RedisClusterClient: @unchecked Sendable {
     let password: String?
-    let timeoutSeconds: Double
+    public let settings: ConnectionSettings
+    let clock: any ClientClock
     /// Owner of each slot, an index into `nodes`; -1 = unknown.
     var slotOwners = [Int](repeating: -1, count: ClusterSlot.count)
     private(set) var nodes: [RedisEndpoint] = []
     private var connections: [RedisEndpoint: RESPConnection] = [:]
+    /// Consecutive failures and the earliest next connection attempt, per node that failed.
+    private var nodeBackoff: [RedisEndpoint: (failures: Int, nextAttempt: UInt64)] = [:]
     let seeds: [RedisEndpoint]
     public let maxRedirections = 16
+    /// Retries of TRYAGAIN, CLUSTERDOWN and LOADING before the error reply is returned.
+    public let retryLimit: Int
+    /// The least time between two slot map reloads caused by failures or redirections.
+    public let minimumRefreshSeconds: Double
+    private var lastRefresh: UInt64?
     /// Redirections followed so far (tests, reports).
     public private(set) var movedCount = 0
     public private(set) var askCount = 0
+    /// Slot map reloads done (the initial one included).
+    public private(set) var refreshCount = 0
+    /// Commands re-sent after TRYAGAIN, CLUSTERDOWN or LOADING.
+    public private(set) var retryCount = 0
 
     /// Connects to a seed node and loads the slot map with CLUSTER SLOTS.
-    public init(seeds: [RedisEndpoint], password: String? = nil, timeoutSeconds: Double = 30) throws(RESPClientError) {
+    public convenience init(seeds: [RedisEndpoint], password: String? = nil, timeoutSeconds: Double = 30) throws(RESPClientError) {
+        try self.init(seeds: seeds, password: password, settings: ConnectionSettings(ioTimeoutSeconds: timeoutSeconds))
+    }
+
+    /// Connects to a seed node and loads the slot map with CLUSTER SLOTS.
+    /// - Parameters:
+    ///   - retryLimit: retries of TRYAGAIN, CLUSTERDOWN and LOADING replies (6 waits of the
+    ///     default backoff add up to about 0.6 s).
+    ///   - minimumRefreshSeconds: the least time between failure-driven slot map reloads.
+    public init(seeds: [RedisEndpoint], password: String? = nil, settings: ConnectionSettings,
+                retryLimit: Int = 6, minimumRefreshSeconds: Double = 0.1,
+                clock: any ClientClock = SystemClientClock()) throws(RESPClientError) {
         self.seeds = seeds
         self.password = password
-        self.timeoutSeconds = timeoutSeconds
+        self.settings = settings
+        self.retryLimit = max(0, retryLimit)
+        self.minimumRefreshSeconds = max(0, minimumRefreshSeconds)
+        self.clock = clock
         try refreshSlots()
     }
 
@@ -63,29 +98,78 @@ public final class RedisClusterClient: @unchecked Sendable {
         return i >= 0 ? nodes[i] : nil
     }
 
-    /// A connection to `endpoint`, opened on first use.
-    public func connection(to endpoint: RedisEndpoint) throws(RESPClientError) -> RESPConnection {
+    /// A connection to `endpoint`, opened on first use. Reopening one to a node that failed
+    /// waits out that node's backoff first (or, with `waiting` false, fails at once).
+    public func connection(to endpoint: RedisEndpoint, waiting: Bool = true) throws(RESPClientError) -> RESPConnection {
         if let c = connections[endpoint], c.isOpen { return c }
-        let c = try RESPConnection(endpoint: endpoint, password: password, timeoutSeconds: timeoutSeconds)
-        connections[endpoint] = c
-        return c
+        connections[endpoint] = nil
+        if let backoff = nodeBackoff[endpoint] {
+            if !waiting && clock.nanoseconds() < backoff.nextAttempt {
+                throw .connect(endpoint: endpoint.description, message: "backing off after \(backoff.failures) failures")
+            }
+            clock.sleep(until: backoff.nextAttempt)
+        }
+        do {
+            let c = try RESPConnection(endpoint: endpoint, password: password, timeoutSeconds: settings.ioTimeoutSeconds,
+                                       connectTimeoutSeconds: settings.connectTimeoutSeconds)
+            connections[endpoint] = c
+            return c
+        } catch {
+            nodeFailed(endpoint)
+            throw error
+        }
     }
 
-    /// Reloads the slot map from any reachable node (seeds first, then known nodes).
+    /// Records a failure of `endpoint` (connect or I/O): its connection is dropped and the
+    /// next attempt waits longer.
+    private func nodeFailed(_ endpoint: RedisEndpoint) {
+        connections[endpoint]?.close()
+        connections[endpoint] = nil
+        let failures = (nodeBackoff[endpoint]?.failures ?? 0) + 1
+        nodeBackoff[endpoint] = (failures, clock.nanoseconds() &+ settings.backoff.delayNanoseconds(afterFailures: failures))
+    }
+
+    private func nodeAnswered(_ endpoint: RedisEndpoint) {
+        if nodeBackoff[endpoint] != nil { nodeBackoff[endpoint] = nil }
+    }
+
+    /// Reloads the slot map from any reachable node: seeds first, then known nodes, nodes in
+    /// backoff last and without waiting for them.
     public func refreshSlots() throws(RESPClientError) {
+        lastRefresh = clock.nanoseconds()
         var lastError: RESPClientError = .cluster("no seed node given")
-        for endpoint in seeds + nodes {
+        var candidates: [RedisEndpoint] = []
+        for e in seeds + nodes where !candidates.contains(e) { candidates.append(e) }
+        let healthy = candidates.filter { nodeBackoff[$0] == nil }
+        let failing = candidates.filter { nodeBackoff[$0] != nil }
+        for endpoint in healthy + failing {
+            let reply: RESPValue
             do {
-                let reply = try connection(to: endpoint).call(["CLUSTER", "SLOTS"])
+                reply = try connection(to: endpoint, waiting: false).call(["CLUSTER", "SLOTS"])
+            } catch {
+                if case .io = error { nodeFailed(endpoint) } else if case .closed = error { nodeFailed(endpoint) }
+                lastError = error
+                continue
+            }
+            nodeAnswered(endpoint)
+            do {
                 try apply(slots: reply, from: endpoint)
+                refreshCount += 1
                 return
             } catch {
                 lastError = error
-                connections[endpoint]?.close()
-                connections[endpoint] = nil
             }
         }
         throw lastError
+    }
+
+    /// Reloads the map unless one was loaded less than `minimumRefreshSeconds` ago; a failure
+    /// to reload keeps the old map (the next failure tries again).
+    /// - Returns: whether a reload succeeded.
+    @discardableResult
+    func refreshIfDue() -> Bool {
+        if let lastRefresh, clock.nanoseconds() &- lastRefresh < UInt64(minimumRefreshSeconds * 1e9) { return false }
+        do { try refreshSlots(); return true } catch { return false }
     }
 
     private func apply(slots reply: RESPValue, from endpoint: RedisEndpoint) throws(RESPClientError) {
@@ -119,32 +203,83 @@ public final class RedisClusterClient: @unchecked Sendable {
         return (parts[0] == "ASK", slot, RedisEndpoint(host: String(parts[2][..<colon]), port: port))
     }
 
-    /// Sends a command whose key is `arguments[keyIndex]` to the slot's owner, following redirections.
+    /// Whether an error reply is one a cluster client retries after a wait: TRYAGAIN,
+    /// CLUSTERDOWN (the cluster is down or a slot is unbound) and LOADING.
+    public static func isRetryable(_ message: String) -> Bool {
+        message.hasPrefix("TRYAGAIN") || message.hasPrefix("CLUSTERDOWN") || message.hasPrefix("LOADING")
+    }
+
+    /// Learns that `slot` moved to `endpoint` (from MOVED), and reloads the whole map: a MOVED
+    /// comes from a live node and says the map changed (a resharding moves many slots, a
+    /// failover a whole range), so, unlike a failure, it is not rate-limited.
+    private func learnMoved(slot: Int, to endpoint: RedisEndpoint) {
+        movedCount += 1
+        if let i = nodes.firstIndex(of: endpoint) { slotOwners[slot] = i } else {
+            nodes.append(endpoint)
+            slotOwners[slot] = nodes.count - 1
+        }
+        try? refreshSlots()
+    }
+
+    /// Sends a command whose key is `arguments[keyIndex]` to the slot's owner, following
+    /// redirections and retrying TRYAGAIN, CLUSTERDOWN and LOADING (see the type's comment).
+    /// - Throws: the connection error when the command could not be sent to any owner, or was
+    ///   sent and its reply lost (it may have been executed: it is not re-sent).
     public func call(_ arguments: [[UInt8]], keyIndex: Int = 1) throws(RESPClientError) -> RESPValue {
         let slot = arguments.count > keyIndex ? ClusterSlot.slot(of: arguments[keyIndex]) : 0
         guard var target = owner(ofSlot: slot) ?? nodes.first ?? seeds.first else { throw .cluster("no node owns slot \(slot)") }
         var asking = false
-        for _ in 0...maxRedirections {
-            let c = try connection(to: target)
-            if asking { c.append(["ASKING"]) }
-            c.append(arguments: arguments)
-            if asking { _ = try c.readReply() }
-            let reply = try c.readReply()
-            guard case .error(let message) = reply, let r = Self.redirection(message) else { return reply }
-            if r.ask {
-                askCount += 1
-                asking = true
-            } else {
-                movedCount += 1
-                asking = false
-                // The slot moved: learn the new owner now, and the whole new map.
-                if let i = nodes.firstIndex(of: r.endpoint) { slotOwners[r.slot] = i } else {
-                    nodes.append(r.endpoint)
-                    slotOwners[r.slot] = nodes.count - 1
+        var redirections = 0
+        var retries = 0
+        while true {
+            let c: RESPConnection
+            do {
+                c = try connection(to: target)
+            } catch {
+                // Not sent: reload the map, and go to the slot's new owner if it has one.
+                refreshIfDue()
+                if !asking, let owner = owner(ofSlot: slot), owner != target, redirections < maxRedirections {
+                    redirections += 1
+                    target = owner
+                    continue
                 }
-                try? refreshSlots()
+                throw error
             }
-            target = r.endpoint
+            let reply: RESPValue
+            do {
+                if asking { c.append(["ASKING"]) }
+                c.append(arguments: arguments)
+                if asking { _ = try c.readReply() }
+                reply = try c.readReply()
+            } catch {
+                nodeFailed(target)
+                refreshIfDue()
+                throw error
+            }
+            nodeAnswered(target)
+            guard case .error(let message) = reply else { return reply }
+            if let r = Self.redirection(message) {
+                redirections += 1
+                guard redirections <= maxRedirections else { break }
+                if r.ask {
+                    askCount += 1
+                    asking = true
+                } else {
+                    asking = false
+                    learnMoved(slot: r.slot, to: r.endpoint)
+                }
+                target = r.endpoint
+                continue
+            }
+            guard Self.isRetryable(message), retries < retryLimit else { return reply }
+            retries += 1
+            retryCount += 1
+            clock.sleep(until: clock.nanoseconds() &+ settings.backoff.delayNanoseconds(afterFailures: retries))
+            if message.hasPrefix("CLUSTERDOWN") && !asking {
+                // A failover may have given the slot to another node: ask for the map again.
+                refreshIfDue()
+                target = owner(ofSlot: slot) ?? target
+            }
         }
         throw .cluster("more than \(maxRedirections) redirections for slot \(slot)")
     }
@@ -154,25 +289,68 @@ public final class RedisClusterClient: @unchecked Sendable {
         try call(arguments.map { Array($0.utf8) }, keyIndex: keyIndex)
     }
 
-    /// Sends several keyed commands, pipelined per node, and returns their replies in order.
-    /// Commands answered with MOVED or ASK are re-sent one at a time through `call`.
-    public func pipeline(_ commands: [[[UInt8]]], keyIndex: Int = 1) throws(RESPClientError) -> [RESPValue] {
+    /// Sends several keyed commands, pipelined per node, and returns each one's outcome in
+    /// order: a reply, or the error that kept it from being sent or its reply from arriving
+    /// (a node's failure fails only the commands routed to it). Commands answered with MOVED,
+    /// ASK, TRYAGAIN, CLUSTERDOWN or LOADING, and commands that could not be sent, are then
+    /// re-sent one at a time through `call`; commands whose reply was lost are not.
+    public func pipelineResults(_ commands: [[[UInt8]]], keyIndex: Int = 1) -> [Result<RESPValue, RESPClientError>] {
         var byNode: [RedisEndpoint: [Int]] = [:]
+        var results = [Result<RESPValue, RESPClientError>](repeating: .success(.null), count: commands.count)
+        var unsent: [Int] = []
         for (i, c) in commands.enumerated() {
             let slot = c.count > keyIndex ? ClusterSlot.slot(of: c[keyIndex]) : 0
-            guard let node = owner(ofSlot: slot) ?? nodes.first else { throw .cluster("no node owns slot \(slot)") }
+            guard let node = owner(ofSlot: slot) ?? nodes.first else {
+                results[i] = .failure(.cluster("no node owns slot \(slot)"))
+                continue
+            }
             byNode[node, default: []].append(i)
         }
-        var replies = [RESPValue](repeating: .null, count: commands.count)
+        var anyFailed = false
         for (node, indices) in byNode {
-            let c = try connection(to: node)
+            let c: RESPConnection
+            do { c = try connection(to: node) } catch {
+                anyFailed = true
+                unsent += indices
+                for i in indices { results[i] = .failure(error) }
+                continue
+            }
             for i in indices { c.append(arguments: commands[i]) }
-            try c.flush()
-            for i in indices { replies[i] = try c.readReply() }
+            var read = 0
+            do {
+                try c.flush()
+                for i in indices {
+                    results[i] = .success(try c.readReply())
+                    read += 1
+                }
+                nodeAnswered(node)
+            } catch {
+                anyFailed = true
+                nodeFailed(node)
+                for i in indices[read...] { results[i] = .failure(error) }
+            }
         }
-        for i in replies.indices {
-            if case .error(let m) = replies[i], Self.redirection(m) != nil {
-                replies[i] = try call(commands[i], keyIndex: keyIndex)
+        if anyFailed { refreshIfDue() }
+        for i in unsent.sorted() {
+            do { results[i] = .success(try call(commands[i], keyIndex: keyIndex)) } catch { results[i] = .failure(error) }
+        }
+        for i in results.indices {
+            if case .success(.error(let m)) = results[i], Self.redirection(m) != nil || Self.isRetryable(m) {
+                do { results[i] = .success(try call(commands[i], keyIndex: keyIndex)) } catch { results[i] = .failure(error) }
+            }
+        }
+        return results
+    }
+
+    /// Sends several keyed commands, pipelined per node, and returns their replies in order
+    /// (see `pipelineResults`). - Throws: the first command's error, if any failed.
+    public func pipeline(_ commands: [[[UInt8]]], keyIndex: Int = 1) throws(RESPClientError) -> [RESPValue] {
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        for result in pipelineResults(commands, keyIndex: keyIndex) {
+            switch result {
+            case .success(let reply): replies.append(reply)
+            case .failure(let error): throw error
             }
         }
         return replies

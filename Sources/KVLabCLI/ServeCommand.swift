@@ -35,7 +35,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Password clients must give with AUTH or HELLO ... AUTH default P.", valueName: "password"))
     var requirepass: String?
 
-    @Option(help: "Event loop threads (default: the number of cores).")
+    @Option(help: "Event loop threads; the default shown is this machine's core count.")
     var threads: Int = System.coreCount
 
     @Option(help: "Most clients connected at once.")

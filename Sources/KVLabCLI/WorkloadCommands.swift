@@ -1,4 +1,4 @@
-// `kvlab load` and `kvlab run`: YCSB's load and transaction phases against an in-process engine.
+// `kvlab load` and `kvlab run`: YCSB's load and transaction phases against an in-process engine or a server.
 
 import ArgumentParser
 import Driver
@@ -63,29 +63,75 @@ struct YCSBArguments: ParsableArguments {
 }
 
 /// Where the workload runs when not on an in-process engine: a Redis-protocol server.
+///
+/// The URL option is `--server`, not `--target`: YCSB's `-target N` (the rate) sits beside it,
+/// and one dash more or less must not turn a rate into a URL. `--target URL`, the old spelling,
+/// is still accepted (hidden from the help) and names `--server` when it is given something
+/// that is not a URL.
 struct NetworkTargetOptions: ParsableArguments {
-    @Option(name: .customLong("target"), help: ArgumentHelp(
+    @Option(name: .customLong("server"), help: ArgumentHelp(
         "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port or redis-cluster://host:port[,host:port...].",
         valueName: "url"))
-    var url: String?
+    var server: String?
 
-    @Option(help: ArgumentHelp("With --target: operations each connection keeps in flight.", valueName: "n"))
+    @Option(name: .customLong("target"), help: .hidden)
+    var legacyTarget: String?
+
+    @Option(help: ArgumentHelp("With --server: operations each connection keeps in flight.", valueName: "n"))
     var pipeline: Int = 1
 
-    @Option(help: ArgumentHelp("With --target: connections each thread drives, as memtier's --clients (total connections = threads × clients).", valueName: "n"))
+    @Option(help: ArgumentHelp("With --server: connections each thread drives, as memtier's --clients (total connections = threads × clients).", valueName: "n"))
     var clients: Int = 1
 
-    @Option(help: ArgumentHelp("With --target: record mapping, hash (YCSB's Redis binding) or string (one encoded value).", valueName: "mapping"))
+    @Option(help: ArgumentHelp("With --server: record mapping, hash (YCSB's Redis binding) or string (one encoded value).", valueName: "mapping"))
     var mapping: String = "hash"
 
-    @Flag(name: .customLong("no-scan-index"), help: "With --target and the hash mapping: do not maintain the _indices sorted set (no scans; for servers without sorted sets).")
+    @Flag(name: .customLong("no-scan-index"), help: "With --server and the hash mapping: do not maintain the _indices sorted set (no scans; for servers without sorted sets).")
     var noScanIndex = false
+
+    @Option(name: .customLong("statuses"), help: ArgumentHelp(
+        "With --server: kvlab (a missing record is NOT_FOUND) or ycsb (exactly YCSB's Redis binding: a read that returns nothing and a delete that removes nothing are ERROR, never NOT_FOUND).",
+        valueName: "kvlab|ycsb"))
+    var statuses: String = "kvlab"
+
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("With --server: seconds a TCP connect may take.", valueName: "seconds"))
+    var connectTimeout: Double = RESPConnection.defaultConnectTimeoutSeconds
+
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("With --server: seconds a reply may take; an operation waiting longer is an ERROR and its connection is reopened.", valueName: "seconds"))
+    var timeout: Double = 30
+
+    @Option(name: .customLong("max-backoff"), help: ArgumentHelp(
+        "With --server: the longest wait between reconnection attempts (waits start at 10 ms and double while attempts fail; every operation that finds the server unreachable is an ERROR).",
+        valueName: "seconds"))
+    var maxBackoff: Double = 1
+
+    /// The server URL, under either spelling.
+    var url: String? { server ?? legacyTarget }
 
     func validate() throws {
         guard pipeline >= 1 else { throw ValidationError("--pipeline \(pipeline): expected at least 1") }
         guard clients >= 1 else { throw ValidationError("--clients \(clients): expected at least 1") }
         guard RecordMapping(rawValue: mapping) != nil else { throw ValidationError("--mapping \(mapping): expected hash or string") }
-        if let url { do { _ = try RedisTarget(url: url) } catch { throw ValidationError("--target: \(error)") } }
+        guard StatusMapping(rawValue: statuses) != nil else { throw ValidationError("--statuses \(statuses): expected kvlab or ycsb") }
+        guard connectTimeout >= 0 else { throw ValidationError("--connect-timeout \(connectTimeout): expected seconds >= 0 (0 = the kernel's limit)") }
+        guard timeout > 0 else { throw ValidationError("--timeout \(timeout): expected seconds > 0") }
+        guard maxBackoff >= 0.01 else { throw ValidationError("--max-backoff \(maxBackoff): expected at least 0.01 seconds") }
+        if server != nil && legacyTarget != nil {
+            throw ValidationError("--server and --target (its old spelling) both given: give the server URL once, with --server")
+        }
+        if let legacyTarget, !legacyTarget.contains("://") {
+            throw ValidationError("--target \(legacyTarget): --target is the old spelling of --server and takes a URL (redis://host:port); for YCSB's rate in operations per second write -target \(legacyTarget) with one dash")
+        }
+        if let url {
+            let option = server != nil ? "--server" : "--target"
+            do { _ = try RedisTarget(url: url) } catch { throw ValidationError("\(option): \(error)") }
+        }
+    }
+
+    /// Timeouts and backoff of every connection.
+    var connectionSettings: ConnectionSettings {
+        ConnectionSettings(ioTimeoutSeconds: timeout, connectTimeoutSeconds: connectTimeout,
+                           backoff: Backoff(initialSeconds: 0.01, maximumSeconds: maxBackoff))
     }
 }
 
@@ -110,7 +156,7 @@ struct WorkloadPhaseRunner {
 
         if let network, let url = network.url {
             if ycsb.history != nil {
-                throw CLIError(message: "kvlab \(phase.rawValue): --history records runs on an in-process engine; the network target does not digest records yet", code: 2)
+                throw CLIError(message: "kvlab \(phase.rawValue): --history records runs on an in-process engine; the network target (--server) does not digest records", code: 2)
             }
             try executeOnServer(url: url, network: network, configuration: configuration, properties: properties)
             return
@@ -158,7 +204,9 @@ struct WorkloadPhaseRunner {
         do {
             target = try RESPTarget(url: url, mapping: RecordMapping(rawValue: network.mapping) ?? .hash, pipeline: network.pipeline,
                                     clientsPerThread: network.clients,
-                                    scanIndex: !network.noScanIndex, fieldNames: fieldNames)
+                                    scanIndex: !network.noScanIndex, fieldNames: fieldNames,
+                                    connection: network.connectionSettings,
+                                    statusMapping: StatusMapping(rawValue: network.statuses) ?? .kvlab)
         } catch {
             throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
         }
@@ -254,7 +302,8 @@ struct LoadCommand: ParsableCommand {
         Inserts records insertstart ..< insertstart+insertcount (default: recordcount) with \
         threadcount threads, timing each INSERT, and prints YCSB's result lines. Example:
           kvlab load -P workloads/workloada -threads 2
-        With an in-memory engine the records live only as long as this process.
+        With an in-memory engine the records live only as long as this process; a server \
+        (--server redis://host:port) keeps them for a later run.
         """
     )
 
@@ -278,6 +327,9 @@ struct RunCommand: ParsableCommand {
         An in-memory engine keeps nothing between processes, so run loads the records first \
         (unmeasured) unless --skip-load is given. Example:
           kvlab run -P workloads/workloada -p operationcount=100000 -threads 2 -s --export json a.json
+        Against a Redis-protocol server (a lost connection fails its operations as ERROR and is \
+        reopened with backoff; -target stays YCSB's rate):
+          kvlab run -P workloads/workloada --server redis://127.0.0.1:6379 -threads 4 -target 20000
         """
     )
 

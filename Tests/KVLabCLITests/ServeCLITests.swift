@@ -1,4 +1,4 @@
-// `kvlab serve` as a process, and YCSB workloads through `--target` against kvlab's server,
+// `kvlab serve` as a process, and YCSB workloads through `--server` against kvlab's server,
 // a real redis-server and a real 3-node Redis Cluster.
 
 import Foundation
@@ -7,15 +7,16 @@ import KVClient
 import RESP
 import Testing
 
-/// `kvlab serve ... --port 0` as a child process; the bound port comes from its first stdout line.
+/// `kvlab serve ... --port P` as a child process (P = 0: a free port); the bound port comes
+/// from its first stdout line.
 final class ServeProcess {
     let process = Process()
     let output = Pipe()
     let port: Int
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], port requested: Int = 0) throws {
         process.executableURL = KVLabProcess.executable
-        process.arguments = ["serve", "--port", "0"] + arguments
+        process.arguments = ["serve", "--port", String(requested)] + arguments
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -43,13 +44,13 @@ final class ServeProcess {
     }
 }
 
-@Suite("kvlab serve and --target", .serialized)
+@Suite("kvlab serve and --server", .serialized)
 struct ServeCLITests {
     func ycsb(_ phase: String, _ workload: String, _ extra: [String]) throws -> KVLabRun {
         try KVLabProcess.run([phase, "-P", workloads.appendingPathComponent(workload).path, "-p", "recordcount=400", "-p", "operationcount=1000", "-threads", "2"] + extra)
     }
 
-    @Test("kvlab serve answers redis-cli, runs YCSB A and E through --target, and stops cleanly on SIGTERM")
+    @Test("kvlab serve answers redis-cli, runs YCSB A and E through --server, and stops cleanly on SIGTERM")
     func serveAndDrive() throws {
         let cli = try redisTool("redis-cli")
         let server = try ServeProcess(["--engine", "skiplist", "--threads", "2"])
@@ -62,25 +63,25 @@ struct ServeCLITests {
         ping.waitUntilExit()
         #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "PONG\n")
 
-        let load = try ycsb("load", "workloada", ["--target", server.url, "-p", "dataintegrity=true"])
+        let load = try ycsb("load", "workloada", ["--server", server.url, "-p", "dataintegrity=true"])
         #expect(load.status == 0, "\(load.stderr)")
         #expect(load.stdout.contains("[INSERT], Return=OK, 400"), "\(load.stdout)")
-        let run = try ycsb("run", "workloada", ["--target", server.url, "-p", "dataintegrity=true", "--pipeline", "1"])
+        let run = try ycsb("run", "workloada", ["--server", server.url, "-p", "dataintegrity=true", "--pipeline", "1"])
         #expect(run.status == 0 && run.stdout.contains("[VERIFY], Return=OK"), "\(run.stdout)\(run.stderr)")
         #expect(!run.stdout.contains("UNEXPECTED_STATE"), "\(run.stdout)")
-        let scans = try ycsb("run", "workloade", ["--target", server.url])
+        let scans = try ycsb("run", "workloade", ["--server", server.url])
         #expect(scans.status == 0 && scans.stdout.contains("[SCAN], Return=OK"), "\(scans.stdout)\(scans.stderr)")
         #expect(!scans.stdout.contains("Return=ERROR"), "\(scans.stdout)")
-        let piped = try ycsb("run", "workloada", ["--target", server.url, "--pipeline", "8"])
+        let piped = try ycsb("run", "workloada", ["--server", server.url, "--pipeline", "8"])
         #expect(piped.status == 0 && piped.stdout.contains("[READ], Return=OK"), "\(piped.stdout)\(piped.stderr)")
         // Several connections per thread (memtier's --clients): 2 threads x 4 connections x depth 2.
-        let multiplexed = try ycsb("run", "workloada", ["--target", server.url, "--clients", "4", "--pipeline", "2"])
+        let multiplexed = try ycsb("run", "workloada", ["--server", server.url, "--clients", "4", "--pipeline", "2"])
         #expect(multiplexed.status == 0, "\(multiplexed.stderr)")
         let returns = multiplexed.stdout.split(separator: "\n").filter { $0.contains("Return=") }
         #expect(returns.allSatisfy { $0.contains("Return=OK") }, "\(multiplexed.stdout)")
         let counted = returns.compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
         #expect(counted == 1000, "\(multiplexed.stdout)")
-        let strings = try ycsb("load", "workloada", ["--target", server.url, "--mapping", "string", "-p", "insertstart=400", "-p", "recordcount=800", "-p", "insertcount=400"])
+        let strings = try ycsb("load", "workloada", ["--server", server.url, "--mapping", "string", "-p", "insertstart=400", "-p", "recordcount=800", "-p", "insertcount=400"])
         #expect(strings.status == 0 && strings.stdout.contains("[INSERT], Return=OK, 400"), "\(strings.stdout)\(strings.stderr)")
 
         let (status, rest) = server.stop()
@@ -137,9 +138,9 @@ struct ServeCLITests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         for (name, url) in [("redis", "redis://127.0.0.1:\(redis.port)"), ("kvlab", server.url)] {
-            let load = try ycsb("load", "workloadb", ["--target", url, "--no-scan-index"])
+            let load = try ycsb("load", "workloadb", ["--server", url, "--no-scan-index"])
             #expect(load.status == 0, "\(name): \(load.stderr)")
-            let run = try ycsb("run", "workloadb", ["--target", url, "--no-scan-index", "--pipeline", "4", "--export", "json", dir.appendingPathComponent("\(name).json").path])
+            let run = try ycsb("run", "workloadb", ["--server", url, "--no-scan-index", "--pipeline", "4", "--export", "json", dir.appendingPathComponent("\(name).json").path])
             #expect(run.status == 0 && run.stdout.contains("[READ], Return=OK"), "\(name): \(run.stdout)\(run.stderr)")
         }
         let compare = try KVLabProcess.run(["compare", dir.appendingPathComponent("redis.json").path, dir.appendingPathComponent("kvlab.json").path,
@@ -148,16 +149,16 @@ struct ServeCLITests {
         #expect(compare.stdout.contains("verdict: pass"))
     }
 
-    @Test("YCSB through --target redis-cluster:// against a 3-node Redis Cluster")
+    @Test("YCSB through --server redis-cluster:// against a 3-node Redis Cluster")
     func clusterTarget() throws {
         let cluster = try RedisClusterProcesses()
         defer { cluster.stop() }
-        let load = try ycsb("load", "workloada", ["--target", cluster.seedURL, "-p", "dataintegrity=true"])
+        let load = try ycsb("load", "workloada", ["--server", cluster.seedURL, "-p", "dataintegrity=true"])
         #expect(load.status == 0 && load.stdout.contains("[INSERT], Return=OK, 400"), "\(load.stdout)\(load.stderr)")
-        let run = try ycsb("run", "workloada", ["--target", cluster.seedURL, "-p", "dataintegrity=true"])
+        let run = try ycsb("run", "workloada", ["--server", cluster.seedURL, "-p", "dataintegrity=true"])
         #expect(run.status == 0 && run.stdout.contains("[VERIFY], Return=OK"), "\(run.stdout)\(run.stderr)")
         #expect(!run.stdout.contains("Return=ERROR") && !run.stdout.contains("UNEXPECTED_STATE"), "\(run.stdout)")
-        let piped = try ycsb("run", "workloada", ["--target", cluster.seedURL, "--pipeline", "8", "--mapping", "hash"])
+        let piped = try ycsb("run", "workloada", ["--server", cluster.seedURL, "--pipeline", "8", "--mapping", "hash"])
         #expect(piped.status == 0 && piped.stdout.contains("[UPDATE], Return=OK"), "\(piped.stdout)\(piped.stderr)")
         #expect(!piped.stdout.contains("Return=ERROR"), "\(piped.stdout)")
         // The records are spread over the three nodes.

@@ -88,20 +88,26 @@ public final class RedisServerProcess {
     }
 }
 
-/// Three cluster-enabled redis-servers joined with `redis-cli --cluster create`, no replicas.
+/// Cluster-enabled redis-servers joined with `redis-cli --cluster create`: three primaries, and
+/// with `replicas: 1` a replica of each (six processes), ready when every node says
+/// `cluster_state:ok` and every replica's link to its primary is up.
 public final class RedisClusterProcesses {
     public let nodes: [RedisServerProcess]
 
-    public init() throws {
+    /// - Parameters:
+    ///   - replicas: replicas per primary.
+    ///   - nodeTimeoutMilliseconds: `cluster-node-timeout`: how long a silent primary takes to be
+    ///     declared failed (a replica is promoted soon after).
+    public init(replicas: Int = 0, nodeTimeoutMilliseconds: Int = 5000) throws {
         var started: [RedisServerProcess] = []
         do {
-            for _ in 0..<3 {
+            for _ in 0..<(3 * (1 + replicas)) {
                 started.append(try RedisServerProcess(extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                                                       "--cluster-node-timeout", "5000"], cluster: true))
+                                                                       "--cluster-node-timeout", String(nodeTimeoutMilliseconds)], cluster: true))
             }
             let cli = Process()
             cli.executableURL = URL(fileURLWithPath: try redisTool("redis-cli"))
-            cli.arguments = ["--cluster", "create"] + started.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"]
+            cli.arguments = ["--cluster", "create"] + started.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", String(replicas), "--cluster-yes"]
             cli.standardOutput = FileHandle.nullDevice
             cli.standardError = FileHandle.nullDevice
             try cli.run()
@@ -112,8 +118,10 @@ public final class RedisClusterProcesses {
             while Date() < deadline && !ready {
                 ready = started.allSatisfy { node in
                     guard let c = try? RESPConnection(endpoint: node.endpoint, timeoutSeconds: 2),
-                          let info = try? c.call(["CLUSTER", "INFO"]).text else { return false }
-                    return info.contains("cluster_state:ok")
+                          let info = try? c.call(["CLUSTER", "INFO"]).text, info.contains("cluster_state:ok"),
+                          let replication = try? c.call(["INFO", "replication"]).text else { return false }
+                    // A replica is ready once its first sync is done (it can then be promoted).
+                    return replication.contains("role:master") || replication.contains("master_link_status:up")
                 }
                 if !ready { usleep(100_000) }
             }
@@ -126,6 +134,22 @@ public final class RedisClusterProcesses {
     }
 
     public var seedURL: String { "redis-cluster://127.0.0.1:\(nodes[0].port)" }
+
+    /// The node's role from `INFO replication` ("master" or "slave"), nil if it does not answer.
+    public static func role(of node: RedisServerProcess) -> String? {
+        guard let c = try? RESPConnection(endpoint: node.endpoint, timeoutSeconds: 2),
+              let text = try? c.call(["INFO", "replication"]).text,
+              let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("role:") }) else { return nil }
+        return String(line.dropFirst("role:".count))
+    }
+
+    /// The port of the primary `replica` replicates (`master_port` of `INFO replication`).
+    public static func primaryPort(of replica: RedisServerProcess) -> Int? {
+        guard let c = try? RESPConnection(endpoint: replica.endpoint, timeoutSeconds: 2),
+              let text = try? c.call(["INFO", "replication"]).text,
+              let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("master_port:") }) else { return nil }
+        return Int(line.dropFirst("master_port:".count).trimmingCharacters(in: .whitespaces))
+    }
 
     public func stop() { for n in nodes { n.stop() } }
 }
