@@ -33,6 +33,9 @@
 // not two. `close()` writes a checkpoint instead: pages and free list, fdatasync, a meta marked
 // checkpoint, fdatasync; open trusts a checkpoint without the walk, which is why its first
 // fdatasync must come before its meta write. Opening after a crash costs one read of the tree.
+// The background fsync holds the writer lock (a commit meanwhile would have to overwrite the
+// meta being made durable, or the durable one), so commits wait while it runs; and when pages
+// held for the durable meta reach a quarter of the file, the leader fsyncs early.
 //
 // `buffered` keeps the earlier scheme for measurement: writes gather in one copy-on-write
 // transaction in user space (a killed process LOSES them), checkpointed after `commit-size`
