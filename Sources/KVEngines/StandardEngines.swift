@@ -67,20 +67,19 @@ public enum StandardEngines {
         ),
         EngineDescriptor(
             name: "btree",
-            summary: "paged on-disk B+tree: copy-on-write pages, meta-page switch, page cache (CLOCK), overflow pages, free-page reuse",
+            summary: "paged on-disk B+tree: copy-on-write pages, a commit per write group (group commit), meta-page switch, page cache (CLOCK), overflow pages, free-page reuse",
             capabilities: [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch],
             options: [
                 EngineOptionDescriptor(name: "directory", help: "directory of the data file (data.btree); none: an in-memory file", defaultValue: ""),
                 EngineOptionDescriptor(name: "page-size", help: "page size in bytes, a power of two in 512...32768", defaultValue: "4096"),
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of pages kept in the page cache", defaultValue: "512M"),
-                EngineOptionDescriptor(name: "sync", help: "make every write durable on return (as sync: true)", defaultValue: "false"),
-                EngineOptionDescriptor(name: "commit-size", help: "bytes of changed pages after which unsynced writes are committed", defaultValue: "256M"),
-            ],
+                EngineOptionDescriptor(name: "commit-size", help: "durability=buffered only: bytes of changed pages after which the open transaction is checkpointed", defaultValue: "256M"),
+            ] + EngineOptions.durabilityOptionDescriptors,
             factory: { (options) throws(EngineError) in
                 var configuration = BTreeConfiguration()
                 configuration.pageSize = try options.integer("page-size", engine: "btree", default: 4096, range: 512...32768)
                 configuration.cacheBytes = try options.integer("cache-size", engine: "btree", default: 512 << 20, range: 0...(1 << 44))
-                configuration.syncEveryWrite = try options.boolean("sync", engine: "btree", default: false)
+                configuration.durability = try options.durabilityPolicy(engine: "btree")
                 configuration.commitBytes = try options.integer("commit-size", engine: "btree", default: 256 << 20, range: 0...(1 << 44))
                 if let directory = options.string("directory"), !directory.isEmpty {
                     return try BTreeEngine(directory: directory, configuration: configuration)
