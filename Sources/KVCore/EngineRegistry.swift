@@ -61,6 +61,8 @@ public struct EngineRegistry: Sendable {
         }
         let known = Set(descriptor.options.map(\.name))
         for option in options.values.keys.sorted() where !known.contains(option) {
+            // `sync` was the persistent engines' option before the shared durability policy.
+            if option == "sync", known.contains("durability") { _ = try options.durabilityPolicy(engine: name) }
             throw .unknownOption(engine: name, option: option, known: descriptor.options.map(\.name))
         }
         return try descriptor.factory(options)
