@@ -20,7 +20,8 @@ extension CheckResult {
             switch part.verdict {
             case .violation: out += explanation(part)
             case .unknown:
-                out += "  timed out after linearizing \(part.linearization.count) of \(part.operations.count) operations"
+                if part.stopReason == .notChecked { out += "  \(StopReason.notChecked.explanation)\n"; continue }
+                out += "  \(part.stopReason?.explanation ?? "timed out") after linearizing \(part.linearization.count) of \(part.operations.count) operations"
                 if let stalled = part.stalledAt { out += "; first operation not placed: \(describe(stalled))" }
                 out += "\n"
             case .linearizable: break
@@ -100,6 +101,7 @@ extension CheckResult {
                 fields.append("\"stalledAt\":\(p.stalledAt.map(op) ?? "null")")
             }
             if p.verdict == .unknown {
+                fields.append("\"stopReason\":\"\(p.stopReason?.rawValue ?? "unknown")\"")
                 fields.append("\"linearized\":\(p.linearization.count)")
                 fields.append("\"stalledAt\":\(p.stalledAt.map(op) ?? "null")")
             }
