@@ -12,7 +12,8 @@ extension KeyValueModel {
     /// before the read, and (as no operation takes effect twice) any read that saw a state
     /// ending in `pj` came before `pj+1`. Without deletes or empty writes, a read of `""` from
     /// the empty initial state came before every write and append. Reads whose value splits
-    /// in several ways, or not at all, add nothing (the search itself judges them).
+    /// in several ways add nothing (the search itself judges them); a read whose value cannot
+/// be made at all, from the empty initial state, is impossible: `(r, r)`.
     ///
     /// These orders hold in every linearization, so the search may refuse any other order
     /// without changing a verdict; what it gains is never trying an order of concurrent
@@ -53,7 +54,17 @@ extension KeyValueModel {
                 if seen.isNull || seen.text == "" { emptyReads.append(r) }
                 continue
             }
-            guard let pieces = uniqueSplit(Array(text.utf8), writeOf: writeOf, appendOf: appendOf, lengths: sortedLengths) else { continue }
+            let bytes = Array(text.utf8)
+            guard let pieces = uniqueSplit(bytes, writeOf: writeOf, appendOf: appendOf, lengths: sortedLengths) else {
+                // From the empty initial state every state is a write's value or nothing, then
+                // appended values: a value with no such split at all is never read. The pair
+                // (r, r) says so (the search reports the violation without exploring).
+                if initialState.isNull || initialState.text == "",
+                   splitCount(bytes, writeOf: writeOf, appendOf: appendOf, lengths: sortedLengths) == 0 {
+                    order.append((r, r))
+                }
+                continue
+            }
             for k in pieces.indices.dropFirst() {
                 order.append((pieces[k - 1], pieces[k]))
                 successor[pieces[k - 1], default: []].insert(pieces[k])
@@ -70,6 +81,26 @@ extension KeyValueModel {
             for r in emptyReads { for m in mutations { order.append((r, m)) } }
         }
         return order
+    }
+
+    /// In how many ways (0, 1, or 2 for "several") `bytes` splits into a write's value or an
+    /// append's, then appended values, operations allowed to repeat.
+    func splitCount(_ bytes: [UInt8], writeOf: [[UInt8]: Int], appendOf: [[UInt8]: Int], lengths: [Int]) -> Int {
+        let n = bytes.count
+        var ways = [Int](repeating: 0, count: n + 1)
+        ways[n] = 1
+        var i = n - 1
+        while i >= 0 {
+            for length in lengths where i + length <= n && ways[i + length] > 0 && appendOf[Array(bytes[i..<(i + length)])] != nil {
+                ways[i] = min(2, ways[i] + ways[i + length])
+            }
+            i -= 1
+        }
+        var total = ways[0]
+        for length in lengths where length <= n && ways[length] > 0 && writeOf[Array(bytes[0..<length])] != nil {
+            total = min(2, total + ways[length])
+        }
+        return total
     }
 
     /// The operations whose values make up `bytes` — a write's value or an append's first,

@@ -44,6 +44,8 @@ public protocol Model: Sendable {
     /// appends of unique values reveal their order in every later read). Each pair
     /// `(before, after)` indexes `steps`. The search never linearizes `after` before
     /// `before`, so an inferred order must hold in *every* linearization, or verdicts change.
+    /// A pair `(i, i)` says operation `i` can never take effect (a read of a value no
+    /// operation can produce): if its outcome is known, no linearization exists.
     /// Default: none.
     func inferredOrder(_ steps: [Step], initialState: State) -> [(before: Int, after: Int)]
 }

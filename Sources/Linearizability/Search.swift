@@ -272,10 +272,15 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
     var predecessors = [[Int32]](repeating: [], count: n)
     if techniques.contains(.inferredOrder) {
         for (before, after) in model.inferredOrder(operations.map(\.step), initialState: initialState ?? model.initialState)
-        where before != after && before >= 0 && before < n && after >= 0 && after < n
+        where before >= 0 && before < n && after >= 0 && after < n
             // An optional operation may also not take effect, which the search tries as a
             // step that leaves the state alone; an order about its effect cannot bind that.
             && !operations[before].optional && !operations[after].optional {
+            if before == after {
+                // An operation that can never take effect: if it must have, nothing fits.
+                if !unknown[after] { return .illegal(deepest: []) }
+                continue
+            }
             predecessors[after].append(Int32(before))
         }
     }

@@ -147,7 +147,9 @@ struct SearchLimitTests {
         for p in 0..<40 { b.ok(p, "write", .integer(Int64(p)), key: .string("slow")) }
         b.op(50, "write", 1, key: .string("fast"))
         b.op(50, "read", .null, 2, key: .string("fast"))
-        let result = try check(b.history, model: KeyValueModel(), options: CheckOptions(timeout: .seconds(60), parallelism: 2))
+        // Without inferred orders, which would see at once that no write makes 1040.
+        let options = CheckOptions(timeout: .seconds(60), parallelism: 2, techniques: SearchTechniques.all.subtracting(.inferredOrder))
+        let result = try check(b.history, model: KeyValueModel(), options: options)
         #expect(result.verdict == .violation)
         let slow = try #require(result.partitions.first { $0.key == .string("slow") })
         #expect(slow.verdict == .unknown && slow.stopReason == .notChecked)
@@ -175,5 +177,39 @@ struct SearchLimitTests {
             }
         }
         #expect(violations >= 10, "only \(violations) violations")
+    }
+}
+
+@Suite("Inferred orders")
+struct InferredOrderTests {
+    @Test("a read of unique appends orders them and itself; a read of an earlier state goes before the next append")
+    func appendsRevealTheirOrder() {
+        let model = KeyValueModel()
+        let steps: [KeyValueModel.Step] = [.append("a1"), .append("b2"), .read(.string("a1b2")), .read(.string("a1")), .read(.null)]
+        let order = model.inferredOrder(steps, initialState: .null).map { "\($0.before)<\($0.after)" }
+        #expect(Set(order) == ["0<1", "1<2", "0<3", "3<1", "4<0", "4<1"])
+    }
+
+    @Test("a read of a value no write or append can make is impossible from the empty state, and only from it")
+    func impossibleRead() {
+        let model = KeyValueModel()
+        let steps: [KeyValueModel.Step] = [.write(.string("w1")), .append("a1"), .read(.string("w1a1zz"))]
+        #expect(model.inferredOrder(steps, initialState: .null).contains { $0 == (2, 2) })
+        // From another state the value may be that state plus appends: nothing is inferred.
+        #expect(!model.inferredOrder(steps, initialState: .string("zz")).contains { $0 == (2, 2) })
+    }
+
+    @Test("values that split in two ways, repeated values or deletes infer nothing unsafe")
+    func ambiguousValuesInferNothing() {
+        let model = KeyValueModel()
+        // "ab" is one append or two: no order from that read.
+        let ambiguous: [KeyValueModel.Step] = [.append("a"), .append("b"), .append("ab"), .read(.string("ab"))]
+        #expect(model.inferredOrder(ambiguous, initialState: .null).isEmpty)
+        // The same value appended twice: nothing at all.
+        let repeated: [KeyValueModel.Step] = [.append("a"), .append("a"), .read(.string("aa"))]
+        #expect(model.inferredOrder(repeated, initialState: .null).isEmpty)
+        // With a delete, "" is not only the initial state: an empty read orders nothing.
+        let deleted: [KeyValueModel.Step] = [.append("a"), .delete, .read(.null)]
+        #expect(model.inferredOrder(deleted, initialState: .null).isEmpty)
     }
 }
