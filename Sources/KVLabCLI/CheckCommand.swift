@@ -47,7 +47,7 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Check every key even after one is a violation (by default the others stop and are reported not checked).")
     var allKeys = false
 
-    @Option(help: ArgumentHelp("Counterexample shrinking: fast (default; bounded by a few times the verdict's time), exhaustive (1-minimal, within --timeout) or none.", valueName: "mode"))
+    @Option(help: ArgumentHelp("Counterexample shrinking: fast (default; bounded by 4 times the verdict's time, at least 2 s), exhaustive (1-minimal, within --timeout) or none.", valueName: "mode"))
     var minimize: String?
 
     @Option(help: ArgumentHelp("Turn off search techniques, to measure them: commuting-reads, transition-memo, frontier-encoding, inferred-order (comma-separated).", visibility: .hidden))

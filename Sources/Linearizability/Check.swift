@@ -252,14 +252,15 @@ struct PartContext<M: Model>: @unchecked Sendable {
             result.stalledAt = part.indices.first { !placed.contains($0) && operations[part[$0]].outcome == .ok }.map { part[$0] }
         case .illegal(let deepest):
             result.verdict = .violation
-            // Explaining takes several searches. By default they get a few times the verdict's
-            // own time (at least 0.1 s), so a violation costs a small multiple of its verdict;
+            // Explaining takes several searches. By default they get 4 times the verdict's own
+            // time (at least 2 s, which short histories never reach), so on a long history a
+            // violation costs a small multiple of its verdict (the old default was 20 times);
             // exhaustive minimization gets whatever the overall limit leaves. Either way the
             // explanation is not cancelled by another part's violation.
             let spent = clock.now - started
             let spentNanos = Double(spent.components.seconds) * 1e9 + Double(spent.components.attoseconds) / 1e9
             let explainDeadline = exhaustive ? stop.deadline
-                : min(stop.deadline, DispatchTime.now().uptimeNanoseconds &+ UInt64(max(100e6, 4 * spentNanos)))
+                : min(stop.deadline, DispatchTime.now().uptimeNanoseconds &+ UInt64(max(2e9, 4 * spentNanos)))
             let explainStop = StopCondition(deadline: explainDeadline, budget: stop.budget, cancellable: false)
             // Where the verdict's search stalled: the operation with the earliest completion it
             // could not place. The prefix ending there is usually the shortest illegal one.
