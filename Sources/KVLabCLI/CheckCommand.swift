@@ -14,7 +14,7 @@ struct CheckCommand: ParsableCommand {
         key-value logs), checks it against a sequential model, and prints the verdict of each \
         key and of the whole history. For a violation it prints a minimal set of operations that \
         cannot be linearized and the longest linearizable prefix. Exit status: 0 linearizable, \
-        1 violation, 2 bad input, 3 unknown (time limit reached). Examples:
+        1 violation, 2 bad input, 3 unknown (time limit or memory budget reached). Examples:
           kvlab run -P workloads/workloada -p recordcount=10 -threads 4 --history h.jsonl
           kvlab check h.jsonl
           kvlab check data/knossos/cas-register/bad/cas-failure.edn --model cas-register --html out.html
@@ -50,8 +50,23 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Accept an EDN history cut off inside its last event (a crashed writer); check the complete events before the cut.")
     var allowTruncated = false
 
-    @Option(help: "Give up after this many seconds (verdict unknown, exit 3).")
+    @Option(help: "Give up after this many seconds (verdict unknown, exit 3); 0 for no limit. Default 120.")
     var timeout: Double?
+
+    @Option(help: ArgumentHelp("Give up (verdict unknown, exit 3) when the search's own structures hold this much memory: bytes, or with K, M, G (KiB, MiB, GiB); 0 for no limit. Default: a quarter of physical memory.", valueName: "size"))
+    var maxMemory: String?
+
+    @Flag(help: "Check every key even after one is a violation (by default the others stop and are reported not checked).")
+    var allKeys = false
+
+    @Option(help: ArgumentHelp("Counterexample shrinking: fast (default; bounded by 4 times the verdict's time, at least 2 s), exhaustive (1-minimal, within --timeout) or none.", valueName: "mode"))
+    var minimize: String?
+
+    @Option(help: ArgumentHelp("Turn off search techniques, to measure them: commuting-reads, transition-memo, frontier-encoding, inferred-order (comma-separated).", visibility: .hidden))
+    var searchWithout: String?
+
+    @Flag(help: "Print the search's statistics (steps, memoized configurations, peak bytes of its structures) to standard error.")
+    var statistics = false
 
     @Option(help: ArgumentHelp("Also write a standalone HTML timeline to this file.", valueName: "file"))
     var html: String?
@@ -63,7 +78,16 @@ struct CheckCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let timeout, !(timeout > 0) { throw ValidationError("--timeout \(timeout): expected a positive number of seconds") }
+        if let timeout, !(timeout >= 0) { throw ValidationError("--timeout \(timeout): expected a number of seconds, 0 for no limit") }
+        if let maxMemory, CheckCommand.parseSize(maxMemory) == nil {
+            throw ValidationError("--max-memory \(maxMemory): expected a size such as 4G, 512M or 1000000 (0 for no limit)")
+        }
+        if let minimize, !["fast", "exhaustive", "none"].contains(minimize) {
+            throw ValidationError("--minimize \(minimize): expected fast, exhaustive or none")
+        }
+        if let searchWithout, CheckCommand.techniques(without: searchWithout) == nil {
+            throw ValidationError("--search-without \(searchWithout): expected commuting-reads, transition-memo, frontier-encoding, inferred-order")
+        }
         if let model, !ModelChoice.names.contains(model) {
             throw ValidationError("--model \(model): expected one of \(ModelChoice.names.joined(separator: ", "))")
         }
@@ -124,7 +148,14 @@ struct CheckCommand: ParsableCommand {
                 throw CLIError(message: "kvlab check: --initial '\(initial)': \(error)", code: 2)
             }
         }
-        let options = CheckOptions(timeout: timeout.map { .nanoseconds(Int64($0 * 1e9)) }, minimizeCounterexample: !noMinimize)
+        let seconds = timeout ?? Double(CheckOptions.defaultTimeout.components.seconds)
+        let memory = maxMemory.flatMap(CheckCommand.parseSize) ?? CheckOptions.defaultMaximumMemory
+        let options = CheckOptions(timeout: seconds > 0 ? .nanoseconds(Int64(seconds * 1e9)) : nil,
+                                   maximumMemory: memory > 0 ? memory : nil,
+                                   minimizeCounterexample: !noMinimize && minimize != "none",
+                                   exhaustiveMinimization: minimize == "exhaustive",
+                                   stopAtFirstViolation: !allKeys,
+                                   techniques: searchWithout.flatMap(CheckCommand.techniques(without:)) ?? .all)
         let result: CheckResult
         do {
             result = try choice.check(operations, initial: initialValue, nilReads: nilReadSemantics, options: options)
@@ -141,6 +172,22 @@ struct CheckCommand: ParsableCommand {
             if choice == .register || choice == .casRegister { how += ", nil reads \(nilReadSemantics.rawValue)" }
             Console.output("kvlab check: \(file) (\(how))")
             Console.output(result.textReport(), terminator: "")
+        }
+        let stops = Dictionary(grouping: result.partitions.compactMap(\.stopReason), by: { $0 }).mapValues(\.count)
+        if let count = stops[.timeout] {
+            Console.error("kvlab check: time limit of \(seconds) s reached on \(count) part\(count == 1 ? "" : "s") (--timeout N to change it, 0 for none)")
+        }
+        if let count = stops[.memoryBudget] {
+            Console.error("kvlab check: memory budget of \(memory >> 20) MiB reached on \(count) part\(count == 1 ? "" : "s") (--max-memory to change it, 0 for none)")
+        }
+        if let count = stops[.notChecked] {
+            Console.error("kvlab check: \(count) part\(count == 1 ? "" : "s") not checked once a violation was found (--all-keys checks them all)")
+        }
+        if statistics {
+            let peak = result.partitions.map(\.peakSearchBytes).max() ?? 0
+            let steps = result.partitions.map(\.steps).reduce(0, +)
+            let configurations = result.partitions.map(\.configurations).reduce(0, +)
+            Console.error("kvlab check: statistics: \(steps) steps, \(configurations) configurations memoized, peak search structures \(peak) bytes (\(peak >> 20) MiB), \(formatSeconds(result.elapsed)) s")
         }
         if let html {
             do {
@@ -189,6 +236,41 @@ struct CheckCommand: ParsableCommand {
         case .unknown: throw ExitCode(3)
         }
     }
+}
+
+extension CheckCommand {
+    /// `4G`, `512M`, `64K`, `1000` (bytes; K/M/G are binary units, an optional `iB`/`B` is accepted).
+    static func parseSize(_ text: String) -> Int? {
+        var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where digits.hasSuffix(suffix) { digits.removeLast(suffix.count); break }
+        var scale = 1
+        if let last = digits.last, let shift = ["K": 10, "M": 20, "G": 30, "T": 40][String(last)] {
+            scale = 1 << shift
+            digits.removeLast()
+        }
+        guard let value = Double(digits), value >= 0, value * Double(scale) < 9e18 else { return nil }
+        return Int(value * Double(scale))
+    }
+
+    /// All techniques but those named.
+    static func techniques(without names: String) -> SearchTechniques? {
+        var techniques = SearchTechniques.all
+        for name in names.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            switch name {
+            case "commuting-reads": techniques.remove(.commutingReads)
+            case "transition-memo": techniques.remove(.transitionMemo)
+            case "frontier-encoding": techniques.remove(.frontierEncoding)
+            case "inferred-order": techniques.remove(.inferredOrder)
+            default: return nil
+            }
+        }
+        return techniques
+    }
+}
+
+func formatSeconds(_ d: Duration) -> String {
+    let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    return String(format: "%.3f", s)
 }
 
 /// The built-in models by name.

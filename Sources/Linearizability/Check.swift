@@ -17,18 +17,48 @@ public enum Verdict: String, Sendable, Comparable {
 
 /// How to check.
 public struct CheckOptions: Sendable {
+    /// The time limit when none is given: long enough for every history of 2,000
+    /// operations from 50 clients that kvlab's generator makes, short enough that a search
+    /// that cannot finish says so within minutes.
+    public static let defaultTimeout: Duration = .seconds(120)
+
+    /// The memory budget when none is given: a quarter of physical memory.
+    public static var defaultMaximumMemory: Int {
+        Int(clamping: ProcessInfo.processInfo.physicalMemory / 4)
+    }
+
     /// Give up (verdict `unknown`) after this long; nil = no limit.
     public var timeout: Duration?
+    /// Give up (verdict `unknown`) when the search's structures — memoized configurations,
+    /// stacks, memoized transitions, interned states — hold this many bytes; nil = no limit.
+    /// Counted from the structures themselves, not the process's resident size, so the
+    /// point where it is reached does not depend on the allocator.
+    public var maximumMemory: Int?
     /// For a violation, shrink the counterexample to a minimal set of operations.
     public var minimizeCounterexample: Bool
+    /// Shrink without a time budget of its own (only the overall limit). By default the
+    /// explanation of a violation (shortest illegal prefix, window, shrinking) gets a few
+    /// times the verdict's own time, and says when its counterexample is not minimal.
+    public var exhaustiveMinimization: Bool
+    /// Stop checking the other parts once one part is a violation (they are reported
+    /// unknown, `notChecked`). False checks every part, for a complete per-key report.
+    public var stopAtFirstViolation: Bool
     /// Parts checked at once (default: the number of cores).
     public var parallelism: Int
+    /// The search's techniques (all by default; turning one off is for measuring it).
+    public var techniques: SearchTechniques
 
-    public init(timeout: Duration? = nil, minimizeCounterexample: Bool = true,
-                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(timeout: Duration? = CheckOptions.defaultTimeout, maximumMemory: Int? = CheckOptions.defaultMaximumMemory,
+                minimizeCounterexample: Bool = true, exhaustiveMinimization: Bool = false,
+                stopAtFirstViolation: Bool = true,
+                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, techniques: SearchTechniques = .all) {
         self.timeout = timeout
+        self.maximumMemory = maximumMemory
         self.minimizeCounterexample = minimizeCounterexample
+        self.exhaustiveMinimization = exhaustiveMinimization
+        self.stopAtFirstViolation = stopAtFirstViolation
         self.parallelism = max(1, parallelism)
+        self.techniques = techniques
     }
 }
 
@@ -64,9 +94,14 @@ public struct PartitionResult: Sendable {
     /// Violation: the operation whose completion no linearization can accommodate.
     /// Unknown: the first operation the deepest partial linearization could not place.
     public var stalledAt: Int?
+    /// Unknown: why the search stopped (time limit, memory budget, or not checked because
+    /// another part is a violation).
+    public var stopReason: StopReason?
     /// Model steps taken and configurations memoized (all searches of this part).
     public var steps: Int
     public var configurations: Int
+    /// The most bytes the search structures of one of this part's searches held.
+    public var peakSearchBytes: Int
     public var elapsed: Duration
 }
 
@@ -131,9 +166,12 @@ public func check<M: Model>(_ operations: [HistoryOperation], model: M, options:
     let nextPart = Atomic<Int>(0)
     let bySize = parts.indices.sorted { parts[$0].count > parts[$1].count }
     let workers = min(options.parallelism, max(1, parts.count))
-    let stop = StopCondition(deadline: deadline)
+    let budget = SearchBudget(maximumBytes: options.maximumMemory ?? .max)
+    let stop = StopCondition(deadline: deadline, budget: budget)
     let context = PartContext(model: model, operations: operations, steps: steps, stop: stop,
-                              minimize: options.minimizeCounterexample)
+                              minimize: options.minimizeCounterexample, exhaustive: options.exhaustiveMinimization,
+                              techniques: options.techniques)
+    let stopAtFirstViolation = options.stopAtFirstViolation
     let allParts = parts, allKeys = keys
     let work: @Sendable (Int) -> Void = { _ in
         while true {
@@ -141,10 +179,25 @@ public func check<M: Model>(_ operations: [HistoryOperation], model: M, options:
             guard k < bySize.count else { return }
             let p = bySize[k]
             let result = context.check(part: allParts[p], key: allKeys[p])
+            // One violation decides the history: the other parts' searches (running or not
+            // yet started) stop and say so, unless every part is wanted.
+            if result.verdict == .violation && stopAtFirstViolation { budget.cancelled.store(true, ordering: .relaxed) }
             results.withLock { $0[p] = result }
         }
     }
-    if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
+    if workers == 1 {
+        work(0)
+    } else {
+        // Threads of our own rather than a shared pool, so every worker really runs at once
+        // (a violation found by one must be able to stop a search running on another).
+        let finished = DispatchGroup()
+        for w in 1..<workers {
+            finished.enter()
+            Thread { work(w); finished.leave() }.start()
+        }
+        work(0)
+        finished.wait()
+    }
 
     let partitions = results.withLock { $0.compactMap { $0 } }
     let verdict = partitions.map(\.verdict).max() ?? .linearizable
@@ -159,38 +212,66 @@ struct PartContext<M: Model>: @unchecked Sendable {
     let steps: [M.Step]
     let stop: StopCondition
     let minimize: Bool
+    let exhaustive: Bool
+    let techniques: SearchTechniques
+
+    /// Runs `search` with this check's techniques.
+    func run(_ operations: [SearchOperation<M.Step>], stop: StopCondition, statistics: inout SearchStatistics,
+             keepDeepest: Bool = true, initialState: M.State? = nil, onSuccess: ((M.State) -> Bool)? = nil) -> SearchOutcome {
+        search(model: model, operations: operations, stop: stop, statistics: &statistics, keepDeepest: keepDeepest,
+               initialState: initialState, techniques: techniques, onSuccess: onSuccess)
+    }
 
     func check(part: [Int], key: Value?) -> PartitionResult {
         let clock = ContinuousClock()
         let started = clock.now
         var statistics = SearchStatistics()
+        var result = PartitionResult(key: key, verdict: .linearizable, operations: part, linearization: [],
+                                     counterexample: [], counterexampleIsMinimal: false, longestLinearizablePrefix: [],
+                                     counterexampleStartPosition: nil, counterexampleStartStates: [], stalledAt: nil,
+                                     stopReason: nil, steps: 0, configurations: 0, peakSearchBytes: 0, elapsed: .zero)
+        if let why = stop.reason() {
+            // Cancelled (another part is a violation) or out of time before this part began.
+            result.verdict = .unknown
+            result.stopReason = why
+            return result
+        }
         let searchOperations = part.map { id in
             SearchOperation(step: steps[id], call: operations[id].invokePosition,
                             ret: operations[id].outcome == .ok ? operations[id].returnPosition : nil)
         }
-        let outcome = search(model: model, operations: searchOperations, stop: stop, statistics: &statistics)
-        var result = PartitionResult(key: key, verdict: .linearizable, operations: part, linearization: [],
-                                     counterexample: [], counterexampleIsMinimal: false, longestLinearizablePrefix: [],
-                                     counterexampleStartPosition: nil, counterexampleStartStates: [], stalledAt: nil, steps: 0, configurations: 0, elapsed: .zero)
+        let outcome = run(searchOperations, stop: stop, statistics: &statistics)
         switch outcome {
         case .linearizable(let order):
             result.linearization = order.map { part[$0] }
-        case .unknown(let deepest):
+        case .unknown(let deepest, let why):
             result.verdict = .unknown
+            result.stopReason = why
             result.linearization = deepest.map { part[$0] }
             let placed = Set(deepest)
             result.stalledAt = part.indices.first { !placed.contains($0) && operations[part[$0]].outcome == .ok }.map { part[$0] }
-        case .illegal:
+        case .illegal(let deepest):
             result.verdict = .violation
-            // Explaining may take several searches; it gets a budget of its own (at least 2 s,
-            // or 20 times the search that found the violation), within the overall limit.
+            // Explaining takes several searches. By default they get 4 times the verdict's own
+            // time (at least 2 s, which short histories never reach), so on a long history a
+            // violation costs a small multiple of its verdict (the old default was 20 times);
+            // exhaustive minimization gets whatever the overall limit leaves. Either way the
+            // explanation is not cancelled by another part's violation.
             let spent = clock.now - started
-            let budgetNanos = max(2e9, 20 * (Double(spent.components.seconds) * 1e9 + Double(spent.components.attoseconds) / 1e9))
-            let explainStop = StopCondition(deadline: min(stop.deadline, DispatchTime.now().uptimeNanoseconds &+ UInt64(budgetNanos)))
-            explain(part: part, into: &result, statistics: &statistics, stop: explainStop)
+            let spentNanos = Double(spent.components.seconds) * 1e9 + Double(spent.components.attoseconds) / 1e9
+            let explainDeadline = exhaustive ? stop.deadline
+                : min(stop.deadline, DispatchTime.now().uptimeNanoseconds &+ UInt64(max(2e9, 4 * spentNanos)))
+            let explainStop = StopCondition(deadline: explainDeadline, budget: stop.budget, cancellable: false)
+            // Where the verdict's search stalled: the operation with the earliest completion it
+            // could not place. The prefix ending there is usually the shortest illegal one.
+            let placed = Set(deepest.map { part[$0] })
+            let hint = part.filter { !placed.contains($0) && operations[$0].outcome == .ok }
+                .min { (operations[$0].returnPosition ?? .max) < (operations[$1].returnPosition ?? .max) }
+            explain(part: part, into: &result, statistics: &statistics, stop: explainStop, hint: hint)
         }
         result.steps = statistics.steps
         result.configurations = statistics.cachedConfigurations
+        result.peakSearchBytes = statistics.peakBytes
         result.elapsed = clock.now - started
         return result
     }
@@ -229,7 +310,7 @@ struct PartContext<M: Model>: @unchecked Sendable {
     func finalStates(part: [Int], upTo position: Int, stop: StopCondition, statistics: inout SearchStatistics) -> [M.State]? {
         var states = Set<M.State>()
         let sub = subHistory(part: part, cut: position, relaxed: [])
-        let outcome = search(model: model, operations: sub.operations, stop: stop, statistics: &statistics,
+        let outcome = run(sub.operations, stop: stop, statistics: &statistics,
                              keepDeepest: false, onSuccess: { states.insert($0); return false })
         if case .unknown = outcome { return nil }
         return Array(states)
@@ -242,7 +323,7 @@ struct PartContext<M: Model>: @unchecked Sendable {
                        statistics: inout SearchStatistics) -> WindowVerdict {
         let sub = subHistory(part: part, from: from, cut: cut, relaxed: relaxed)
         for state in states {
-            switch search(model: model, operations: sub.operations, stop: stop, statistics: &statistics,
+            switch run(sub.operations, stop: stop, statistics: &statistics,
                           keepDeepest: false, initialState: state) {
             case .illegal: continue
             case .linearizable: return .legal
@@ -275,16 +356,36 @@ struct PartContext<M: Model>: @unchecked Sendable {
     /// prefix one completion shorter is the longest legal one), then the shortest window
     /// ending there that is illegal from every state the operations before it can leave
     /// (walking back over quiescent points), then shrinks the window's operations.
-    func explain(part: [Int], into result: inout PartitionResult, statistics: inout SearchStatistics, stop: StopCondition) {
+    func explain(part: [Int], into result: inout PartitionResult, statistics: inout SearchStatistics, stop: StopCondition,
+                 hint: Int? = nil) {
         let cuts = part.compactMap { operations[$0].outcome == .ok ? operations[$0].returnPosition : nil }.sorted()
         guard !cuts.isEmpty else { return }
         // Invariant: prefix at cuts[high] is illegal; prefix at cuts[low - 1] (if any) is legal.
         var low = 0, high = cuts.count - 1
         var gaveUp = false
+        // Try the verdict search's stall point first, and the completion before it: when
+        // they bracket the boundary, two searches replace the binary search's log n.
+        if let hint, let position = operations[hint].returnPosition, let h = cuts.firstIndex(of: position), h < high {
+            switch run(subHistory(part: part, cut: cuts[h], relaxed: []).operations, stop: stop, statistics: &statistics,
+                       keepDeepest: false) {
+            case .illegal:
+                high = h
+                if h > 0 {
+                    switch run(subHistory(part: part, cut: cuts[h - 1], relaxed: []).operations, stop: stop,
+                               statistics: &statistics, keepDeepest: false) {
+                    case .linearizable: low = h
+                    case .illegal: high = h - 1
+                    case .unknown: gaveUp = true; low = high
+                    }
+                }
+            case .linearizable: low = h + 1
+            case .unknown: gaveUp = true; low = high
+            }
+        }
         while low < high {
             let middle = (low + high) / 2
             let sub = subHistory(part: part, cut: cuts[middle], relaxed: [])
-            switch search(model: model, operations: sub.operations, stop: stop, statistics: &statistics, keepDeepest: false) {
+            switch run(sub.operations, stop: stop, statistics: &statistics, keepDeepest: false) {
             case .illegal: high = middle
             case .linearizable: low = middle + 1
             case .unknown:
@@ -295,7 +396,7 @@ struct PartContext<M: Model>: @unchecked Sendable {
         let cut = cuts[high]
         if high > 0 && !gaveUp {
             let sub = subHistory(part: part, cut: cuts[high - 1], relaxed: [])
-            if case .linearizable(let order) = search(model: model, operations: sub.operations, stop: stop, statistics: &statistics) {
+            if case .linearizable(let order) = run(sub.operations, stop: stop, statistics: &statistics) {
                 result.linearization = order.map { sub.ids[$0] }
             }
         }
@@ -366,6 +467,17 @@ struct PartContext<M: Model>: @unchecked Sendable {
         if from >= 0 {
             result.counterexampleStartPosition = from
             result.counterexampleStartStates = startStates.map { model.describe($0) }.sorted()
+        }
+    }
+}
+
+extension StopReason {
+    /// Why a part's verdict is unknown, for reports.
+    public var explanation: String {
+        switch self {
+        case .timeout: "timed out"
+        case .memoryBudget: "memory budget reached"
+        case .notChecked: "not checked (another part is a violation; check every part with --all-keys)"
         }
     }
 }

@@ -34,11 +34,27 @@ public protocol Model: Sendable {
     func partition(_ operation: HistoryOperation) -> Value?
     /// The state, for reports. Default: its description.
     func describe(_ state: State) -> String
+    /// Whether `step` never changes the state, in any state where it is legal (a read).
+    /// The search linearizes such an operation as soon as it fits, without trying other
+    /// orders (partial-order reduction), so a true answer must hold for every state.
+    /// Default: false (always safe; only slower).
+    func isReadOnly(_ step: Step) -> Bool
+    /// Orders between operations that every linearization of `steps` (from `initialState`)
+    /// must respect, inferred from the values the operations observed (Elle's inference:
+    /// appends of unique values reveal their order in every later read). Each pair
+    /// `(before, after)` indexes `steps`. The search never linearizes `after` before
+    /// `before`, so an inferred order must hold in *every* linearization, or verdicts change.
+    /// A pair `(i, i)` says operation `i` can never take effect (a read of a value no
+    /// operation can produce): if its outcome is known, no linearization exists.
+    /// Default: none.
+    func inferredOrder(_ steps: [Step], initialState: State) -> [(before: Int, after: Int)]
 }
 
 extension Model {
     public func partition(_ operation: HistoryOperation) -> Value? { operation.key }
     public func describe(_ state: State) -> String { String(describing: state) }
+    public func isReadOnly(_ step: Step) -> Bool { false }
+    public func inferredOrder(_ steps: [Step], initialState: State) -> [(before: Int, after: Int)] { [] }
 }
 
 /// The outcome of applying one operation to a state.

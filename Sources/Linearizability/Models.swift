@@ -53,6 +53,8 @@ public struct RegisterModel: Model {
         case .write(let value): .next(value)
         }
     }
+
+    public func isReadOnly(_ step: Step) -> Bool { if case .read = step { true } else { false } }
 }
 
 /// A register with compare-and-set: `cas [old new]` succeeds (ok) only if the value is
@@ -92,6 +94,8 @@ public struct CASRegisterModel: Model {
         case .cas(let old, let new): old == state ? .next(new) : .illegal
         }
     }
+
+    public func isReadOnly(_ step: Step) -> Bool { if case .read = step { true } else { false } }
 }
 
 /// A key-value map, partitioned by key: `read` (get), `write` (put), `append` (string
@@ -133,6 +137,8 @@ public struct KeyValueModel: Model {
         case .delete: return .next(.null)
         }
     }
+
+    public func isReadOnly(_ step: Step) -> Bool { if case .read = step { true } else { false } }
 }
 
 /// Several registers updated by transactions: `txn [[:read :x 1] [:write :y 2]]` reads and
@@ -184,6 +190,10 @@ public struct MultiRegisterModel: Model {
             }
         }
         return .next(next)
+    }
+
+    public func isReadOnly(_ step: Step) -> Bool {
+        step.allSatisfy { if case .read = $0 { true } else { false } }
     }
 
     public func partition(_ operation: HistoryOperation) -> Value? { nil }

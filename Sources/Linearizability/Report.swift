@@ -22,7 +22,8 @@ extension CheckResult {
                 for sentence in plainExplanation(part).sentences { out += "  " + sentence + "\n" }
                 out += explanation(part)
             case .unknown:
-                out += "  timed out after linearizing \(part.linearization.count) of \(part.operations.count) operations"
+                if part.stopReason == .notChecked { out += "  \(StopReason.notChecked.explanation)\n"; continue }
+                out += "  \(part.stopReason?.explanation ?? "timed out") after linearizing \(part.linearization.count) of \(part.operations.count) operations"
                 if let stalled = part.stalledAt { out += "; first operation not placed: \(describe(stalled))" }
                 out += "\n"
             case .linearizable: break
@@ -112,6 +113,7 @@ extension CheckResult {
                 fields.append("\"explanation\":[" + plainExplanation(p).sentences.map(JSONLinesFormat.jsonQuoted).joined(separator: ",") + "]")
             }
             if p.verdict == .unknown {
+                fields.append("\"stopReason\":\"\(p.stopReason?.rawValue ?? "unknown")\"")
                 fields.append("\"linearized\":\(p.linearization.count)")
                 fields.append("\"stalledAt\":\(p.stalledAt.map(op) ?? "null")")
             }
