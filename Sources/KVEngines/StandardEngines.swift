@@ -48,8 +48,7 @@ public enum StandardEngines {
                 EngineOptionDescriptor(name: "directory", help: "directory of the engine's files (--db); without it, files are kept in memory and lost at close", defaultValue: ""),
                 EngineOptionDescriptor(name: "memtable-size", help: "bytes of memtable before it is flushed to a table", defaultValue: "4M"),
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of the block cache", defaultValue: "8M"),
-                EngineOptionDescriptor(name: "sync", help: "always: every write is synced; never: only writes with sync:true (and flush/close)", defaultValue: "never"),
-            ],
+            ] + EngineOptions.durabilityOptionDescriptors,
             factory: { (options) throws(EngineError) in
                 let directory = options.string("directory") ?? ""
                 var lsm = directory.isEmpty
@@ -57,11 +56,7 @@ public enum StandardEngines {
                     : LSMOptions(directory: directory)
                 lsm.memtableSize = try options.integer("memtable-size", engine: "lsm", default: 4 << 20, range: 4096...(1 << 34))
                 lsm.blockCacheSize = try options.integer("cache-size", engine: "lsm", default: 8 << 20, range: 0...(1 << 40))
-                let sync = options.string("sync", default: "never")!
-                guard let policy = SyncPolicy(rawValue: sync) else {
-                    throw .invalidOption(engine: "lsm", option: "sync", value: sync, expected: "always or never")
-                }
-                lsm.syncPolicy = policy
+                lsm.durability = try options.durabilityPolicy(engine: "lsm")
                 return try LSMEngine(options: lsm)
             }
         ),
