@@ -105,8 +105,8 @@ struct TimelineTests {
             partitions.append(PartitionResult(key: .string("key\(p)"), verdict: .violation, operations: ids, linearization: ids,
                                               counterexample: ids, counterexampleIsMinimal: false,
                                               longestLinearizablePrefix: ids, counterexampleStartPosition: nil,
-                                              counterexampleStartStates: [], stalledAt: ids.last, steps: 0, configurations: 0,
-                                              elapsed: .zero))
+                                              counterexampleStartStates: [], stalledAt: ids.last, stopReason: nil, steps: 0, configurations: 0,
+                                              peakSearchBytes: 0, elapsed: .zero))
         }
         return CheckResult(model: "kv", verdict: .violation, operations: operations, partitions: partitions, elapsed: .zero)
     }
