@@ -1,5 +1,6 @@
 // appendfsync on the server, without sockets: the mode mapping, the refusals, and the fsync barrier that covers a read of pipelined writes.
 
+import KVClient
 import KVCore
 import KVEngines
 @testable import KVServer
@@ -133,5 +134,29 @@ struct PersistenceTests {
         let state = executor.makeConnectionState()
         let info = executor.info(sections: [], state: state)
         #expect(info.contains("# Persistence\r\nloading:0\r\n") && info.contains("aof_enabled:0\r\n"), "\(info)")
+    }
+
+    @Test("over a socket under always, several connections' pipelined SETs get their replies after an fsync that covers every one of them")
+    func eventLoopBarrierCoversAllWrites() throws {
+        let engine = try FlushCountingEngine()
+        let server = RESPServer(executor: try executor(engine: engine, durability: try resolve(.always).0), logger: quietLogger)
+        try server.start()
+        defer { try? server.shutdown() }
+        let connections = try (0..<4).map { _ in try RESPConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), timeoutSeconds: 10) }
+        defer { connections.forEach { $0.close() } }
+        // Every connection sends 25 SETs and a GET before reading any reply.
+        for (c, connection) in connections.enumerated() {
+            for i in 0..<25 { connection.append(["SET", "k\(c)-\(i)", "v\(i)"]) }
+            connection.append(["GET", "k\(c)-24"])
+            try connection.flush()
+        }
+        for connection in connections {
+            for _ in 0..<25 { #expect(try connection.readReply() == .simpleString("OK")) }
+            #expect(try connection.readReply() == .bulkString(Array("v24".utf8)))
+        }
+        let p = server.executor.persistence
+        #expect(p.barrierWriteCommands.load(ordering: .relaxed) == 100, "every SET must be covered by a barrier before its reply")
+        #expect(engine.flushes.load(ordering: .relaxed) >= 1)
+        #expect(engine.flushes.load(ordering: .relaxed) == p.barriers.load(ordering: .relaxed))
     }
 }
