@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Runs `kvlab bench --engine btree` and lmdb_bench (LMDB, Debian liblmdb-dev) with the same
-# workload, in the same run, and prints Markdown tables of ops/sec ratios (btree / LMDB).
+# Runs `kvlab bench --engine btree` in each durability mode and lmdb_bench (LMDB, Debian
+# liblmdb-dev) with the same workload, in the same run, and prints Markdown tables of ops/sec
+# and ratios (btree / LMDB).
 #
-# LMDB runs with MDB_NOSYNC twice: one transaction per write (--txn op, the analogue of kvlab's
-# one atomic, visible write per call) and one transaction per phase (--txn phase). Both sides
-# get a fresh database directory per fill; see lmdb_bench.c for the details.
+# Unsynced side (NUM keys): btree durability=buffered (writes batched in user space: a killed
+# process loses them) and durability=periodic (a commit per write, reaching the OS; fsync every
+# sync-interval) against LMDB with MDB_NOSYNC, one transaction per write (--txn op, the
+# analogue of a commit per write) and one per phase (--txn phase).
+# Synced side (SYNC_NUM keys, fsync per write is slow): btree durability=always against LMDB
+# with a synced commit per write (--sync sync). Both sides get a fresh database per fill; see
+# lmdb_bench.c for the details.
 # Environment (all optional):
 #   NUM, KEY_SIZE, VALUE_SIZE, SEED   workload (defaults 1000000, 16, 100, 301)
+#   SYNC_NUM                          keys for the synced runs (default 1000)
 #   BENCHMARKS                        phases (default fillseq,fillrandom,readrandom,readseq)
-#   BTREE_OPTIONS                     extra `--option name=value` words for kvlab (e.g. "--option commit-size=16M")
+#   SYNC_BENCHMARKS                   phases of the synced runs (default fillseq,fillrandom)
+#   BTREE_OPTIONS                     extra `--option name=value` words for kvlab (e.g. "--option cache-size=1G")
 #   KVLAB, LMDB_BENCH                 binaries to use as they are (default: build them)
 #   SCRATCH                           directory for the databases (default: a fresh mktemp -d, removed after)
 set -euo pipefail
@@ -18,6 +25,8 @@ root="$(cd "$here/../.." && pwd)"
 
 source "$here/common.sh"
 BENCHMARKS="${BENCHMARKS:-fillseq,fillrandom,readrandom,readseq}"
+SYNC_BENCHMARKS="${SYNC_BENCHMARKS:-fillseq,fillrandom}"
+SYNC_NUM="${SYNC_NUM:-1000}"
 BTREE_OPTIONS="${BTREE_OPTIONS:-}"
 
 build_kvlab
@@ -28,6 +37,7 @@ if [[ -z "${SCRATCH:-}" ]]; then
     trap 'rm -rf "$SCRATCH"' EXIT
 fi
 workload=(--num "$NUM" --key-size "$KEY_SIZE" --value-size "$VALUE_SIZE" --seed "$SEED" --benchmarks "$BENCHMARKS")
+sync_workload=(--num "$SYNC_NUM" --key-size "$KEY_SIZE" --value-size "$VALUE_SIZE" --seed "$SEED" --benchmarks "$SYNC_BENCHMARKS")
 
 phase_rates() {
     awk '$2 == ":" && $1 != "memory" {
@@ -35,51 +45,84 @@ phase_rates() {
     }' "$1"
 }
 
-table() {  # table LEFT_NAME LEFT_RATES RIGHT_NAME RIGHT_RATES
-    awk -v left="$1" -v right="$3" '
-        BEGIN { count = split("fillseq fillrandom overwrite readrandom readseq deleterandom", order, " ")
+# table NAME... : one column per run (rates in $SCRATCH/NAME-rates.txt), then the ratio of each
+# run to the LAST one (the reference).
+table() {
+    local files=()
+    for name in "$@"; do files+=("$SCRATCH/$name-rates.txt"); done
+    awk -v names="$*" '
+        BEGIN { n = split(names, label, " ")
+                count = split("fillseq fillrandom overwrite readrandom readseq deleterandom", order, " ")
                 for (i = 1; i <= count; i++) seen[order[i]] = 1 }
         { if (!($1 in seen)) { seen[$1] = 1; order[++count] = $1 }
-          if (FILENAME == ARGV[1]) a[$1] = $2; else b[$1] = $2 }
+          for (f = 1; f <= n; f++) if (FILENAME == ARGV[f]) rate[f, $1] = $2 }
         END {
-            printf "| phase | %s ops/s | %s ops/s | ratio (btree/LMDB) |\n", left, right
-            print "|---|---:|---:|---:|"
-            for (i = 1; i <= count; i++) { p = order[i]
-                if (!(p in a) && !(p in b)) continue
-                ratio = (p in a && p in b && b[p] + 0 > 0) ? sprintf("%.2f", a[p] / b[p]) : "-"
-                printf "| %s | %s | %s | %s |\n", p, (p in a) ? a[p] : "-", (p in b) ? b[p] : "-", ratio }
-        }' "$2" "$4"
+            line = "| phase"; rule = "|---"
+            for (f = 1; f <= n; f++) { line = line " | " label[f] " ops/s"; rule = rule "|---:" }
+            for (f = 1; f < n; f++) { line = line " | " label[f] "/" label[n]; rule = rule "|---:" }
+            print line " |"; print rule "|"
+            for (i = 1; i <= count; i++) { p = order[i]; any = 0
+                for (f = 1; f <= n; f++) if ((f, p) in rate) any = 1
+                if (!any) continue
+                line = "| " p
+                for (f = 1; f <= n; f++) line = line " | " (((f, p) in rate) ? rate[f, p] : "-")
+                for (f = 1; f < n; f++) line = line " | " ((((f, p) in rate) && ((n, p) in rate) && rate[n, p] > 0) ? sprintf("%.2f", rate[f, p] / rate[n, p]) : "-")
+                print line " |" }
+        }' "${files[@]}"
 }
 
-echo "# kvlab btree vs LMDB"
+run_btree() {  # run_btree NAME DURABILITY WORKLOAD...
+    local name="$1" durability="$2"
+    shift 2
+    # shellcheck disable=SC2086
+    echo "running: $KVLAB bench --engine btree --db $SCRATCH/$name --option durability=$durability $BTREE_OPTIONS $*" >&2
+    # shellcheck disable=SC2086
+    "$KVLAB" bench --engine btree --db "$SCRATCH/$name" --option "durability=$durability" $BTREE_OPTIONS "$@" >"$SCRATCH/$name.txt"
+    phase_rates "$SCRATCH/$name.txt" >"$SCRATCH/$name-rates.txt"
+}
+
+run_lmdb() {  # run_lmdb NAME TXN SYNC WORKLOAD...
+    local name="$1" txn="$2" sync="$3"
+    shift 3
+    echo "running: $LMDB_BENCH --db $SCRATCH/$name --txn $txn --sync $sync $*" >&2
+    "$LMDB_BENCH" --db "$SCRATCH/$name" --txn "$txn" --sync "$sync" "$@" >"$SCRATCH/$name.txt"
+    phase_rates "$SCRATCH/$name.txt" >"$SCRATCH/$name-rates.txt"
+}
+
+echo "# kvlab btree (each durability mode) vs LMDB"
 echo
-echo "num=$NUM key-size=$KEY_SIZE value-size=$VALUE_SIZE seed=$SEED benchmarks=$BENCHMARKS ${BTREE_OPTIONS:+btree options: $BTREE_OPTIONS}"
+echo "num=$NUM (synced runs: $SYNC_NUM) key-size=$KEY_SIZE value-size=$VALUE_SIZE seed=$SEED benchmarks=$BENCHMARKS (synced: $SYNC_BENCHMARKS) ${BTREE_OPTIONS:+btree options: $BTREE_OPTIONS}"
 
-# shellcheck disable=SC2086
-echo "running: $KVLAB bench --engine btree --db $SCRATCH/btree $BTREE_OPTIONS ${workload[*]}" >&2
-"$KVLAB" bench --engine btree --db "$SCRATCH/btree" $BTREE_OPTIONS "${workload[@]}" >"$SCRATCH/btree.txt"
-sizes_btree="$(du -sb "$SCRATCH"/btree/bench-* | awk '{printf "%s %.1f MB; ", $2, $1 / 1048576}')"
-for txn in op phase; do
-    echo "running: $LMDB_BENCH --db $SCRATCH/lmdb-$txn --txn $txn ${workload[*]}" >&2
-    "$LMDB_BENCH" --db "$SCRATCH/lmdb-$txn" --txn "$txn" "${workload[@]}" >"$SCRATCH/lmdb-$txn.txt"
-done
+run_btree btree-buffered buffered "${workload[@]}"
+run_btree btree-periodic periodic "${workload[@]}"
+run_lmdb lmdb-op-nosync op nosync "${workload[@]}"
+run_lmdb lmdb-phase-nosync phase nosync "${workload[@]}"
+run_btree btree-always always "${sync_workload[@]}"
+run_lmdb lmdb-op-sync op sync "${sync_workload[@]}"
 
-phase_rates "$SCRATCH/btree.txt" >"$SCRATCH/btree-rates.txt"
-for txn in op phase; do
-    phase_rates "$SCRATCH/lmdb-$txn.txt" >"$SCRATCH/lmdb-$txn-rates.txt"
-    echo
-    echo "## btree vs LMDB (MDB_NOSYNC, one transaction per $txn)"
-    echo
-    table "btree" "$SCRATCH/btree-rates.txt" "LMDB txn=$txn" "$SCRATCH/lmdb-$txn-rates.txt"
-done
+echo
+echo "## Unsynced: btree buffered and periodic vs LMDB MDB_NOSYNC, one transaction per write"
+echo
+table btree-buffered btree-periodic lmdb-op-nosync
+echo
+echo "## Unsynced: the same vs LMDB MDB_NOSYNC, one transaction per phase"
+echo
+table btree-buffered btree-periodic lmdb-phase-nosync
+echo
+echo "## periodic vs buffered (the aim: within 10%)"
+echo
+table btree-periodic btree-buffered
+echo
+echo "## Synced: btree always vs LMDB, a synced transaction per write ($SYNC_NUM keys)"
+echo
+table btree-always lmdb-op-sync
 echo
 echo "## raw output"
 echo
 echo '```'
-cat "$SCRATCH/btree.txt"
-echo "data files: $sizes_btree"
-for txn in op phase; do
-    cat "$SCRATCH/lmdb-$txn.txt"
-    echo "data files: $(du -sb "$SCRATCH"/lmdb-$txn/bench-* | awk '{printf "%s %.1f MB; ", $2, $1 / 1048576}')"
+for name in btree-buffered btree-periodic lmdb-op-nosync lmdb-phase-nosync btree-always lmdb-op-sync; do
+    echo "--- $name"
+    cat "$SCRATCH/$name.txt"
+    echo "data files: $(du -sb "$SCRATCH"/$name/bench-* 2>/dev/null | awk '{printf "%s %.1f MB; ", $2, $1 / 1048576}')"
 done
 echo '```'

@@ -8,7 +8,8 @@ extension BTree {
     ///   keys out of order within a page or across pages (a key outside its separators' range),
     ///   leaves at different depths, a page over capacity or with inconsistent slots, two
     ///   adjacent siblings both under a quarter full, a wrong record count, a free page that is
-    ///   also reachable, or a page that is neither reachable nor free (leaked).
+    ///   also reachable, a page that is neither reachable nor free (leaked), or a tree digest
+    ///   that differs from the one commits keep (see `MetaPage`).
     func checkInvariants() throws(EngineError) {
         var reachable = Set<UInt64>()
         var records: UInt64 = 0
@@ -95,6 +96,15 @@ extension BTree {
         }
         guard records == recordCount else {
             throw .corruption(file: file, offset: 0, detail: "tree holds \(records) records, the count says \(recordCount)")
+        }
+        // The digest kept up to date by commits and frees equals the tree's (once its pages are
+        // written: an open `buffered` transaction's dirty pages are not in it yet).
+        if pager.dirtyCount == 0 {
+            var digest: UInt64 = 0
+            for p in reachable { digest &+= MetaPage.pageDigest(p, try pager.page(p).bytes.u32(0)) }
+            guard digest == pager.treeDigest, UInt64(reachable.count) == pager.treePages else {
+                throw .corruption(file: file, offset: 0, detail: "tree digest \(digest) over \(reachable.count) pages, the pager keeps \(pager.treeDigest) over \(pager.treePages)")
+            }
         }
         let (free, listPages) = pager.allFreePages
         var seen = Set<UInt64>()

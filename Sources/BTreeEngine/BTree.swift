@@ -419,9 +419,8 @@ final class BTree {
         while height > 1 {
             let r = try pager.page(root)
             guard !r.node.isLeaf, r.node.count == 0 else { break }
-            let old = root
             root = r.node.link
-            pager.free(old)
+            pager.free(r)
             height -= 1
         }
     }
@@ -454,7 +453,7 @@ final class BTree {
             let ok = ln.insert(UnsafeRawBufferPointer(start: rn.cell(i), count: rn.cellSize(i)), at: ln.count)
             precondition(ok, "merge: cells do not fit")
         }
-        pager.free(right.number)
+        pager.free(right)
         pn.remove(at: l)
         pn.setChild(l, left.number)
         return true

@@ -1,19 +1,55 @@
 // The `btree` engine: a paged, persistent, crash-safe B+tree in one data file.
 //
-// Crash safety: copy-on-write shadow paging with an atomic meta-page switch (LMDB's design),
-// chosen over a write-ahead log because the tree pages themselves are then always consistent
-// on disk: recovery is "read both meta pages, take the newer valid one" (no redo pass, no log
-// to size, truncate or replay), every page is written once per commit instead of once to the
-// log and again in place, and a reader's snapshot is simply a root page number. The costs are
-// write amplification along the root-to-leaf path (amortized here by grouping unsynced writes
-// into one transaction) and two fdatasyncs per durable commit (data, then meta).
+// Crash safety: copy-on-write shadow paging with two meta pages (LMDB's design), chosen over a
+// write-ahead log because the tree pages themselves are then always consistent on disk:
+// recovery is "take the newest meta that checks out" (no redo pass, no log to size, truncate or
+// replay), every page is written once per commit instead of once to the log and again in
+// place, and a reader's snapshot is simply a root page number. The cost is write amplification
+// along the root-to-leaf path: every commit writes the pages it copied and a meta page.
 //
-// Concurrency: many readers, one writer. A reader pins the snapshot (root page, height,
-// version) published by the last completed write call and reads it without locks; the writer
-// never changes a page a pinned snapshot can reach (it copies it, as for a committed page), so
-// readers never see a half-applied write and a long scan does not hold writers back. Pinning
-// waits only while a write call is applying its changes (not during its fsyncs).
+// Durability (`DurabilityPolicy`). Under `always` and `periodic` each write group is one
+// transaction (LMDB with MDB_NOSYNC commits per transaction, the comparison): concurrent
+// writers queue, and the first one leads — it applies every queued write, writes the changed
+// pages and a meta page with pwrite, and all of them return (group commit). So every
+// acknowledged write has reached the operating system: a killed process loses nothing.
+// `always` adds one fdatasync per group; `periodic` leaves fsync to a background thread.
+//
+// The hard case is a machine crash under `periodic`: the newest meta may reach the disk before
+// pages it points at, or an older unsynced meta may be what the disk kept, with some of its
+// pages since reused. The rules that keep the file safe:
+// - roles, not parity, pick the meta slot: one slot holds the newest meta known durable
+//   (fsynced after its pages); commits write only the other slot, and an fsync that follows a
+//   commit swaps the roles. The durable meta is never overwritten before a newer one is durable;
+// - pages the durable meta may reach are not reused until the next fsync (pages both written
+//   and freed since it are reused at once: only unsynced metas reach them);
+// - a group-commit meta records its tree's page count, record count and digest (a wrapping sum
+//   of a hash of every tree page's number and checksum); open walks the tree of the newest meta
+//   and accepts it only if every page reads back with a good checksum and the three figures
+//   match — a stale or missing page changes the digest — else it takes the durable one. The
+//   walk also rebuilds the free list, which group commits do not store (bbolt's
+//   NoFreelistSync rebuilds it the same way), so a commit writes only its tree pages and meta.
+// So a machine crash loses at most the writes since the last fsync and always opens. Since the
+// meta is checked, a group commit under `always` needs one fdatasync (pages and meta together),
+// not two. `close()` writes a checkpoint instead: pages and free list, fdatasync, a meta marked
+// checkpoint, fdatasync; open trusts a checkpoint without the walk, which is why its first
+// fdatasync must come before its meta write. Opening after a crash costs one read of the tree.
+// The background fsync holds the writer lock (a commit meanwhile would have to overwrite the
+// meta being made durable, or the durable one), so commits wait while it runs; and when pages
+// held for the durable meta reach a quarter of the file, the leader fsyncs early.
+//
+// `buffered` keeps the earlier scheme for measurement: writes gather in one copy-on-write
+// transaction in user space (a killed process LOSES them), checkpointed after `commit-size`
+// bytes of pages, by `sync: true`, flush or close. It saves the per-commit pwrite of the
+// root-to-leaf path, which a single writer pays under the other policies (results/durability-btree.md).
+//
+// Concurrency: many readers, one writer (the group leader). A reader pins the snapshot (root
+// page, height, version) published by the last completed group and reads it without locks;
+// the writer never changes a page a pinned snapshot can reach (it copies it), so readers never
+// see a half-applied group and a long scan does not hold writers back. A group is published
+// after its commit (readers never see a write a crash could take back, except under
+// `buffered`). Pinning waits only while a leader applies its group (not during pwrite or fsync).
 
+import Foundation
 import KVCore
 import KVStorage
 
@@ -23,28 +59,31 @@ public struct BTreeConfiguration: Sendable, Hashable {
     public var pageSize = 4096
     /// Bytes of clean pages kept in the page cache.
     public var cacheBytes = 512 << 20
-    /// Every write is durable on return, as if each passed `sync: true`.
-    public var syncEveryWrite = false
-    /// Bytes of pages an unsynced transaction may change before it is committed on its own.
+    /// When acknowledged writes reach the operating system and the disk.
+    public var durability: DurabilityPolicy = .default
+    /// Under `buffered` only: bytes of pages the open transaction may change before it is
+    /// checkpointed on its own.
     public var commitBytes = 256 << 20
 
-    public init(pageSize: Int = 4096, cacheBytes: Int = 512 << 20, syncEveryWrite: Bool = false, commitBytes: Int = 256 << 20) {
+    public init(pageSize: Int = 4096, cacheBytes: Int = 512 << 20, durability: DurabilityPolicy = .default,
+                commitBytes: Int = 256 << 20) {
         self.pageSize = pageSize
         self.cacheBytes = cacheBytes
-        self.syncEveryWrite = syncEveryWrite
+        self.durability = durability
         self.commitBytes = commitBytes
     }
 }
 
 /// A B+tree stored in `directory/data.btree`.
 ///
-/// Writes apply to an open copy-on-write transaction in memory at once (readers see them when
-/// the call returns). The transaction is committed — its pages written, fdatasync, the meta page
-/// switched, fdatasync — by a write with `sync: true`, by `flush()`/`close()`, when it has
-/// changed `commitBytes` of pages, or when the committed pages it replaced reach a sixteenth of
-/// the file (they are reusable only after a commit); so unsynced writes cost no I/O of their
-/// own and a synced one costs two fdatasyncs. After a failed commit or I/O error the engine refuses further use
-/// (reopen it: the file holds the last commit).
+/// Under `always` and `periodic`, each write call joins a write group that is committed (pages
+/// and meta written) before the call returns, and fsynced before it returns under `always` or
+/// with `sync: true`; under `periodic` a background thread fsyncs every interval (`close()`
+/// stops it). Under `buffered`, writes gather in one transaction checkpointed (pages,
+/// fdatasync, meta, fdatasync) by `sync: true`, `flush()`, `close()`, after `commitBytes` of
+/// changed pages, or when the pages it replaced reach a sixteenth of the file. After a failed
+/// commit, fsync or I/O error the engine refuses further use (reopen it: the file holds the
+/// last commit that reached the disk).
 public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     public let name = "btree"
     public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch]
@@ -61,9 +100,13 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     /// Name of the data file inside the directory.
     public static let fileName = "data.btree"
 
-    /// Serializes write calls, flush, close and invariant checks.
+    /// Writers waiting for their group to be committed; the first one leads.
+    private let queue = ConditionLock()
+    private var writers: [PendingWrite] = []
+    private var queueClosed = false
+    /// Serializes group commits, background fsyncs, flush, close and invariant checks.
     private let writerLock = Lock()
-    /// Guards the snapshot state below; a write call holds it while it changes pages.
+    /// Guards the snapshot state below; a leader holds it while it changes pages.
     private let pinLock = Lock()
     private var tree: BTree?
     private var failure: EngineError?
@@ -71,8 +114,12 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     /// Readers per pinned version.
     private var pinned: [UInt64: Int] = [:]
     private let commitPages: Int
+    private var syncer: PeriodicSyncer?
 
-    /// What a reader pins: the tree as of the end of write call `version`.
+    /// Writes a leader takes into one group at most.
+    static let maximumGroup = 1024
+
+    /// What a reader pins: the tree as of the end of write group `version`.
     struct Snapshot {
         var root: UInt64
         var height: Int
@@ -81,13 +128,16 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     /// Opens (creating if needed) the B+tree in `directory`.
-    /// - Throws: `EngineError.corruption` when neither meta page is valid or the free list is
-    ///   damaged; `.io` on file errors; `.invalidOption` for a bad page size.
+    /// - Throws: `EngineError.corruption` when no meta page checks out or a checkpoint's free
+    ///   list is damaged; `.io` on file errors; `.invalidOption` for a bad page size.
     public init(fileSystem: any FileSystem = PosixFileSystem(), directory: String,
                 configuration: BTreeConfiguration = BTreeConfiguration()) throws(EngineError) {
         let size = configuration.pageSize
         guard size >= PageLayout.minimumPageSize, size <= PageLayout.maximumPageSize, size & (size - 1) == 0 else {
             throw .invalidOption(engine: "btree", option: "page-size", value: "\(size)", expected: "a power of two in 512...32768")
+        }
+        if case let .periodic(ms) = configuration.durability, ms < 1 {
+            throw .invalidOption(engine: "btree", option: "sync-interval", value: "\(ms)", expected: "at least 1 millisecond")
         }
         self.fileSystem = fileSystem
         self.directory = directory
@@ -100,13 +150,53 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         } catch { throw error.engineError }
         let file: any StorageFile
         do { file = try fileSystem.open(path, mode: .readWrite) } catch { throw error.engineError }
-        let (meta, pageSize) = try Self.readMeta(file, path: path, preferredPageSize: size)
+        let (candidates, pageSize) = try Self.readMetas(file, path: path, preferredPageSize: size)
         let cachePages = max(64, configuration.cacheBytes / pageSize)
-        let pager = try Pager(file: file, pageSize: pageSize, cachePages: cachePages, meta: meta)
+        var problems: [String] = []
+        var opened: BTree? = nil
+        for (meta, slot) in candidates {
+            let pager = try Pager(file: file, pageSize: pageSize, cachePages: cachePages, meta: meta, slot: slot)
+            let tree = BTree(pager: pager, meta: meta)
+            if meta.isCheckpoint && meta.hasDigest {
+                opened = tree
+                break
+            }
+            // A group-commit meta (or a format-1 checkpoint, whose digest is unknown): walk it.
+            let census: BTree.Census
+            do { census = try tree.census() } catch {
+                if meta.isCheckpoint { throw error }
+                problems.append("meta \(slot) (transaction \(meta.transaction)): \(error)")
+                continue
+            }
+            if !meta.isCheckpoint {
+                guard census.digest == meta.treeDigest, census.pages == meta.treePages, census.records == meta.recordCount else {
+                    problems.append("meta \(slot) (transaction \(meta.transaction)): its tree has \(census.pages) pages and \(census.records) records, digest \(census.digest); the meta says \(meta.treePages), \(meta.recordCount), \(meta.treeDigest)")
+                    continue
+                }
+                var free: [UInt64] = []
+                for n in 2..<Int(meta.pageCount) where census.reachable[n] == 0 { free.append(UInt64(n)) }
+                pager.adoptFreePages(free, digest: census.digest, pages: census.pages)
+            } else {
+                pager.adoptDigest(census.digest, pages: census.pages)
+            }
+            opened = tree
+            break
+        }
+        guard let opened else {
+            throw .corruption(file: path, offset: 0, detail: "no meta page checks out: " + problems.joined(separator: "; "))
+        }
+        // After a process crash the chosen meta and its pages may be only in the OS's cache:
+        // make them durable before commits overwrite the other slot.
+        do { try file.sync() } catch { throw error.engineError }
         self.commitPages = max(16, min(configuration.commitBytes, configuration.cacheBytes / 2) / pageSize)
-        self.tree = BTree(pager: pager, meta: meta)
-        self.published = Snapshot(root: meta.root, height: meta.height, count: meta.recordCount, version: 1)
+        self.tree = opened
+        self.published = Snapshot(root: opened.root, height: opened.height, count: opened.recordCount, version: 1)
+        if case let .periodic(ms) = configuration.durability {
+            syncer = PeriodicSyncer(intervalNanoseconds: UInt64(ms) * 1_000_000) { [weak self] in self?.backgroundSync() }
+        }
     }
+
+    deinit { syncer?.stop() }
 
     /// Writes a new file with two meta pages of an empty tree, under a temporary name renamed
     /// into place once durable, so a crash mid-creation leaves no half-made data file.
@@ -126,8 +216,8 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         try fs.syncDirectory(directory)
     }
 
-    /// The newer valid meta page and the file's page size.
-    private static func readMeta(_ file: any StorageFile, path: String, preferredPageSize: Int) throws(EngineError) -> (MetaPage, Int) {
+    /// The meta pages whose checksum and fields are valid, newest first, and the file's page size.
+    private static func readMetas(_ file: any StorageFile, path: String, preferredPageSize: Int) throws(EngineError) -> ([(MetaPage, UInt64)], Int) {
         var candidates: [Int] = []
         if let header = try? file.readExactly(at: 0, count: 32), let recorded = MetaPage.recordedPageSize(header) {
             candidates.append(recorded)
@@ -139,20 +229,19 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         var problems: [String] = []
         for size in candidates where tried.insert(size).inserted {
             guard size >= PageLayout.minimumPageSize, size <= PageLayout.maximumPageSize, size & (size - 1) == 0 else { continue }
-            var best: MetaPage? = nil
+            var valid: [(MetaPage, UInt64)] = []
             for slot in 0..<2 {
                 let page = Page.make(number: UInt64(slot), size: size)
                 let buffer = UnsafeMutableRawBufferPointer(start: page.bytes, count: size)
                 let n = (try? file.read(at: Int64(slot * size), into: buffer)) ?? 0
                 guard n == size else { problems.append("meta \(slot) (page size \(size)): short read"); continue }
                 switch MetaPage.decode(page, slot: UInt64(slot)) {
-                case .success(let meta):
-                    if best == nil || meta.transaction > best!.transaction { best = meta }
+                case .success(let meta): valid.append((meta, UInt64(slot)))
                 case .failure(let reason):
                     if size == candidates[0] || size == preferredPageSize { problems.append("meta \(slot) (page size \(size)): \(reason.detail)") }
                 }
             }
-            if let best { return (best, size) }
+            if !valid.isEmpty { return (valid.sorted { $0.0.transaction > $1.0.transaction }, size) }
         }
         throw .corruption(file: path, offset: 0, detail: "no valid meta page: " + problems.joined(separator: "; "))
     }
@@ -166,14 +255,14 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) {
-        try mutate(options) { (tree) throws(EngineError) in
-            try Self.checkSizes(key, value)
-            try tree.put(key, value)
-        }
+        try Self.checkSizes(key, value)
+        try perform(PendingWrite(kind: .put(key, value), sync: options.sync))
     }
 
     public func delete(_ key: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) -> Bool {
-        try mutate(options) { (tree) throws(EngineError) -> Bool in try tree.delete(key) }
+        let write = PendingWrite(kind: .delete(key), sync: options.sync)
+        try perform(write)
+        return write.existed
     }
 
     public func scan(from start: UnsafeRawBufferPointer, limit: Int,
@@ -188,24 +277,27 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         try batch.forEach { (op) throws(EngineError) in
             if case let .put(key, value) = op { try Self.checkSizes(key, value) }
         }
-        try mutate(options) { (tree) throws(EngineError) in
-            try batch.forEach { (op) throws(EngineError) in
-                switch op {
-                case let .put(key, value): try tree.put(key, value)
-                case let .delete(key): _ = try tree.delete(key)
-                }
+        try perform(PendingWrite(kind: .batch(batch), sync: options.sync))
+    }
+
+    /// Makes every acknowledged write durable: fsyncs the last commit (`buffered`: checkpoints
+    /// the open transaction).
+    public func flush() throws(EngineError) {
+        try writerLock.withLock { () throws(EngineError) in
+            let tree = try pinLock.withLock { () throws(EngineError) in try readable() }
+            if configuration.durability == .buffered {
+                try checkpoint(tree)
+            } else {
+                do throws(StorageError) { try tree.pager.syncFile() } catch { try fail(error.engineError) }
             }
         }
     }
 
-    public func flush() throws(EngineError) {
-        try writerLock.withLock { () throws(EngineError) in
-            let tree = try pinLock.withLock { () throws(EngineError) in try readable() }
-            try commit(tree)
-        }
-    }
-
+    /// Stops the background fsync, writes a checkpoint (unless the engine failed) and releases
+    /// the file and the directory lock.
     public func close() throws(EngineError) {
+        syncer?.stop()
+        queue.withLock { queueClosed = true }
         try writerLock.withLock { () throws(EngineError) in
             let (closing, failed) = pinLock.withLock { () -> (BTree?, Bool) in
                 let t = tree
@@ -214,7 +306,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             }
             guard let tree = closing else { return }
             defer { tree.pager.cache.removeAll(); try? tree.pager.file.close(); directoryLock.unlock() }
-            if !failed { try commit(tree) }
+            if !failed { try checkpoint(tree) }
         }
     }
 
@@ -246,6 +338,11 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     /// The page size of the open file.
     public var pageSize: Int { pinLock.withLock { tree?.pager.pageSize } ?? configuration.pageSize }
 
+    /// Commits (meta pages written) since open.
+    public var commitCount: Int { writerLock.withLock { pinLock.withLock { tree }?.pager.commitCount ?? 0 } }
+    /// fdatasyncs of the data file since open (the one at open excluded).
+    public var fsyncCount: Int { writerLock.withLock { pinLock.withLock { tree }?.pager.syncCount ?? 0 } }
+
     // MARK: Internals
 
     static let maximumKeySize = 1 << 16
@@ -263,7 +360,13 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         return tree
     }
 
-    /// Runs `body` on the snapshot published by the last completed write call, pinned so no
+    /// Marks the engine failed with `error` and throws it.
+    private func fail(_ error: EngineError) throws(EngineError) -> Never {
+        pinLock.withLock { if failure == nil { failure = error } }
+        throw error
+    }
+
+    /// Runs `body` on the snapshot published by the last completed write group, pinned so no
     /// writer changes its pages meanwhile.
     @inline(__always)
     private func withSnapshot<R>(_ body: (BTree, Snapshot) throws(EngineError) -> R) throws(EngineError) -> R {
@@ -281,48 +384,140 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         return try body(tree, snapshot)
     }
 
-    /// Runs one write call: applies `body` to a new version while no reader can pin, publishes
-    /// it, then commits (outside the pin lock) if the write asks for durability or the
-    /// transaction has grown past `commitBytes`.
-    private func mutate<R>(_ options: WriteOptions, _ body: (BTree) throws(EngineError) -> R) throws(EngineError) -> R {
-        try writerLock.withLock { () throws(EngineError) -> R in
-            pinLock.lock()
-            let tree: BTree
-            do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
-            let version = published.version + 1
-            var range: ClosedRange<UInt64>? = nil
-            if let low = pinned.keys.min(), let high = pinned.keys.max() { range = low...high }
-            tree.pager.beginWrite(version: version, pinned: range)
-            let result: R
-            do throws(EngineError) {
-                result = try body(tree)
-            } catch {
-                if case .tooLarge = error {} else { failure = error }  // may be half-applied: refuse further use
-                published.version = version
-                pinLock.unlock()
-                throw error
+    /// Queues `write`; returns when a leader (this thread or another) has committed it.
+    private func perform(_ write: PendingWrite) throws(EngineError) {
+        queue.lock()
+        if queueClosed { queue.unlock(); throw .closed(engine: name) }
+        writers.append(write)
+        while !write.done && writers.first !== write { queue.wait() }
+        if write.done {
+            queue.unlock()
+            if let error = write.error { throw error }
+            return
+        }
+        // This thread leads: it commits every write queued so far as one group.
+        let size = min(writers.count, Self.maximumGroup)
+        let group = Array(writers[0..<size])
+        queue.unlock()
+        var failure: EngineError? = nil
+        do throws(EngineError) {
+            try writerLock.withLock { () throws(EngineError) in try commitGroup(group) }
+        } catch {
+            failure = error
+        }
+        queue.lock()
+        for member in group {
+            member.error = failure
+            member.done = true
+        }
+        writers.removeFirst(size)
+        queue.broadcast()
+        queue.unlock()
+        if let failure { throw failure }
+    }
+
+    /// Applies `group` to a new version while no reader can pin, commits it (all policies but
+    /// `buffered`) and publishes it. Called by the leader with `writerLock` held.
+    private func commitGroup(_ group: [PendingWrite]) throws(EngineError) {
+        pinLock.lock()
+        let tree: BTree
+        do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
+        let version = published.version + 1
+        var range: ClosedRange<UInt64>? = nil
+        if let low = pinned.keys.min(), let high = pinned.keys.max() { range = low...high }
+        tree.pager.beginWrite(version: version, pinned: range)
+        var sync = configuration.durability == .always
+        do throws(EngineError) {
+            for member in group {
+                sync = sync || member.sync
+                switch member.kind {
+                case let .put(key, value): try tree.put(key, value)
+                case let .delete(key): member.existed = try tree.delete(key)
+                case let .batch(batch):
+                    try batch.forEach { (op) throws(EngineError) in
+                        switch op {
+                        case let .put(key, value): try tree.put(key, value)
+                        case let .delete(key): _ = try tree.delete(key)
+                        }
+                    }
+                }
             }
-            published = Snapshot(root: tree.root, height: tree.height, count: tree.recordCount, version: version)
+        } catch {
+            failure = error  // may be half-applied: refuse further use
+            published.version = version
             pinLock.unlock()
-            // Also commit once the pages this transaction replaced (reusable only after a
-            // commit) reach a sixteenth of the file: a transaction rewriting the whole tree
+            throw error
+        }
+        let snapshot = Snapshot(root: tree.root, height: tree.height, count: tree.recordCount, version: version)
+        if configuration.durability == .buffered {
+            published = snapshot
+            pinLock.unlock()
+            // Also checkpoint once the pages this transaction replaced (reusable only after a
+            // checkpoint) reach a sixteenth of the file: a transaction rewriting the whole tree
             // would otherwise need a second copy of it.
-            let replaced = tree.pager.pending.count
-            if options.sync || configuration.syncEveryWrite || tree.pager.dirtyCount >= commitPages
-                || (replaced >= 256 && UInt64(replaced) >= tree.pager.pageCount / 16) {
-                try commit(tree)
+            let replaced = tree.pager.replacedCount
+            if sync || tree.pager.dirtyCount >= commitPages || (replaced >= 256 && UInt64(replaced) >= tree.pager.pageCount / 16) {
+                try checkpoint(tree)
             }
-            return result
+            return
+        }
+        pinLock.unlock()
+        do throws(EngineError) {
+            try tree.pager.commitGroup(root: tree.root, height: tree.height, recordCount: tree.recordCount, sync: sync)
+            // Pages the durable meta reaches wait for an fsync to be reused: once they reach a
+            // quarter of the file, fsync now rather than at the next tick, so rewriting the
+            // whole tree within one interval grows the file by a quarter, not by a copy.
+            let held = tree.pager.held.count
+            if held >= 256 && UInt64(held) >= tree.pager.pageCount / 4 {
+                do throws(StorageError) { try tree.pager.syncFile() } catch { throw error.engineError }
+            }
+        } catch {
+            try fail(error)
+        }
+        pinLock.withLock { published = snapshot }
+    }
+
+    /// Writes a checkpoint if anything changed since the last one (writer lock held).
+    private func checkpoint(_ tree: BTree) throws(EngineError) {
+        let pager = tree.pager
+        guard pager.hasChanges || !pager.committed.isCheckpoint || pager.hasUnsyncedCommit
+                || pager.committed.recordCount != tree.recordCount else { return }
+        do throws(EngineError) {
+            try pager.checkpoint(root: tree.root, height: tree.height, recordCount: tree.recordCount)
+        } catch {
+            try fail(error)
         }
     }
 
-    private func commit(_ tree: BTree) throws(EngineError) {
-        guard tree.pager.hasChanges || tree.pager.committed.recordCount != tree.recordCount else { return }
-        do {
-            try tree.pager.commit(root: tree.root, height: tree.height, recordCount: tree.recordCount)
-        } catch {
-            pinLock.withLock { failure = error }
-            throw error
+    /// The background thread's tick under `periodic`: fsyncs the last commit if it is not
+    /// durable. It holds the writer lock, so commits wait for the fsync (see the file's top).
+    func backgroundSync() {
+        writerLock.withLock {
+            guard let tree = pinLock.withLock({ failure == nil ? self.tree : nil }) else { return }
+            do throws(StorageError) { try tree.pager.syncFile() } catch {
+                pinLock.withLock { if failure == nil { failure = error.engineError } }
+            }
         }
     }
+
+    /// Stops the engine as a killed process would stop: no commit, no fsync, no checkpoint; the
+    /// background thread is stopped and the directory lock released. What was written stays
+    /// with the file system. Tests call this to simulate a process crash (and then, for a
+    /// machine crash, `FaultInjectingFileSystem.crash()`).
+    func abandon() {
+        syncer?.stop()
+        queue.withLock { queueClosed = true }
+        writerLock.withLock {
+            let closing = pinLock.withLock { () -> BTree? in
+                let t = tree
+                tree = nil
+                return t
+            }
+            if let closing { closing.pager.cache.removeAll(); try? closing.pager.file.close() }
+            directoryLock.unlock()
+        }
+    }
+
+    /// Writers waiting in the queue (the leader included), for tests of group commit.
+    var queuedWriters: Int { queue.withLock { writers.count } }
 }

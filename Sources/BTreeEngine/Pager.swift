@@ -11,26 +11,39 @@ import Synchronization
 ///
 /// Page life cycle. A write transaction never modifies a page that is on disk: the first change
 /// to a page copies it to a newly allocated page (`writable(_:)`), and the old number is freed.
-/// A page freed by commit `t` may still be reachable from the meta of `t - 1`, which is the
-/// fallback if the meta write of `t` tears, so it becomes reusable only once `t`'s meta is
-/// durable (`pending` until the commit). Every commit is durable (data fdatasync, meta write,
-/// fdatasync): a meta never points at pages that might not have reached the disk.
+/// When a freed page may be overwritten depends on which meta can still reach it:
+/// - created by the open transaction and never written: at once (if no reader sees it);
+/// - written by a commit after the durable meta (`unsynced`): only the metas written since the
+///   last fsync reach it, and once this transaction's meta is written a process crash opens
+///   this meta or a later one; a machine crash may bring back an older unsynced meta, which
+///   then fails its digest check at open and yields to the durable one. So it is `pending`
+///   until this commit's meta is written, then reusable;
+/// - written before the durable meta: the durable meta (the fallback after a machine crash)
+///   may reach it, so it is `held` until the next fsync makes a newer meta durable.
+/// Hence pages freed since the last fsync are not reused until it, except those both written
+/// and freed since it (the hot upper levels of the tree), which keeps the file from growing
+/// by a copy of every page touched per interval.
 ///
 /// Snapshots. Each write call gets a version; readers pin the version published by the last
 /// completed call and read its root without locks. A page created by an earlier call of the
-/// open transaction is changed in place only if no pinned reader can see it (its version is
-/// above `frozenFloor`, the newest pinned version); otherwise it is copied like a committed
-/// page. A freed page some reader may still reach is `retired` with the version that freed it
-/// and reused only when every pinned reader is at that version or later (`reclaim`); a
-/// retired page never written to disk stays in the cache, pinned, until then.
+/// open transaction (`buffered` only: other policies commit every group) is changed in place
+/// only if no pinned reader can see it (its version is above `frozenFloor`, the newest pinned
+/// version); otherwise it is copied like a committed page. A freed page some reader may still
+/// reach is `retired` with the version that freed it and reused only when every pinned reader
+/// is at that version or later (`beginWrite`); a retired page never written to disk stays in
+/// the cache, pinned, until then.
 final class Pager: @unchecked Sendable {
     let file: any StorageFile
     let path: String
     let pageSize: Int
     let cache: PageCache
 
-    /// The last committed meta (what is on disk).
+    /// The last meta written (what the operating system has).
     private(set) var committed: MetaPage
+    /// The slot `committed` was written to.
+    private(set) var committedSlot: UInt64
+    /// The slot of the newest meta known durable; commits write the other one.
+    private(set) var durableSlot: UInt64
     /// High-water mark of the open transaction (read by readers for bounds checks).
     private let pageCountStorage: Atomic<UInt64>
     var pageCount: UInt64 {
@@ -46,26 +59,69 @@ final class Pager: @unchecked Sendable {
     private var retiredHead = 0
     /// Free pages that may be overwritten now.
     private(set) var reusable: [UInt64] = []
-    /// Pages freed by the open transaction that the last durable meta may still reach.
+    /// Pages freed by the open transaction that only unsynced metas reach: reusable (through
+    /// `retired`) once this transaction's meta is written.
     private(set) var pending: [UInt64] = []
+    /// Freed pages the durable meta may reach: reusable (through `retired`) after the next fsync.
+    private(set) var held: [UInt64] = []
+    /// Per page number, 1 if a commit wrote it since the last fsync; `unsyncedList` lists them.
+    private var unsynced: [UInt8] = []
+    private var unsyncedList: [UInt64] = []
 
     /// Pages holding the committed free list (freed by the next commit).
     private var freeListPages: [UInt64] = []
     /// Pages created by the open transaction.
     private(set) var dirty: [UInt64: Page] = [:]
+    /// Where runs of consecutive pages are gathered for one write (1 MiB, kept: a commit per
+    /// write group must not allocate it each time).
+    private let writeBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, (1 << 20) / PageLayout.minimumPageSize) * PageLayout.minimumPageSize, alignment: 64)
 
-    init(file: any StorageFile, pageSize: Int, cachePages: Int, meta: MetaPage) throws(EngineError) {
+    /// The digest and page count of the tree as of the last page written (see `MetaPage`).
+    private(set) var treeDigest: UInt64
+    private(set) var treePages: UInt64
+    /// Commits (metas written) and fsyncs of the data file since open, for statistics and tests.
+    private(set) var commitCount = 0
+    private(set) var syncCount = 0
+
+    /// A pager over `file` whose newest meta is `meta`, in `slot`. For a checkpoint the free
+    /// list is loaded; otherwise the caller supplies the free pages (`adoptFreePages`).
+    init(file: any StorageFile, pageSize: Int, cachePages: Int, meta: MetaPage, slot: UInt64) throws(EngineError) {
         self.file = file
         self.path = file.path
         self.pageSize = pageSize
         self.cache = PageCache(capacity: cachePages)
         self.committed = meta
+        self.committedSlot = slot
+        self.durableSlot = slot
         self.pageCountStorage = Atomic(meta.pageCount)
-        try loadFreeList()
+        self.treeDigest = meta.treeDigest
+        self.treePages = meta.treePages
+        if meta.isCheckpoint { try loadFreeList() }
     }
 
+    deinit { writeBuffer.deallocate() }
+
     var dirtyCount: Int { dirty.count }
-    var hasChanges: Bool { !dirty.isEmpty || !pending.isEmpty || pageCount != committed.pageCount }
+    var hasChanges: Bool { !dirty.isEmpty || !pending.isEmpty || !held.isEmpty || pageCount != committed.pageCount }
+    /// Whether the last meta written is not yet known durable.
+    var hasUnsyncedCommit: Bool { committedSlot != durableSlot }
+
+    /// Pages the open transaction replaced that are not reusable yet (`buffered`'s early checkpoint rule).
+    var replacedCount: Int { pending.count + held.count }
+
+    /// Sets the digest computed by walking the tree at open, for a meta that had none.
+    func adoptDigest(_ digest: UInt64, pages: UInt64) {
+        treeDigest = digest
+        treePages = pages
+    }
+
+    /// Sets the free pages found by walking the tree at open (a group-commit meta stores none),
+    /// and the digest computed on the way when the meta had none.
+    func adoptFreePages(_ free: [UInt64], digest: UInt64, pages: UInt64) {
+        reusable = free.sorted(by: >)
+        treeDigest = digest
+        treePages = pages
+    }
 
     // MARK: Reading
 
@@ -140,9 +196,10 @@ final class Pager: @unchecked Sendable {
         return page
     }
 
-    /// Frees page `number`: reusable at once if this transaction created it and no pinned
-    /// reader can see it; retired if a reader may; pending until the commit if it is on disk.
-    func free(_ number: UInt64) {
+    /// Frees `page`: reusable at once if this transaction created it and no pinned reader can
+    /// see it; retired if a reader may; else (on disk) pending or held, see the type's comment.
+    func free(_ page: Page) {
+        let number = page.number
         if let page = dirty.removeValue(forKey: number) {
             if page.version > frozenFloor {
                 reusable.append(number)
@@ -151,7 +208,10 @@ final class Pager: @unchecked Sendable {
                 retired.append((number, currentVersion))  // stays cached (dirty: never evicted)
             }
         } else {
-            pending.append(number)
+            // On disk: it leaves the tree's digest (its stored checksum is the one written).
+            treeDigest &-= MetaPage.pageDigest(number, page.bytes.u32(0))
+            treePages &-= 1
+            if number < UInt64(unsynced.count) && unsynced[Int(number)] != 0 { pending.append(number) } else { held.append(number) }
             cache.remove(number)
         }
     }
@@ -163,7 +223,7 @@ final class Pager: @unchecked Sendable {
         if page.isDirty && page.version > frozenFloor { return page }
         let copy = allocate(.leaf)
         copy.bytes.copyMemory(from: page.bytes, byteCount: pageSize)
-        free(page.number)
+        free(page)
         return copy
     }
 
@@ -263,7 +323,7 @@ final class Pager: @unchecked Sendable {
 
     /// Frees the chain starting at `first` holding `bytes` bytes.
     func freeChain(_ first: UInt64, bytes: Int) throws(EngineError) {
-        for n in try chainPages(first, bytes: bytes) { free(n) }
+        for n in try chainPages(first, bytes: bytes) { free(try page(n)) }
     }
 
     // MARK: Free list
@@ -293,29 +353,68 @@ final class Pager: @unchecked Sendable {
         reusable = ids.sorted(by: >)
     }
 
-    /// Every free page: reusable, pending, and the pages holding the committed free list.
+    /// Every free page: reusable, pending, held, retired, and the pages holding the committed
+    /// free list.
     var allFreePages: (free: [UInt64], freeListPages: [UInt64]) {
-        (reusable + pending + retired[retiredHead...].map(\.number), freeListPages)
+        (reusable + pending + held + retired[retiredHead...].map(\.number), freeListPages)
     }
 
     // MARK: Commit
 
-    /// Makes the open transaction durable: writes its pages and the free list, fdatasyncs,
-    /// writes the meta page to slot `transaction % 2`, fdatasyncs.
-    func commit(root: UInt64, height: Int, recordCount: UInt64) throws(EngineError) {
-        // The old free list's pages are reachable from the durable meta: pending, like any page
-        // the transaction replaced.
-        pending.append(contentsOf: freeListPages)
+    /// Commits the open transaction as one write group: writes its pages and a group-commit
+    /// meta (no free list) into the slot that is not the durable one, with pwrite; with `sync`,
+    /// fdatasyncs once, which makes that meta the durable one. Without `sync` the pages and the
+    /// meta are in the operating system's hands (a process crash keeps them) and a machine
+    /// crash falls back to the durable meta, because open checks a group-commit meta's tree.
+    func commitGroup(root: UInt64, height: Int, recordCount: UInt64, sync: Bool) throws(EngineError) {
+        // The committed free list's pages are reachable from the durable meta (a checkpoint):
+        // the new meta does not name them.
+        held.append(contentsOf: freeListPages)
+        freeListPages = []
+        do {
+            try writeDirtyPages()
+            var meta = MetaPage()
+            meta.transaction = committed.transaction + 1
+            meta.root = root
+            meta.height = height
+            meta.pageCount = pageCount
+            meta.recordCount = recordCount
+            meta.isCheckpoint = false
+            meta.treeDigest = treeDigest
+            meta.treePages = treePages
+            let slot = 1 - durableSlot
+            try writeMeta(meta, slot: slot)
+            finishCommit(meta, slot: slot)
+            if sync { try syncFile() }
+        } catch {
+            throw error.engineError
+        }
+    }
+
+    /// Makes the last meta written durable (fdatasync), if it is not already.
+    func syncFile() throws(StorageError) {
+        guard committedSlot != durableSlot || !unsyncedList.isEmpty else { return }
+        try file.sync()
+        syncCount += 1
+        becameDurable()
+    }
+
+    /// Writes a checkpoint: the open transaction's pages and the free list, fdatasync, the meta
+    /// (checkpoint flag) into the slot that is not the durable one, fdatasync. The first fsync
+    /// is what lets open trust a checkpoint without walking its tree.
+    func checkpoint(root: UInt64, height: Int, recordCount: UInt64) throws(EngineError) {
+        // The old free list's pages are reachable from the durable meta, like a replaced page.
+        held.append(contentsOf: freeListPages)
         freeListPages = []
         // Pages for the new free list come from what is reusable now; taking them shrinks the
         // list, so the count only goes down.
         let perPage = PageLayout.freeListIDs(pageSize)
         var listPages: [Page] = []
         let retiredNumbers = retired[retiredHead...].map(\.number)
-        while listPages.count * perPage < reusable.count + pending.count + retiredNumbers.count {
+        while listPages.count * perPage < reusable.count + pending.count + held.count + retiredNumbers.count {
             listPages.append(allocate(.freeList))
         }
-        var ids = reusable + pending + retiredNumbers
+        var ids = reusable + pending + held + retiredNumbers
         ids.sort()
         var index = 0
         for (k, p) in listPages.enumerated() {
@@ -326,48 +425,86 @@ final class Pager: @unchecked Sendable {
             p.node.link = k + 1 < listPages.count ? listPages[k + 1].number : 0
         }
 
-        var meta = MetaPage()
-        meta.transaction = committed.transaction + 1
-        meta.root = root
-        meta.height = height
-        meta.pageCount = pageCount
-        meta.freeListHead = listPages.first?.number ?? 0
-        meta.freeListCount = UInt64(ids.count)
-        meta.recordCount = recordCount
-
         do {
             try writeDirtyPages()
             try file.sync()
-            let metaPage = Page.make(number: meta.transaction % 2, size: pageSize)
-            meta.encode(into: metaPage)
-            try file.write(at: Int64(metaPage.number) * Int64(pageSize), UnsafeRawBufferPointer(start: metaPage.bytes, count: pageSize))
+            syncCount += 1
+            var meta = MetaPage()
+            meta.transaction = committed.transaction + 1
+            meta.root = root
+            meta.height = height
+            meta.pageCount = pageCount
+            meta.freeListHead = listPages.first?.number ?? 0
+            meta.freeListCount = UInt64(ids.count)
+            meta.recordCount = recordCount
+            meta.isCheckpoint = true
+            meta.treeDigest = treeDigest
+            meta.treePages = treePages
+            let slot = 1 - durableSlot
+            try writeMeta(meta, slot: slot)
+            finishCommit(meta, slot: slot)
             try file.sync()
+            syncCount += 1
+            becameDurable()
         } catch {
             throw error.engineError
         }
+        freeListPages = listPages.map(\.number)
+    }
+
+    private func writeMeta(_ meta: MetaPage, slot: UInt64) throws(StorageError) {
+        let metaPage = Page.make(number: slot, size: pageSize)
+        meta.encode(into: metaPage)
+        try file.write(at: Int64(slot) * Int64(pageSize), UnsafeRawBufferPointer(start: metaPage.bytes, count: pageSize))
+    }
+
+    /// After a meta was written: the transaction's pages are clean, and the pages it freed that
+    /// only older unsynced metas reached may be reused once no reader holds them.
+    private func finishCommit(_ meta: MetaPage, slot: UInt64) {
         for p in dirty.values { p.isDirty = false }
         dirty.removeAll(keepingCapacity: true)
         committed = meta
-        freeListPages = listPages.map(\.number)
-        // Durable now; a pinned reader may still reach them: reused from the next write call on
-        // that no reader older than this one holds back.
+        committedSlot = slot
+        commitCount += 1
         for n in pending { retired.append((n, currentVersion)) }
-        pending.removeAll()
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// After an fsync that followed the last meta write: that meta is the durable one, so the
+    /// pages only older metas reach may be reused once no reader holds them.
+    private func becameDurable() {
+        durableSlot = committedSlot
+        for n in held { retired.append((n, currentVersion)) }
+        held.removeAll(keepingCapacity: true)
+        for n in unsyncedList where n < UInt64(unsynced.count) { unsynced[Int(n)] = 0 }
+        unsyncedList.removeAll(keepingCapacity: true)
     }
 
     /// Writes the dirty pages in page order, coalescing runs of consecutive pages.
     private func writeDirtyPages() throws(StorageError) {
         let pages = dirty.values.sorted { $0.number < $1.number }
         let maxRun = max(1, (1 << 20) / pageSize)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: maxRun * pageSize, alignment: 64)
-        defer { buffer.deallocate() }
+        let buffer = writeBuffer
         var i = 0
         while i < pages.count {
             var j = i + 1
             while j < pages.count && j - i < maxRun && pages[j].number == pages[j - 1].number + 1 { j += 1 }
             for k in i..<j {
-                pages[k].seal()
-                (buffer + (k - i) * pageSize).copyMemory(from: pages[k].bytes, byteCount: pageSize)
+                let page = pages[k]
+                page.seal()
+                let number = page.number
+                if page.bytes.load(fromByteOffset: 4, as: UInt8.self) != PageType.freeList.rawValue {
+                    treeDigest &+= MetaPage.pageDigest(number, page.bytes.u32(0))
+                    treePages &+= 1
+                }
+                if number >= UInt64(unsynced.count) {
+                    unsynced.append(contentsOf: repeatElement(0, count: max(Int(number) + 1, unsynced.count * 2, 1024) - unsynced.count))
+                }
+                if unsynced[Int(number)] == 0 {
+                    unsynced[Int(number)] = 1
+                    unsyncedList.append(number)
+                }
+                (buffer + (k - i) * pageSize).copyMemory(from: page.bytes, byteCount: pageSize)
             }
             try file.write(at: Int64(pages[i].number) * Int64(pageSize), UnsafeRawBufferPointer(start: buffer, count: (j - i) * pageSize))
             i = j

@@ -48,8 +48,7 @@ public enum StandardEngines {
                 EngineOptionDescriptor(name: "directory", help: "directory of the engine's files (--db); without it, files are kept in memory and lost at close", defaultValue: ""),
                 EngineOptionDescriptor(name: "memtable-size", help: "bytes of memtable before it is flushed to a table", defaultValue: "4M"),
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of the block cache", defaultValue: "8M"),
-                EngineOptionDescriptor(name: "sync", help: "always: every write is synced; never: only writes with sync:true (and flush/close)", defaultValue: "never"),
-            ],
+            ] + EngineOptions.durabilityOptionDescriptors,
             factory: { (options) throws(EngineError) in
                 let directory = options.string("directory") ?? ""
                 var lsm = directory.isEmpty
@@ -57,30 +56,25 @@ public enum StandardEngines {
                     : LSMOptions(directory: directory)
                 lsm.memtableSize = try options.integer("memtable-size", engine: "lsm", default: 4 << 20, range: 4096...(1 << 34))
                 lsm.blockCacheSize = try options.integer("cache-size", engine: "lsm", default: 8 << 20, range: 0...(1 << 40))
-                let sync = options.string("sync", default: "never")!
-                guard let policy = SyncPolicy(rawValue: sync) else {
-                    throw .invalidOption(engine: "lsm", option: "sync", value: sync, expected: "always or never")
-                }
-                lsm.syncPolicy = policy
+                lsm.durability = try options.durabilityPolicy(engine: "lsm")
                 return try LSMEngine(options: lsm)
             }
         ),
         EngineDescriptor(
             name: "btree",
-            summary: "paged on-disk B+tree: copy-on-write pages, meta-page switch, page cache (CLOCK), overflow pages, free-page reuse",
+            summary: "paged on-disk B+tree: copy-on-write pages, a commit per write group (group commit), meta-page switch, page cache (CLOCK), overflow pages, free-page reuse",
             capabilities: [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch],
             options: [
                 EngineOptionDescriptor(name: "directory", help: "directory of the data file (data.btree); none: an in-memory file", defaultValue: ""),
                 EngineOptionDescriptor(name: "page-size", help: "page size in bytes, a power of two in 512...32768", defaultValue: "4096"),
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of pages kept in the page cache", defaultValue: "512M"),
-                EngineOptionDescriptor(name: "sync", help: "make every write durable on return (as sync: true)", defaultValue: "false"),
-                EngineOptionDescriptor(name: "commit-size", help: "bytes of changed pages after which unsynced writes are committed", defaultValue: "256M"),
-            ],
+                EngineOptionDescriptor(name: "commit-size", help: "durability=buffered only: bytes of changed pages after which the open transaction is checkpointed", defaultValue: "256M"),
+            ] + EngineOptions.durabilityOptionDescriptors,
             factory: { (options) throws(EngineError) in
                 var configuration = BTreeConfiguration()
                 configuration.pageSize = try options.integer("page-size", engine: "btree", default: 4096, range: 512...32768)
                 configuration.cacheBytes = try options.integer("cache-size", engine: "btree", default: 512 << 20, range: 0...(1 << 44))
-                configuration.syncEveryWrite = try options.boolean("sync", engine: "btree", default: false)
+                configuration.durability = try options.durabilityPolicy(engine: "btree")
                 configuration.commitBytes = try options.integer("commit-size", engine: "btree", default: 256 << 20, range: 0...(1 << 44))
                 if let directory = options.string("directory"), !directory.isEmpty {
                     return try BTreeEngine(directory: directory, configuration: configuration)

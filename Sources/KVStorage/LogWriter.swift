@@ -93,4 +93,11 @@ public final class LogWriter {
         try flush()
         try file.close()
     }
+
+    /// Closes the file without writing the buffered records: after a failure, when nothing more
+    /// may reach the file (a half-written or unacknowledged record must not follow it there).
+    public func abandon() {
+        buffer.removeAll()
+        try? file.close()
+    }
 }

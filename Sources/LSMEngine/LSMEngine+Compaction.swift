@@ -126,15 +126,10 @@ extension LSMEngine {
         edit.lastSequence = visibleSequence
         let base = versions.current
         state.unlock()
-        let version: Version
-        do {
-            version = try versions.logEdit(&edit, base: base)
-        } catch {
-            for f in edit.newFiles where !compaction.inputs.contains(where: { $0.number == f.number }) {
-                try? fileSystem.remove(path(FileNames.table(f.number)))
-            }
-            throw error
-        }
+        // On failure delete nothing: the edit may still be in the manifest (written, not
+        // synced), and then its outputs are live. The engine fails; the next open keeps
+        // whatever the manifest names and removes the rest.
+        let version = try versions.logEdit(&edit, base: base)
         state.lock()
         versions.install(version, edit: edit)
         state.broadcast()
@@ -204,8 +199,9 @@ extension LSMEngine {
             }
             try finishOutput()
         } catch {
-            if writer != nil { try? writer?.file.close(); outputs.append(.init(level: 0, number: writerNumber, size: 0, smallest: [], largest: [])) }
-            for o in outputs { try? fileSystem.remove(path(FileNames.table(o.number))) }
+            // The outputs are in no manifest edit: the next open removes them (delete nothing
+            // after a failure).
+            try? writer?.file.close()
             throw error
         }
         return outputs

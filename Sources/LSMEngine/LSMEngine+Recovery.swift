@@ -31,13 +31,14 @@ extension LSMEngine {
         var edit = VersionEdit()
         var memtable = MemTable(logNumber: 0, seed: memtableSeed)
         var lastSequence = versions.lastSequence
-        for number in logs {
+        var events = versions.recoveryEvents
+        for (index, number) in logs.enumerated() {
             let logPath = path(FileNames.log(number))
             let file: any StorageFile
             var reader: LogReader
             do {
                 file = try fileSystem.open(logPath, mode: .readWrite)
-                reader = try LogReader(file: file, checksumFailureAtEndIsTorn: true)
+                reader = try LogReader(file: file, stopAtDamage: true)
             } catch { throw error.engineError }
             while true {
                 let offset = reader.lastGoodOffset
@@ -67,15 +68,38 @@ extension LSMEngine {
                     memtable = MemTable(logNumber: 0, seed: memtableSeed)
                 }
             }
-            if reader.tornTail != nil {
-                // A torn tail is the end of the log: cut it off.
+            if let damage = reader.damage {
+                // Synced data or unsynced tail? Proof of a sync past the damage: an intact
+                // record after it whose synced-through mark passes it, or an intact record in a
+                // later log (a log is synced to its end before the next one gets a record).
+                var proof: String?
+                for later in reader.salvage() {
+                    if let mark = WriteAheadLog.syncedThrough(later.payload), mark > damage.recordOffset {
+                        proof = "the intact record at offset \(later.offset) says \(mark) bytes of this log were synced"
+                        break
+                    }
+                }
+                if proof == nil {
+                    for later in logs[(index + 1)...] where try hasIntactRecord(later) {
+                        proof = "log \(FileNames.log(later)) holds records, and it was started only after this log was synced"
+                        break
+                    }
+                }
+                if let proof {
+                    try? file.close()
+                    throw .corruption(file: logPath, offset: damage.offset, detail: "\(damage.detail), in synced data: \(proof)")
+                }
+                // The unsynced tail a power loss tore: cut it off (RocksDB's point-in-time recovery).
                 do {
-                    try file.truncate(to: reader.lastGoodOffset)
+                    try file.truncate(to: damage.recordOffset)
                     try file.sync()
                 } catch { throw error.engineError }
+                events.append(RecoveryEvent(file: logPath, offset: damage.recordOffset,
+                                            droppedBytes: reader.fileSize - damage.recordOffset, detail: damage.detail))
             }
             try? file.close()
         }
+        recoveryEvents = events
         if !memtable.isEmpty, let added = try writeLevel0Table(memtable) { edit.newFiles.append(added) }
 
         // A fresh log for new writes; the manifest points at it, so older logs are not needed.
@@ -94,6 +118,16 @@ extension LSMEngine {
         versions.lastSequence = lastSequence
         try versions.writeSnapshotManifest()
         deleteObsoleteFiles()
+    }
+
+    /// Whether the log `number` holds any intact record (recovery: proof that earlier logs were synced).
+    private func hasIntactRecord(_ number: UInt64) throws(EngineError) -> Bool {
+        do {
+            let file = try fileSystem.open(path(FileNames.log(number)), mode: .readOnly)
+            defer { try? file.close() }
+            var reader = try LogReader(file: file, stopAtDamage: true)
+            return try reader.next() != nil || !reader.salvage().isEmpty
+        } catch { throw error.engineError }
     }
 
     /// Removes files no live version or log needs: older logs and manifests, tables not in
@@ -148,7 +182,8 @@ extension LSMEngine {
             let size = try writer.finish()
             return VersionEdit.NewFile(level: 0, number: number, size: size, smallest: smallest, largest: largest)
         } catch {
-            try? fileSystem.remove(tablePath)
+            // Left for the next open to remove (delete nothing after a failure).
+            try? writer.file.close()
             throw error.engineError
         }
     }

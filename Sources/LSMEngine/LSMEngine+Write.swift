@@ -1,5 +1,6 @@
 // The write path: a queue of writers whose leader logs a whole group with one append and one
-// sync (group commit), then applies it to the memtable and publishes its sequence numbers.
+// sync (group commit), then applies it to the memtable and publishes its sequence numbers; and
+// the periodic syncer of `durability: .periodic`.
 
 import KVCore
 import KVStorage
@@ -77,7 +78,7 @@ extension LSMEngine {
             throw error
         }
         var group = 1
-        var sync = write.sync || options.syncPolicy == .always
+        var sync = write.sync || options.durability == .always
         var bytes = 0
         if !write.isDelete {
             while group < writers.count, !writers[group].isDelete, bytes < Self.maxGroupBytes {
@@ -92,6 +93,7 @@ extension LSMEngine {
         let first = visibleSequence + 1
         let log = self.log
         let mem = self.mem
+        let writesThrough = options.durability != .buffered
         let snapshot = (mem, imm, versions.current, visibleSequence)
         state.unlock()
 
@@ -101,7 +103,7 @@ extension LSMEngine {
             if case let .delete(key) = write.kind {
                 write.existed = try lookup(key, mem: snapshot.0, imm: snapshot.1, version: snapshot.2, sequence: snapshot.3) { _ in }
             }
-            WriteAheadLog.begin(&logScratch, sequence: first)
+            WriteAheadLog.begin(&logScratch, sequence: first, syncedThrough: logSync.syncedThrough.load(ordering: .acquiring))
             for member in members {
                 switch member.kind {
                 case let .put(k, v): WriteAheadLog.appendPut(&logScratch, k, v)
@@ -117,7 +119,14 @@ extension LSMEngine {
             }
             if sync {
                 do { try log.sync() } catch { throw error.engineError }
+                logSync.writtenThrough.store(log.size, ordering: .releasing)
+                logSync.noteSynced(through: log.size)
                 stats.lock.withLock { stats.logSyncs += 1 }
+            } else if writesThrough && operations > 0 {
+                // periodic: the record reaches the OS before anyone in the group returns, so
+                // a killed process loses nothing acknowledged.
+                do { try log.flush() } catch { throw error.engineError }
+                logSync.writtenThrough.store(log.size, ordering: .releasing)
             }
             if operations > 0 { insert(members, into: mem, firstSequence: first) }
         } catch {
@@ -126,7 +135,8 @@ extension LSMEngine {
 
         state.lock()
         if let failure {
-            // The log may hold part of this group; no later write may follow it there.
+            // The log may hold part of this group; no later write may follow it there, and a
+            // failed fsync is never retried: the engine has failed for good.
             if backgroundError == nil { backgroundError = failure }
         } else {
             visibleSequence = first + UInt64(operations) - 1
@@ -197,25 +207,96 @@ extension LSMEngine {
                 stats.lock.withLock { stats.stallNanoseconds += waited }
                 continue
             }
-            // Switch: a new log, the full memtable becomes immutable.
+            // Switch: a new log, the full memtable becomes immutable. The I/O runs without the
+            // state lock, so readers and the background thread go on: this thread leads the
+            // write group, so no one else touches the log or the memtable meanwhile, and `imm`
+            // is nil, so the background thread does not change it either.
             let number = versions.newFileNumber()
-            do {
+            let oldLog = log
+            state.unlock()
+            var newLog: LogWriter?
+            var failure: EngineError?
+            do throws(StorageError) {
                 let file = try fileSystem.open(path(FileNames.log(number)), mode: .truncate)
                 // The new log's directory entry must be durable before a synced write relies on it.
                 try fileSystem.syncDirectory(options.directory)
                 // Sync the old log: a later synced write in the new log must not survive a
                 // crash that loses earlier writes (recovery is always a prefix of the writes).
-                try log.sync()
-                try log.close()
-                log = LogWriter(file: file)
+                try logSync.lock.withLock { () throws(StorageError) in
+                    try oldLog.sync()
+                    try oldLog.close()
+                    logSync.file = file
+                    logSync.writtenThrough.store(0, ordering: .releasing)
+                    logSync.syncedThrough.store(0, ordering: .releasing)
+                }
+                newLog = LogWriter(file: file)
             } catch {
-                throw error.engineError
+                failure = error.engineError
             }
+            state.lock()
+            if let failure {
+                // Final: a retried fsync could report success over pages the kernel dropped.
+                if backgroundError == nil { backgroundError = failure }
+                state.broadcast()
+                throw failure
+            }
+            log = newLog!
             memtableSeed &+= 1
             imm = mem
             mem = MemTable(logNumber: number, seed: memtableSeed)
             force = false
             state.broadcast()
         }
+    }
+
+    // MARK: - Periodic sync
+
+    /// The `lsm-sync` thread of `durability: .periodic`: fsyncs the log every interval (when
+    /// something new was written) until `stopPeriodicSync()`. A failed fsync fails the engine.
+    func periodicSyncLoop(intervalNanoseconds: UInt64) {
+        syncerLock.lock()
+        while !syncerStopping {
+            syncerLock.wait(nanoseconds: intervalNanoseconds)
+            if syncerStopping { break }
+            syncerLock.unlock()
+            let failed = syncLogInBackground()
+            syncerLock.lock()
+            if failed { break }
+        }
+        syncerRunning = false
+        syncerLock.broadcast()
+        syncerLock.unlock()
+    }
+
+    /// One background fsync of the log. Returns true if it failed (the engine has then failed).
+    func syncLogInBackground() -> Bool {
+        do {
+            let synced = try logSync.lock.withLock { () throws(StorageError) -> Bool in
+                guard let file = logSync.file else { return false }
+                // Everything handed to the OS before this load is covered by the fsync.
+                let through = logSync.writtenThrough.load(ordering: .acquiring)
+                guard through > logSync.syncedThrough.load(ordering: .acquiring) else { return false }
+                try file.sync()
+                logSync.noteSynced(through: through)
+                return true
+            }
+            if synced { stats.lock.withLock { stats.logSyncs += 1 } }
+            return false
+        } catch {
+            state.lock()
+            if backgroundError == nil && !closed { backgroundError = error.engineError }
+            state.broadcast()
+            state.unlock()
+            return true
+        }
+    }
+
+    /// Stops the periodic syncer (if any) and waits for it; it syncs nothing more.
+    func stopPeriodicSync() {
+        syncerLock.lock()
+        syncerStopping = true
+        syncerLock.broadcast()
+        while syncerRunning { syncerLock.wait() }
+        syncerLock.unlock()
     }
 }

@@ -15,10 +15,22 @@ import Synchronization
 ///
 /// Files in the directory: `CURRENT`, `MANIFEST-NNNNNN`, `NNNNNN.log`, `NNNNNN.sst`.
 ///
+/// Durability (`LSMOptions.durability`, KVCore's `DurabilityPolicy`): `always` fsyncs each
+/// write group's log record before its writers return; `periodic` writes it to the file
+/// (write(2)) before they return and a second background thread (`lsm-sync`) fsyncs the log
+/// every interval; `buffered` leaves it in the log writer's buffer. `sync: true` always fsyncs.
+///
+/// Failure is final (LevelDB's rule): after any error writing or syncing the log, the manifest
+/// or a table, the engine deletes nothing more, refuses every later write with that error, and
+/// leaves the cleanup of half-written files to the next open. After a failed fsync the kernel
+/// may have dropped the pages it could not write, and a retried fsync may report success over
+/// them, so nothing is ever retried.
+///
 /// Threads: any number of callers; one write group leader at a time appends to the log and
-/// the memtable; one background thread flushes and compacts. The state lock guards the
-/// memtable pointers, the version set, the writer queue and the background flags; it is
-/// never held across file I/O except the memtable switch's log creation.
+/// the memtable; one background thread flushes and compacts; under `periodic`, one more
+/// fsyncs the log. The state lock guards the memtable pointers, the version set, the writer
+/// queue and the background flags; it is never held across file I/O (the memtable switch
+/// drops it while it creates the new log and syncs the old one).
 public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     public let name = "lsm"
     public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .persistent, .durableSync, .atomicBatch]
@@ -45,12 +57,23 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     var visibleSequence: UInt64 = 0
     var memtableSeed: UInt64
 
+    /// The log file as the periodic syncer sees it, and how far it is written and synced.
+    let logSync = LogSyncState()
+    /// Sleeps and wakes the periodic syncer (`durability: .periodic`); guards the two flags.
+    let syncerLock = StateLock()
+    var syncerRunning = false
+    var syncerStopping = false
+
     // Owned by the write group leader (one thread at a time).
     var logScratch: [UInt8] = []
     var keyScratch: [UInt8] = []
 
     /// Counters for tests and reports.
     let stats = Stats()
+
+    /// What this open cut off from the unsynced tails of logs and the manifest (a power loss
+    /// leaves them torn, zeroed or garbage). Empty after a clean shutdown.
+    public internal(set) var recoveryEvents: [RecoveryEvent] = []
 
     /// Opens (creating if needed) the engine in `options.directory`, replaying its logs.
     /// - Throws: `EngineError.corruption` naming the file and offset of damaged data; `.io`.
@@ -67,10 +90,17 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         log = LogWriter(file: NoFile())
         try recover()
         visibleSequence = versions.lastSequence
+        logSync.lock.withLock { logSync.file = log.file }
         backgroundRunning = true
         let thread = Thread { [self] in backgroundLoop() }
         thread.name = "lsm-background"
         thread.start()
+        if case let .periodic(milliseconds) = options.durability {
+            syncerRunning = true
+            let syncer = Thread { [self] in periodicSyncLoop(intervalNanoseconds: UInt64(milliseconds) * 1_000_000) }
+            syncer.name = "lsm-sync"
+            syncer.start()
+        }
     }
 
     final class Stats: @unchecked Sendable {
@@ -133,17 +163,11 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         guard limit > 0 else { _ = try readState(); return }
         let (mem, imm, version, sequence) = try readState()
         try InternalKey.withLookupKey(start, sequence: InternalKey.maxSequence) { (target) throws(EngineError) in
-            try mem.list.withReadView { (memView) throws(EngineError) in
-                let memIterator = MemTableIterator(cursor: memView.seek(target))
-                if let imm {
-                    try imm.list.withReadView { (immView) throws(EngineError) in
-                        let immIterator = MemTableIterator(cursor: immView.seek(target))
-                        try scanMerged([memIterator, immIterator], version: version, target: target, sequence: sequence, limit: limit, visit)
-                    }
-                } else {
-                    try scanMerged([memIterator], version: version, target: target, sequence: sequence, limit: limit, visit)
-                }
-            }
+            // The memtable iterators copy entries a chunk at a time and hold no lock in between:
+            // a long scan (or a slow `visit`) does not block the writers inserting into `mem`.
+            var iterators: [any InternalIterator] = [MemTableIterator(memtable: mem, target: target)]
+            if let imm { iterators.append(MemTableIterator(memtable: imm, target: target)) }
+            try scanMerged(iterators, version: version, target: target, sequence: sequence, limit: limit, visit)
         }
     }
 
@@ -192,14 +216,22 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         state.unlock()
         var failure: EngineError?
         do { try flush() } catch { if error != .closed(engine: name) { failure = error } }
+        stopPeriodicSync()
         state.lock()
         if closed { state.unlock(); return }
         closed = true
         shuttingDown = true
         state.broadcast()
         while backgroundRunning { state.wait() }
-        do { try log.close() } catch { failure = failure ?? error.engineError }
-        versions.close()
+        if backgroundError != nil {
+            // A failed engine writes nothing more: a record or an edit left in a writer's buffer
+            // by the failure must not reach the file now. The next open cleans up.
+            log.abandon()
+            versions.abandon()
+        } else {
+            do { try log.close() } catch { failure = failure ?? error.engineError }
+            versions.close()
+        }
         versions.releaseVersions()
         imm = nil
         mem = MemTable(logNumber: 0, seed: 0)
@@ -227,6 +259,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     /// thread is stopped. Tests call this before `FaultInjectingFileSystem.crash()`.
     func abandon() {
         tableFiles.disableDeletions()
+        stopPeriodicSync()
         state.lock()
         closed = true
         shuttingDown = true
@@ -236,6 +269,29 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         imm = nil
         state.unlock()
         directoryLock.unlock()
+    }
+}
+
+/// What the periodic syncer needs of the log: the file (swapped by the memtable switch) and how
+/// far it is written to the OS and known durable. `lock` is held across the syncer's fsync and
+/// across the switch's final sync and close of the old log, so neither syncs a closed file.
+final class LogSyncState: @unchecked Sendable {
+    let lock = Lock()
+    /// The current log file (guarded by `lock`).
+    var file: (any StorageFile)?
+    /// Bytes of the current log handed to the OS (periodic: after each write group).
+    let writtenThrough = Atomic<Int64>(0)
+    /// Bytes of the current log a successful fsync covered; written into each record.
+    let syncedThrough = Atomic<Int64>(0)
+
+    /// Raises `syncedThrough` to `offset` (the leader and the syncer both report syncs).
+    func noteSynced(through offset: Int64) {
+        var current = syncedThrough.load(ordering: .acquiring)
+        while current < offset {
+            let (exchanged, original) = syncedThrough.compareExchange(expected: current, desired: offset, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = original
+        }
     }
 }
 

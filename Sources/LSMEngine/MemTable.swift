@@ -44,14 +44,84 @@ final class MemTable: @unchecked Sendable {
     }
 }
 
-/// Walks a memtable. Valid only inside the `withReadView` closure whose cursor it wraps.
+/// Walks a memtable without holding its lock between steps: it copies up to `chunkSize` entries
+/// under one read view, lets the lock go, and serves them; when they run out it seeks again just
+/// past the last one copied. Correct because a memtable only grows and its internal keys are
+/// unique: an entry inserted meanwhile either sorts after the resume point (seen, and filtered
+/// by sequence number if newer than the scan) or before it (a key already passed). The walk
+/// keeps the memtable alive. `key` and `value` stay valid until the next `next()`.
 final class MemTableIterator: InternalIterator {
-    private var cursor: SkipList<InternalKeyComparator>.Cursor
+    static let chunkSize = 128
+    private let memtable: MemTable
+    /// The copied entries: keys and values back to back, with their end offsets.
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var ends: [(key: Int, value: Int)] = []
+    private var index = 0
+    private var exhausted = false
+    private var resume: [UInt8] = []
 
-    init(cursor: SkipList<InternalKeyComparator>.Cursor) { self.cursor = cursor }
+    /// Positioned on the first entry `>= target` (an internal key), or the first entry if nil.
+    init(memtable: MemTable, target: UnsafeRawBufferPointer?) {
+        self.memtable = memtable
+        capacity = 4096
+        storage = .allocate(byteCount: capacity, alignment: 8)
+        fill(from: target, skippingEqual: false)
+    }
 
-    var isValid: Bool { cursor.isValid }
-    var key: UnsafeRawBufferPointer { cursor.key }
-    var value: UnsafeRawBufferPointer { cursor.value }
-    func next() throws(EngineError) { cursor.next() }
+    deinit { storage.deallocate() }
+
+    var isValid: Bool { index < ends.count }
+
+    var key: UnsafeRawBufferPointer {
+        let start = index == 0 ? 0 : ends[index - 1].value
+        return UnsafeRawBufferPointer(start: storage + start, count: ends[index].key - start)
+    }
+
+    var value: UnsafeRawBufferPointer {
+        let start = ends[index].key
+        return UnsafeRawBufferPointer(start: storage + start, count: ends[index].value - start)
+    }
+
+    func next() throws(EngineError) {
+        index += 1
+        guard index == ends.count, !exhausted else { return }
+        let last = index - 1
+        let start = last == 0 ? 0 : ends[last - 1].value
+        resume.removeAll(keepingCapacity: true)
+        resume.append(contentsOf: UnsafeRawBufferPointer(start: storage + start, count: ends[last].key - start))
+        resume.withUnsafeBytes { fill(from: $0, skippingEqual: true) }
+    }
+
+    /// Copies the next chunk, from the first entry `>= target` (`> target` if `skippingEqual`).
+    private func fill(from target: UnsafeRawBufferPointer?, skippingEqual: Bool) {
+        ends.removeAll(keepingCapacity: true)
+        index = 0
+        var used = 0
+        memtable.list.withReadView { view in
+            var cursor: SkipList<InternalKeyComparator>.Cursor
+            if let target { cursor = view.seek(target) } else { cursor = view.first() }
+            if skippingEqual, let target, cursor.isValid, ByteOrder.equal(cursor.key, target) { cursor.next() }
+            while cursor.isValid && ends.count < Self.chunkSize {
+                let key = cursor.key, value = cursor.value
+                let needed = used + key.count + value.count
+                if needed > capacity {
+                    var grown = capacity * 2
+                    while grown < needed { grown *= 2 }
+                    let larger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
+                    larger.copyMemory(from: storage, byteCount: used)
+                    storage.deallocate()
+                    storage = larger
+                    capacity = grown
+                }
+                if key.count > 0 { (storage + used).copyMemory(from: key.baseAddress!, byteCount: key.count) }
+                used += key.count
+                if value.count > 0 { (storage + used).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+                used += value.count
+                ends.append((used - value.count, used))
+                cursor.next()
+            }
+            exhausted = !cursor.isValid
+        }
+    }
 }

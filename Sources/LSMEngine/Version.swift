@@ -103,13 +103,22 @@ struct VersionBuilder {
     init(base: Version) { levels = base.files }
 
     /// Applies `edit`; `make` turns an added file's description into its metadata.
+    /// A table deleted at one level and added at another by the same edit (a trivial move)
+    /// keeps its one `FileMetaData`: one object per file number, so the object's lifetime — and
+    /// the file's deletion, in its `deinit` — covers every version listing the table. (Two
+    /// objects let the newer one delete the file under a reader of an older version.)
     mutating func apply(_ edit: VersionEdit, make: (VersionEdit.NewFile) -> FileMetaData) {
+        var removed: [UInt64: FileMetaData] = [:]
         for deleted in edit.deletedFiles {
-            levels[deleted.level].removeAll { $0.number == deleted.number }
+            levels[deleted.level].removeAll { file in
+                guard file.number == deleted.number else { return false }
+                removed[file.number] = file
+                return true
+            }
         }
         for added in edit.newFiles {
             levels[added.level].removeAll { $0.number == added.number }
-            levels[added.level].append(make(added))
+            levels[added.level].append(removed[added.number] ?? make(added))
         }
     }
 

@@ -23,6 +23,10 @@ final class VersionSet: @unchecked Sendable {
     var compactionPointers: [[UInt8]] = Array(repeating: [], count: Version.levelCount)
     private(set) var manifestNumber: UInt64 = 0
     private var manifest: LogWriter?
+    /// Set when a manifest append or sync failed: nothing more is written to it, ever.
+    private(set) var failed = false
+    /// What recovery cut off the manifest's tail.
+    private(set) var recoveryEvents: [RecoveryEvent] = []
 
     var fileSystem: any FileSystem { options.fileSystem }
     func path(_ name: String) -> String { FilePath.join(options.directory, name) }
@@ -68,7 +72,7 @@ final class VersionSet: @unchecked Sendable {
         do {
             let file = try fileSystem.open(manifestPath, mode: .readOnly)
             defer { try? file.close() }
-            reader = try LogReader(file: file)
+            reader = try LogReader(file: file, stopAtDamage: true)
         } catch {
             if case .notFound = error { throw .corruption(file: currentPath, offset: 0, detail: "names '\(name)', which does not exist") }
             throw error.engineError
@@ -86,6 +90,18 @@ final class VersionSet: @unchecked Sendable {
             if let v = edit.nextFileNumber { nextFileNumber = v; sawNext = true }
             if let v = edit.lastSequence { lastSequence = v; sawSequence = true }
             for p in edit.compactionPointers { compactionPointers[p.level] = p.key }
+        }
+        if let damage = reader.damage {
+            // Each edit is appended only after the one before it was synced, so an intact edit
+            // after the damage proves the damaged one was synced: report it. Otherwise the
+            // damage is the last edit, unsynced when the power went: cut it off (the new
+            // manifest written at open leaves it behind).
+            if let later = reader.salvage(scanEveryOffset: true).first {
+                throw .corruption(file: manifestPath, offset: damage.offset,
+                                  detail: "\(damage.detail), in synced data: an intact edit follows at offset \(later.offset)")
+            }
+            recoveryEvents.append(RecoveryEvent(file: manifestPath, offset: damage.recordOffset,
+                                                droppedBytes: reader.fileSize - damage.recordOffset, detail: damage.detail))
         }
         guard sawLog, sawNext, sawSequence else {
             throw .corruption(file: manifestPath, offset: reader.lastGoodOffset,
@@ -157,10 +173,14 @@ final class VersionSet: @unchecked Sendable {
     /// calls this at a time; the counters it reads are passed in by the caller holding the lock.
     func logEdit(_ edit: inout VersionEdit, base: Version) throws(EngineError) -> Version {
         guard let manifest else { throw .io(path: path("MANIFEST"), operation: "append", errno: 9, message: "no manifest open") }
+        guard !failed else { throw .io(path: manifest.file.path, operation: "append", errno: 5, message: "an earlier manifest write or sync failed") }
         do {
             try manifest.append(edit.encoded())
             try manifest.sync()
         } catch {
+            // The edit may be in the file, in the writer's buffer, or neither: write nothing
+            // more (`abandon` drops the buffer), and let the caller delete nothing.
+            failed = true
             throw error.engineError
         }
         var builder = VersionBuilder(base: base)
@@ -184,7 +204,13 @@ final class VersionSet: @unchecked Sendable {
     }
 
     func close() {
-        try? manifest?.close()
+        if failed { manifest?.abandon() } else { try? manifest?.close() }
+        manifest = nil
+    }
+
+    /// Closes the manifest without writing what its writer still buffers (after a failure).
+    func abandon() {
+        manifest?.abandon()
         manifest = nil
     }
 

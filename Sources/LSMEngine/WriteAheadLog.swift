@@ -8,19 +8,33 @@ import KVStorage
 ///
 ///     offset 0   sequence number of the first operation   UInt64 LE
 ///     offset 8   number of operations                     UInt32 LE
-///     offset 12  the operations in `WriteBatch` encoding:
+///     offset 12  synced-through: bytes of this log file    UInt64 LE
+///                known durable (a successful fsync covered them) when the record was made
+///     offset 20  the operations in `WriteBatch` encoding:
 ///                tag (1 = put, 0 = delete) | varint keyLength | key | [varint valueLength | value]
 ///
 /// Operation i gets sequence number `first + i`. A log is replayed at open into a memtable and
 /// written out as a level-0 table, then deleted once a durable manifest edit no longer needs it.
+///
+/// Synced-through is what lets recovery tell the two kinds of damage apart: damage before the
+/// synced-through of an intact later record is in data an fsync made durable (bit rot, a bug:
+/// reported, the open fails); damage past every such mark is in the unsynced tail that a power
+/// loss may leave torn, zeroed or garbage (cut off, reported in `recoveryEvents`).
 enum WriteAheadLog {
-    static let headerSize = 12
+    static let headerSize = 20
 
     /// Starts a record in `out` (cleared) for a group whose first sequence is `sequence`.
-    static func begin(_ out: inout [UInt8], sequence: UInt64) {
+    static func begin(_ out: inout [UInt8], sequence: UInt64, syncedThrough: Int64) {
         out.removeAll(keepingCapacity: true)
         withUnsafeBytes(of: sequence.littleEndian) { out.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(0)) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt64(syncedThrough).littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// The synced-through mark of an intact record, or nil if it is too short to hold one.
+    static func syncedThrough(_ record: [UInt8]) -> Int64? {
+        guard record.count >= headerSize else { return nil }
+        return record.withUnsafeBytes { Int64(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self))) }
     }
 
     static func setCount(_ out: inout [UInt8], _ count: Int) {
@@ -46,7 +60,7 @@ enum WriteAheadLog {
     /// Decodes a record read from `path` at `offset`.
     static func decode(_ record: [UInt8], path: String, offset: Int64) throws(EngineError) -> (sequence: UInt64, batch: WriteBatch) {
         guard record.count >= headerSize else {
-            throw .corruption(file: path, offset: offset, detail: "log record of \(record.count) bytes is shorter than its 12-byte header")
+            throw .corruption(file: path, offset: offset, detail: "log record of \(record.count) bytes is shorter than its \(headerSize)-byte header")
         }
         let sequence = record.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         let count = record.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }

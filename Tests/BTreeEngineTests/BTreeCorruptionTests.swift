@@ -5,7 +5,7 @@ import Foundation
 import KVCore
 import KVStorage
 import Testing
-import BTreeEngine
+@testable import BTreeEngine
 
 @Suite("B-tree corruption detection")
 struct BTreeCorruptionTests {
@@ -84,8 +84,10 @@ struct BTreeCorruptionTests {
         let fs = FaultInjectingFileSystem()
         let engine = try openTree(fs, pageSize: 1024)
         try engine.put(Array("a".utf8), [1], options: .synced)
-        try engine.put(Array("b".utf8), [2], options: .synced)
-        try engine.close()
+        try engine.close()  // a checkpoint holding "a"
+        let again = try openTree(fs, pageSize: 1024)
+        try again.put(Array("b".utf8), [2], options: .synced)
+        again.abandon()  // the newest meta: a synced group commit holding "a" and "b"
         let path = "/db/" + BTreeEngine.fileName
         let original = fs.contents(of: path)!
         // Which slot is newer: transaction ids at byte 32 of each meta page.

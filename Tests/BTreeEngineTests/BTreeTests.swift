@@ -5,7 +5,7 @@ import Foundation
 import KVCore
 import KVStorage
 import Testing
-import BTreeEngine
+@testable import BTreeEngine
 
 @Suite("B-tree structure")
 struct BTreeTests {

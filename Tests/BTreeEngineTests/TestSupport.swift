@@ -3,7 +3,7 @@
 import Foundation
 import KVCore
 import KVStorage
-import BTreeEngine
+@testable import BTreeEngine
 
 /// The seed for randomized tests: `KVLAB_SEED` if set, else a fresh one (printed by each test).
 func testSeed() -> UInt64 {
@@ -20,11 +20,21 @@ func randomBytes(_ rng: inout SeededRandom, count: Int) -> [UInt8] {
     (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
 }
 
+/// `periodic` with an interval no test reaches: the background fsync never runs on its own,
+/// so fsync counts and crash outcomes depend only on the test (which calls the tick itself).
+let periodicByHand = DurabilityPolicy.periodic(intervalMilliseconds: 3_600_000)
+
 /// A B-tree on `fs` in `/db`.
-func openTree(_ fs: FaultInjectingFileSystem, pageSize: Int = 4096, cacheBytes: Int = 1 << 20,
-              commitBytes: Int = 256 << 20) throws -> BTreeEngine {
+func openTree(_ fs: any FileSystem, pageSize: Int = 4096, cacheBytes: Int = 1 << 20,
+              durability: DurabilityPolicy = periodicByHand, commitBytes: Int = 256 << 20) throws -> BTreeEngine {
     try BTreeEngine(fileSystem: fs, directory: "/db",
-                    configuration: BTreeConfiguration(pageSize: pageSize, cacheBytes: cacheBytes, commitBytes: commitBytes))
+                    configuration: BTreeConfiguration(pageSize: pageSize, cacheBytes: cacheBytes, durability: durability,
+                                                      commitBytes: commitBytes))
+}
+
+/// Every record of `engine`, by a full scan.
+func contents(_ engine: BTreeEngine) throws -> [[UInt8]: [UInt8]] {
+    Dictionary(uniqueKeysWithValues: try engine.scan(from: [], limit: .max).map { ($0.key, $0.value) })
 }
 
 /// A fresh temporary directory on the real file system.

@@ -6,9 +6,12 @@ import KVStorage
 @testable import LSMEngine
 
 enum LSMTest {
-    /// Options that make flushes and compactions happen after a few kilobytes.
+    /// Options that make flushes and compactions happen after a few kilobytes. Durability is
+    /// periodic with an interval no test reaches, so no background fsync happens unasked
+    /// (tests that need one fire it or set the policy).
     static func options(_ fs: any FileSystem, directory: String = "/db", memtable: Int = 16 << 10) -> LSMOptions {
         var o = LSMOptions(directory: directory, fileSystem: fs)
+        o.durability = .periodic(intervalMilliseconds: 3_600_000)
         o.memtableSize = memtable
         o.targetFileSize = 32 << 10
         o.level1MaxBytes = 128 << 10
