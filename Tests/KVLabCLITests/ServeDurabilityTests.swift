@@ -14,8 +14,10 @@ try:
 except ImportError as e:
     print("NO-REDIS-PY", e, flush=True); sys.exit(3)
 mode, port, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+from redis.retry import Retry
+from redis.backoff import NoBackoff
 # No retries: a write counts only if its own reply said OK.
-r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, retry_on_timeout=False, retry=None)
+r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, retry_on_timeout=False, retry=Retry(NoBackoff(), 0))
 if mode == "write":
     limit = time.time() + float(sys.argv[4])
     n = 0
