@@ -10,7 +10,8 @@
 // - Permutations: Fisher-Yates from the identity, built before the phase's clock starts.
 // - Phases: fillseq (fresh database in DIR/bench-1), fillrandom (fresh database in DIR/bench-2,
 //   a permutation), overwrite, readrandom (N gets of key nextBelow(N)), readseq (one iterator
-//   pass), deleterandom. Writes are not synced (WriteOptions::sync = false), as in kvlab bench.
+//   pass), deleterandom. Writes are not synced (WriteOptions::sync = false), as in kvlab bench,
+//   unless --sync true (every Put fsynced: compare with kvlab's lsm under durability=always).
 // - The database is opened like kvlab's lsm engine is configured: 4 MiB write buffer, 8 MiB
 //   block cache, 4 KiB blocks, a 10-bit bloom filter; compression off unless --compression snappy
 //   (kvlab's lsm does not compress).
@@ -54,6 +55,7 @@ struct Options {
     size_t valueSize = 100;
     uint64_t seed = 301;
     bool snappy = false;
+    bool sync = false;
     std::vector<std::string> benchmarks = {"fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "deleterandom"};
 };
 
@@ -61,7 +63,7 @@ struct Options {
     std::fprintf(stderr,
                  "leveldb_bench: %s\n"
                  "usage: leveldb_bench --db DIR [--num N] [--key-size K] [--value-size V] [--seed S]\n"
-                 "                     [--compression none|snappy] [--benchmarks fillseq,fillrandom,overwrite,readrandom,readseq,deleterandom]\n",
+                 "                     [--compression none|snappy] [--sync true|false] [--benchmarks fillseq,fillrandom,overwrite,readrandom,readseq,deleterandom]\n",
                  message.c_str());
     std::exit(2);
 }
@@ -96,6 +98,9 @@ Options parseOptions(int argc, char** argv) {
         else if (name == "compression") {
             if (value != "none" && value != "snappy") usage("unknown --compression '" + value + "'");
             o.snappy = value == "snappy";
+        } else if (name == "sync") {
+            if (value != "true" && value != "false") usage("--sync expects true or false, got '" + value + "'");
+            o.sync = value == "true";
         } else if (name == "benchmarks") {
             o.benchmarks.clear();
             size_t start = 0;
@@ -195,9 +200,9 @@ bool listed(const Options& o, const char* name) {
 
 int main(int argc, char** argv) {
     const Options o = parseOptions(argc, argv);
-    std::printf("leveldb_bench: leveldb %d.%d num=%llu key-size=%zu value-size=%zu seed=%llu compression=%s\n", leveldb::kMajorVersion,
+    std::printf("leveldb_bench: leveldb %d.%d num=%llu key-size=%zu value-size=%zu seed=%llu compression=%s sync=%s\n", leveldb::kMajorVersion,
                 leveldb::kMinorVersion, static_cast<unsigned long long>(o.num), o.keySize, o.valueSize,
-                static_cast<unsigned long long>(o.seed), o.snappy ? "snappy" : "none");
+                static_cast<unsigned long long>(o.seed), o.snappy ? "snappy" : "none", o.sync ? "true" : "false");
     std::fflush(stdout);
     const uint64_t n = o.num;
     SeededRandom random(o.seed);
@@ -207,7 +212,7 @@ int main(int argc, char** argv) {
     for (size_t j = 0; j < o.valueSize; j++) value[j] = static_cast<char>('a' + j % 26);
     std::vector<uint64_t> order;
     leveldb::WriteOptions write;
-    write.sync = false;
+    write.sync = o.sync;
     leveldb::ReadOptions read;
 
     if (listed(o, "fillseq")) {

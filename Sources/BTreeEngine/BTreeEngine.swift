@@ -46,7 +46,7 @@
 // page, height, version) published by the last completed group and reads it without locks;
 // the writer never changes a page a pinned snapshot can reach (it copies it), so readers never
 // see a half-applied group and a long scan does not hold writers back. A group is published
-// after its commit (readers never see a write a crash could take back, except under
+// after its commit (readers never see a write a killed process could take back, except under
 // `buffered`). Pinning waits only while a leader applies its group (not during pwrite or fsync).
 
 import Foundation
