@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "BTreeEngine", dependencies: ["KVCore", "KVStorage"]),
         // The catalogue of built-in engines: name + options -> opened engine.
         .target(name: "KVEngines", dependencies: ["KVCore", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
+        // `kvlab crash-test` as a library: the seeded operation stream, the writer, the oracle, the kill loop.
+        .target(name: "CrashTesting", dependencies: ["KVCore", "KVEngines"]),
         // jemalloc, linked as the process allocator of the kvlab executable (trait Jemalloc).
         .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
         // Allocator statistics from jemalloc's mallctl or glibc's mallinfo2.
@@ -100,7 +102,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,7 +114,7 @@ let package = Package(
         .testTarget(name: "KVMemoryTests", dependencies: ["KVMemory"]),
         .testTarget(name: "HashEngineTests", dependencies: ["HashEngine", "KVCore"]),
         .testTarget(name: "SkipListEngineTests", dependencies: ["SkipListEngine", "KVCore"]),
-        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
+        .testTarget(name: "EngineConformanceTests", dependencies: ["KVCore", "KVEngines", "CrashTesting", "HashEngine", "SkipListEngine", "LSMEngine", "BTreeEngine", "KVStorage"]),
         .testTarget(name: "BTreeEngineTests", dependencies: ["BTreeEngine", "KVStorage", "KVCore", "KVEngines"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBench", "KVEngines", "KVCore"]),
         .testTarget(name: "KVLabCLITests", dependencies: ["KVLabCLI", "KVClient", "RESP", "KVLabTestSupport", "Driver", "Workload", "Measurement"]),

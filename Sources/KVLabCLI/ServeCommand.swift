@@ -6,6 +6,7 @@ import ArgumentParser
 #endif
 @preconcurrency import Foundation
 import KVCore
+import KVEngines
 import KVServer
 import Logging
 import NIOCore
@@ -21,6 +22,15 @@ struct ServeCommand: ParsableCommand {
         server: connections are closed and the engine is flushed and closed. Example:
           kvlab serve --engine hash --port 6380 --threads 2
           redis-benchmark -p 6380 -t set,get -n 100000 -q
+
+        Durability (persistent engines with --db), with Redis's appendfsync names and meaning: \
+        `always` replies after fsync (one fsync per read of pipelined commands); `everysec` (the \
+        default) replies after the write reached the OS and fsyncs every second; `no` replies \
+        after the write reached the OS and lets the OS write back. In every mode a killed server \
+        loses no acknowledged write; a machine crash can lose up to a second (everysec) or more \
+        (no). --appendfsync is refused for in-memory engines (nothing to fsync) and when it \
+        contradicts --option durability=/sync-interval=. INFO persistence shows the mode.
+          kvlab serve --engine lsm --db /tmp/kv --appendfsync always
         """
     )
 
@@ -50,6 +60,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("client-query-buffer-limit"), help: "Most unparsed bytes buffered per client.")
     var queryBufferLimit: Int = 1024 * 1024 * 1024
 
+    @Option(help: ArgumentHelp("When acknowledged writes are fsynced: always, everysec or no (Redis's names; persistent engines with --db; default everysec).", valueName: "mode"))
+    var appendfsync: AppendFsync?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port): expected 0...65535") }
         guard threads >= 1 else { throw ValidationError("--threads \(threads): expected at least 1") }
@@ -62,18 +75,33 @@ struct ServeCommand: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let logger = Logger(label: "kvlab.server")
         let selection = self.selection
+        var options: EngineOptions
+        let durability: ServerDurability?
+        do {
+            options = try selection.engineOptions()
+            let persistent = (StandardEngines.registry.descriptor(named: selection.engine)?.capabilities.contains(.persistent) ?? false)
+                && !(options["directory"] ?? "").isEmpty
+            durability = try ServerDurability.resolve(appendfsync: appendfsync, options: &options, engine: selection.engine, persistent: persistent)
+        } catch let error as PersistenceError {
+            throw CLIError(message: "kvlab serve: \(error)", code: 2)
+        } catch {
+            throw CLIError(message: "kvlab serve: \(error)", code: 2)
+        }
+        let engineOptions = options
+        let engineName = selection.engine
         let keyspace: Keyspace
         do {
-            keyspace = try Keyspace(factory: { () throws(EngineError) in try selection.open() })
+            keyspace = try Keyspace(factory: { () throws(EngineError) in try StandardEngines.registry.open(engineName, options: engineOptions) })
         } catch {
             throw CLIError(message: "kvlab serve: \(error)", code: 2)
         }
         var limits = RESPLimits()
         limits.maxBulkLength = protoMaxBulkLength
         limits.maxQueryBuffer = queryBufferLimit
-        let configuration = ServerConfiguration(host: bind, port: port, threads: threads, requirePassword: requirepass,
+        var configuration = ServerConfiguration(host: bind, port: port, threads: threads, requirePassword: requirepass,
                                                 maxClients: maxclients, idleTimeoutSeconds: timeout, limits: limits,
                                                 engineName: selection.engine)
+        configuration.durability = durability
         let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: configuration, logger: logger), logger: logger)
         let bound: Int
         do { bound = try server.start() } catch {
@@ -81,6 +109,7 @@ struct ServeCommand: ParsableCommand {
             throw CLIError(message: "kvlab serve: cannot listen on \(bind):\(port): \(error)", code: 1)
         }
         Console.output("kvlab serve: listening on \(bind):\(bound) (engine \(selection.engine), \(threads) threads)")
+        Console.output("kvlab serve: " + (durability?.summary ?? "in-memory engine: nothing is persisted"))
 
         // SIGINT/SIGTERM: close the listener; the main thread then shuts everything down.
         // A parent (a test runner, a supervisor) may have left these blocked in our mask.
@@ -109,4 +138,9 @@ struct ServeCommand: ParsableCommand {
         _ = sources
         Console.output("kvlab serve: stopped")
     }
+}
+
+extension AppendFsync: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }

@@ -28,6 +28,8 @@ public final class CommandExecutor: Sendable {
     let cursors = ScanCursorTable()
     /// The port actually bound (INFO, CONFIG GET port); set by the server after binding.
     let boundPort = AtomicPort()
+    /// appendfsync mode and the fsync barrier's counters (Persistence.swift).
+    public let persistence: PersistenceMonitor
 
     public init(keyspace: Keyspace, configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(),
                 logger: Logger = Logger(label: "kvlab.server")) {
@@ -40,6 +42,7 @@ public final class CommandExecutor: Sendable {
         for spec in CommandExecutor.allCommands { table[spec.name] = spec }
         commands = table
         boundPort.set(configuration.port)
+        persistence = PersistenceMonitor(durability: configuration.durability)
     }
 
     /// A state for a new connection.
@@ -68,6 +71,7 @@ public final class CommandExecutor: Sendable {
             return
         }
         spec.handler(self, command, &state, &reply)
+        noteWriteCommand(spec, &state)
     }
 
     /// `execute` for tests and tools: runs one command and returns its decoded reply.
@@ -104,6 +108,7 @@ public final class CommandExecutor: Sendable {
     /// An engine failure, as an error reply.
     func engineFailed(_ error: EngineError, _ reply: inout Reply) {
         logger.error("engine error: \(error)")
+        persistence.noteWrite(failed: true)
         reply.error("ERR engine error: \(error)")
     }
 }

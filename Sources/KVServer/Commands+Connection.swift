@@ -218,9 +218,9 @@ extension CommandExecutor {
         }
     }
 
-    /// INFO's text: the server, clients, memory, stats and keyspace sections (all by default).
+    /// INFO's text: the server, clients, memory, persistence, stats and keyspace sections (all by default).
     public func info(sections requested: [String], state: ConnectionState) -> String {
-        let all = ["server", "clients", "memory", "stats", "keyspace"]
+        let all = ["server", "clients", "memory", "persistence", "stats", "keyspace"]
         let wanted = requested.isEmpty || requested.contains(where: { ["all", "default", "everything"].contains($0) })
             ? all : all.filter { requested.contains($0) }
         let s = statistics
@@ -252,6 +252,8 @@ extension CommandExecutor {
                           "allocator_resident:\(m.allocatorResident)",
                           "mem_fragmentation_ratio:\(Self.twoDecimals(m.fragmentationRatio))",
                           "mem_allocator:\(m.allocator)"]
+            case "persistence":
+                lines += persistenceInfoLines()
             case "stats":
                 lines += ["# Stats",
                           "total_connections_received:\(s.totalConnectionsReceived.load(ordering: .relaxed))",

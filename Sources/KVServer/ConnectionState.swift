@@ -23,6 +23,8 @@ public struct ConnectionState: Sendable {
     public var pendingCommands = 0
     public var pendingHits = 0
     public var pendingMisses = 0
+    /// Write commands run since the last durability barrier (`CommandExecutor.completeWrites`).
+    public var unsyncedWriteCommands = 0
 
     /// Reused scratch space for engine keys and values, so commands do not allocate.
     var keyScratch: [UInt8] = []

@@ -19,11 +19,14 @@ public final class RESPServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channelBox = ChannelBox()
+    /// appendfsync always: one fsync per event-loop turn before that turn's replies (ReplyBarrier.swift).
+    let barriers: [ObjectIdentifier: ReplyBarrier]
 
     public init(executor: CommandExecutor, logger: Logger = Logger(label: "kvlab.server")) {
         self.executor = executor
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, executor.configuration.threads))
+        barriers = ReplyBarrier.perLoop(group, executor: executor)
     }
 
     /// Binds and starts accepting connections.
@@ -33,6 +36,7 @@ public final class RESPServer: Sendable {
         let executor = self.executor
         let logger = self.logger
         let idle = executor.configuration.idleTimeoutSeconds
+        let barriers = self.barriers
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 511)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -43,7 +47,8 @@ public final class RESPServer: Sendable {
                     if idle > 0 {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(idle))))
                     }
-                    try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(executor: executor, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(RESPConnectionHandler(executor: executor, logger: logger,
+                                                                                                barrier: barriers[ObjectIdentifier(channel.eventLoop)]))
                 }
             }
         let channel = try bootstrap.bind(host: executor.configuration.host, port: executor.configuration.port).wait()
@@ -106,16 +111,21 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     var reply: Reply
     var closing = false
     var counted = false
+    /// The loop's fsync barrier under appendfsync always, and the context it flushes through.
+    let barrier: ReplyBarrier?
+    var context: ChannelHandlerContext?
 
-    init(executor: CommandExecutor, logger: Logger) {
+    init(executor: CommandExecutor, logger: Logger, barrier: ReplyBarrier? = nil) {
         self.executor = executor
         self.logger = logger
+        self.barrier = barrier
         state = executor.makeConnectionState()
         parser = RESPCommandParser(limits: executor.configuration.limits)
         reply = Reply(buffer: ByteBufferAllocator().buffer(capacity: 0))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         reply.buffer = context.channel.allocator.buffer(capacity: 4096)
         state.peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? ""
     }
@@ -210,6 +220,8 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     }
 
     private func flushReplies(context: ChannelHandlerContext) {
+        // appendfsync always: the fsync covering this read's writes, before any reply leaves.
+        executor.completeWrites(state: &state, reply: &reply)
         guard reply.buffer.readableBytes > 0 else { return }
         executor.statistics.totalNetOutputBytes.add(reply.buffer.readableBytes, ordering: .relaxed)
         context.writeAndFlush(wrapOutboundOut(reply.buffer), promise: nil)
@@ -218,9 +230,34 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if let barrier, state.unsyncedWriteCommands > 0, !closing {
+            barrier.enqueue(self)  // replies go out after this turn's fsync (repliesDurable)
+            executor.statistics.collect(&state)
+            context.fireChannelReadComplete()
+            return
+        }
         flushReplies(context: context)
+        if state.shouldClose && !closing {  // a failed fsync barrier
+            closing = true
+            context.close(promise: nil)
+        }
         executor.statistics.collect(&state)
         context.fireChannelReadComplete()
+    }
+
+    /// Called by the loop's `ReplyBarrier` after the fsync that covers this connection's writes.
+    func repliesDurable(barrierFailure: EngineError?) {
+        guard let context, !closing else { return }
+        executor.completeWrites(state: &state, reply: &reply, barrierFailure: barrierFailure)
+        flushReplies(context: context)
+        if state.shouldClose {
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

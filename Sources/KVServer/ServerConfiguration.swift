@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var limits: RESPLimits
     /// The engine name shown by INFO.
     public var engineName: String
+    /// appendfsync and the engine's durability policy (nil: an in-memory engine); see `ServerDurability`.
+    public var durability: ServerDurability? = nil
 
     public init(host: String = "127.0.0.1", port: Int = 6379, threads: Int = 1, requirePassword: String? = nil,
                 maxClients: Int = 10000, idleTimeoutSeconds: Int = 0, limits: RESPLimits = .default, engineName: String = "") {

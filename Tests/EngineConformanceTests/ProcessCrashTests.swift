@@ -1,7 +1,8 @@
-// Real crashes, for every persistent engine: a `kvlab crash-writer` child writing with
-// sync: true is SIGKILLed at random moments; every write it acknowledged must be there when
-// the parent reopens the directory, and no acknowledged delete undone.
+// Real crashes, for every persistent engine: `CrashTest` (the library of `kvlab crash-test`)
+// runs a few cycles of a `kvlab crash-writer` child SIGKILLed at random moments, each recovery
+// checked against the expected-values oracle; and the oracle itself on hand-made recoveries.
 
+import CrashTesting
 import Foundation
 import KVCore
 import KVEngines
@@ -25,119 +26,109 @@ struct PersistentEngine: Sendable, CustomTestStringConvertible {
 
 @Suite("Crash safety: SIGKILL of a writing process")
 struct ProcessCrashTests {
-    static var kvlabExecutable: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("kvlab")
-    }
-    /// The key and value of crash-writer operation `n` (as `CrashWriterCommand` makes them).
-    static func key(_ n: Int) -> [UInt8] {
-        let digits = String(n)
-        return Array(("crash-" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits).utf8)
-    }
-    static func value(_ n: Int) -> [UInt8] {
-        let length = n % 7 == 3 ? 5_000 + n % 1000 : 20 + n % 80
-        return (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ n) }
+    static var kvlabExecutable: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("kvlab").path
     }
 
-    /// The victim of delete operation `n` in a round that started at `start` with `seed`.
-    static func victim(of n: Int, start: Int, seed: UInt64) -> Int {
-        var rng = SeededRandom(seed: seed &+ UInt64(start))
-        var result = -1
-        for op in start...n where op % 5 == 4 && op > start {
-            result = start + Int(rng.next(below: UInt64(op - start)))
-        }
-        return result
+    static func seed() -> UInt64 {
+        ProcessInfo.processInfo.environment["KVLAB_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
     }
 
-    @Test("every acknowledged synced write survives SIGKILL at random moments, over several rounds",
-          arguments: PersistentEngine.all)
-    func acknowledgedWritesSurviveKill(subject: PersistentEngine) throws {
-        let seed: UInt64 = ProcessInfo.processInfo.environment["KVLAB_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
-        print("\(subject.name): seed \(seed) (replay with KVLAB_SEED=\(seed))")
-        var rng = SeededRandom(seed: seed)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-kill-\(subject.name)-\(getpid())-\(seed)").path
-        try? FileManager.default.removeItem(atPath: dir)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let optionArguments = subject.options.sorted { $0.key < $1.key }.flatMap { ["--option", "\($0.key)=\($0.value)"] }
-        // Known state of each operation's key: true present, false absent; uncertain keys are
-        // adopted from what the reopened engine holds.
-        var state: [Int: Bool] = [:]
-        var start = 0
-        for round in 0..<4 {
-            let process = Process()
-            process.executableURL = Self.kvlabExecutable
-            process.arguments = ["crash-writer", "--engine", subject.name, "--db", dir, "--start", String(start), "--seed", String(seed)] + optionArguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            let buffer = LockedBuffer()
-            pipe.fileHandleForReading.readabilityHandler = { handle in buffer.append(handle.availableData) }
-            try process.run()
-            // Let it acknowledge something, then kill it at a random moment.
-            let deadline = Date().addingTimeInterval(20)
-            while buffer.lineCount < 1 && Date() < deadline && process.isRunning { usleep(2_000) }
-            usleep(useconds_t(50_000 + rng.next(below: 400_000)))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            pipe.fileHandleForReading.readabilityHandler = nil
-            buffer.append(pipe.fileHandleForReading.readDataToEndOfFile())
-            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the writer exited on its own: status \(process.terminationStatus)")
-            let lines = buffer.completeLines
-            var last = start - 1
-            for line in lines {
-                let fields = line.split(separator: " ")
-                guard fields.count >= 2, let n = Int(fields[1]) else { continue }
-                if fields[0] == "put" { state[n] = true }
-                if fields[0] == "del", fields.count == 3, let v = Int(fields[2]) { state[v] = false }
-                last = n
-            }
-            print("round \(round): \(lines.count) acknowledged operations from \(start)")
-            // The operation in flight at the kill may or may not have happened.
-            let inFlight = last + 1
-            var uncertain: Set<Int> = []
-            if inFlight % 5 == 4 && inFlight > start {
-                let v = Self.victim(of: inFlight, start: start, seed: seed)
-                if state[v] == true { uncertain.insert(v) }
-            } else {
-                uncertain.insert(inFlight)
-            }
-            var options = subject.options
-            options["directory"] = dir
-            let engine = try StandardEngines.registry.open(subject.name, options: EngineOptions(options))
-            try engine.checkInvariants()
-            for (n, present) in state.sorted(by: { $0.key < $1.key }) where !uncertain.contains(n) {
-                let got = try engine.get(Self.key(n))
-                if present {
-                    #expect(got == Self.value(n), "round \(round): acknowledged put \(n) lost or wrong (\(subject.name), seed \(seed))")
-                } else {
-                    #expect(got == nil, "round \(round): acknowledged delete of \(n) undone (\(subject.name), seed \(seed))")
-                }
-            }
-            for n in uncertain {
-                let got = try engine.get(Self.key(n))
-                #expect(got == nil || got == Self.value(n), "round \(round): operation \(n) in flight left a wrong value")
-                state[n] = got != nil
-            }
-            try engine.close()
-            start = inFlight + 1
-        }
+    @Test("a few kill cycles under each durability policy recover a legal state: acknowledged writes kept, no deleted key back",
+          arguments: PersistentEngine.all, [DurabilityPolicy.always, .periodic(intervalMilliseconds: 1000), .buffered])
+    func killCyclesPassTheOracle(subject: PersistentEngine, policy: DurabilityPolicy) throws {
+        let seed = Self.seed()
+        print("\(subject.name) \(policy.name): seed \(seed) (replay with KVLAB_SEED=\(seed))")
+        let configuration = CrashTestConfiguration(engine: subject.name, durability: policy, durationSeconds: 20, maxCycles: 3, seed: seed,
+                                                   executable: Self.kvlabExecutable, engineOptions: subject.options,
+                                                   killDelayMilliseconds: 150...400)
+        let summary = CrashTest(configuration: configuration).run()
+        #expect(summary.failure == nil, "\(summary.failure.map { "\($0)" } ?? "")")
+        #expect(summary.cycles == 3)
+        #expect(summary.operations > 0, "no writer acknowledged anything in 3 cycles: the kill came before the engine opened")
     }
 }
 
-/// Bytes from a child's stdout, appended from the pipe's reader thread.
-final class LockedBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
+@Suite("The crash test's oracle")
+struct CrashOracleTests {
+    /// Finds operations of the stream with the wanted shape (the stream is a function of the seed).
+    static func operations(seed: UInt64, count: Int) -> [CrashOperation] {
+        (0..<count).map { CrashOperation.make(number: $0, seed: seed, keyCount: 50) }
+    }
 
-    func append(_ more: Data) { lock.lock(); data.append(more); lock.unlock() }
+    static func recovered(_ state: ExpectedState) -> RecoveredState {
+        var r = RecoveredState()
+        r.values = state.values
+        return r
+    }
 
-    var lineCount: Int { lock.lock(); defer { lock.unlock() }; return data.filter { $0 == 10 }.count }
+    static func state(after operations: ArraySlice<CrashOperation>) -> ExpectedState {
+        var s = ExpectedState()
+        for op in operations { s.apply(op) }
+        return s
+    }
 
-    /// Lines ended by a newline (a line cut by the kill is dropped).
-    var completeLines: [String] {
-        lock.lock(); defer { lock.unlock() }
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines.removeLast()  // after the last newline: empty, or a partial line
-        return lines
+    @Test("under periodic, a recovery missing the last acknowledged operation is illegal; with it, or with the one in flight, legal")
+    func periodicNeedsEveryAcknowledgedOperation() {
+        let ops = Self.operations(seed: 11, count: 41)
+        // 40 acknowledged, the 41st in flight.
+        let legal = CrashOracle.legalPrefixes(policy: .periodic(intervalMilliseconds: 1000), operations: ops, acknowledged: 40)
+        #expect(legal == 40...41)
+        for applied in [40, 41] {
+            let verdict = CrashOracle.check(start: ExpectedState(), operations: ops, legal: legal, recovered: Self.recovered(Self.state(after: ops[..<applied])))
+            #expect(verdict == .legal(appliedCount: applied, state: Self.state(after: ops[..<applied])))
+        }
+        // Find a prefix whose state differs from the full one (an operation that changed something).
+        let lost = (0..<40).reversed().first { Self.state(after: ops[..<$0]) != Self.state(after: ops[..<40]) && Self.state(after: ops[..<$0]) != Self.state(after: ops[..<41]) }!
+        let verdict = CrashOracle.check(start: ExpectedState(), operations: ops, legal: legal, recovered: Self.recovered(Self.state(after: ops[..<lost])))
+        guard case .illegal(let message) = verdict else { Issue.record("a lost acknowledged write passed: \(verdict)"); return }
+        #expect(message.contains("expected"))
+    }
+
+    @Test("under buffered, any prefix keeping the synced operations is legal; one that drops a synced operation is not")
+    func bufferedKeepsSyncedOperations() {
+        let ops = Self.operations(seed: 3, count: 200)
+        let lastSynced = ops.prefix(150).lastIndex(where: \.synced)!
+        let legal = CrashOracle.legalPrefixes(policy: .buffered, operations: Array(ops.prefix(151)), acknowledged: 150)
+        #expect(legal == (lastSynced + 1)...151)
+        let keep = lastSynced + 1 + (150 - lastSynced) / 2
+        let verdict = CrashOracle.check(start: ExpectedState(), operations: Array(ops.prefix(151)), legal: legal,
+                                        recovered: Self.recovered(Self.state(after: ops[..<keep])))
+        guard case .legal = verdict else { Issue.record("a legal buffered prefix was refused: \(verdict)"); return }
+        // Dropping the synced operation itself (if it changed the state) must be refused.
+        let before = Self.state(after: ops[..<lastSynced])
+        if (lastSynced...151).allSatisfy({ Self.state(after: ops[..<$0]) != before }) {
+            let dropped = CrashOracle.check(start: ExpectedState(), operations: Array(ops.prefix(151)), legal: legal, recovered: Self.recovered(before))
+            guard case .illegal = dropped else { Issue.record("a recovery without a synced write passed"); return }
+        }
+    }
+
+    @Test("a deleted key that comes back, and a damaged value, are illegal")
+    func resurrectedAndDamagedValuesAreIllegal() throws {
+        let ops = Self.operations(seed: 5, count: 300)
+        let full = Self.state(after: ops[...])
+        // A key whose last operation deleted it, brought back with the value it held before.
+        var resurrected: (key: Int, tag: ValueTag)?
+        var history = ExpectedState()
+        for op in ops {
+            let before = history
+            history.apply(op)
+            for entry in op.entries {
+                if case .delete(let key) = entry, let tag = before.values[key], full.values[key] == nil { resurrected = (key, tag) }
+            }
+        }
+        let (key, tag) = try #require(resurrected)
+        var back = Self.recovered(full)
+        back.values[key] = tag
+        let legal = CrashOracle.legalPrefixes(policy: .always, operations: ops, acknowledged: 300)
+        guard case .illegal = CrashOracle.check(start: ExpectedState(), operations: ops, legal: legal, recovered: back) else {
+            Issue.record("a deleted key came back unnoticed"); return
+        }
+        // A value with one flipped byte does not name its writer.
+        var value = CrashOperation.value(operation: 7, index: 0, key: 3)
+        #expect(value.withUnsafeBytes { CrashOperation.writer(of: $0, key: 3) } == ValueTag(operation: 7, index: 0))
+        value[value.count - 1] ^= 1
+        #expect(value.withUnsafeBytes { CrashOperation.writer(of: $0, key: 3) } == nil)
     }
 }
 
