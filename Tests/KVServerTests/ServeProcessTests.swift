@@ -90,8 +90,10 @@ struct ServeProcessTransportTests {
         defer { server.stop() }
         try storeBigValue(server)
         // One full GET read back, so the baseline includes the buffers a normal GET uses.
-        let reader = try RESPConnection(endpoint: server.endpoint, timeoutSeconds: 30)
-        #expect(try reader.call(["GET", "big"]).bytes?.count == Self.tenMB)
+        let reader = try RawSocket(host: "127.0.0.1", port: server.port)
+        try reader.send(Self.getBig)
+        let expected = "$\(Self.tenMB)\r\n".utf8.count + Self.tenMB + 2
+        #expect(reader.receive(quiet: 10, limit: expected).bytes.count == expected)
         reader.close()
         usleep(300_000)
         let baseline = server.residentBytes()
@@ -208,8 +210,12 @@ struct ServeProcessTransportTests {
 struct RedisByteParityTests {
     @Test("invalid lengths and the limits before AUTH get the same bytes (and disconnect) from kvlab as from redis-server")
     func sameBytesAsRedis() throws {
-        let redis = try RedisServerProcess(extraArguments: ["--requirepass", "pw"])
+        let redis = try RedisServerProcess()
         defer { redis.stop() }
+        // Set after start: the helper's readiness check is a PING without AUTH.
+        let admin = try RESPConnection(endpoint: redis.endpoint, timeoutSeconds: 10)
+        #expect(try admin.call(["CONFIG", "SET", "requirepass", "pw"]) == .simpleString("OK"))
+        admin.close()
         let kvlab = try startServer(configuration: ServerConfiguration(port: 0, threads: 1, requirePassword: "pw"))
         defer { try? kvlab.shutdown() }
         let inputs = [
