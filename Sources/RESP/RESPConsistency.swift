@@ -83,8 +83,9 @@ public enum RESPConsistency {
             var bytes: [UInt8] = []
             RESPWriter.header(UInt8(ascii: "*"), arguments.count, &bytes)
             for a in arguments { a.withUnsafeBytes { RESPWriter.bulk($0, &bytes) } }
+            // As an authenticated client: an inline command is not held to the limits before
+            // AUTH (nor is it in Redis), so its re-encoding as an array may exceed them.
             var parser = RESPCommandParser(limits: limits)
-            parser.unauthenticated = unauthenticated
             var command = RESPCommand()
             let consumed: Int?
             do { consumed = try parser.parse(bytes, into: &command) } catch {

@@ -70,6 +70,14 @@ struct RESPRedisRulesTests {
         #expect(commandResult(big) == .success(nil))
     }
 
+    @Test("an inline command of 11 words is accepted before AUTH, as Redis does, and passes the consistency checks (a fuzz finding)")
+    func inlineBeforeAuth() {
+        let line = "S=Boot \"a b\" c d e f g h i j\r\n"
+        #expect(commandResult(line, unauthenticated: true).map { $0?.count } == .success(11))
+        let violation = Array(line.utf8).withUnsafeBytes { RESPConsistency.check($0, splits: [3, 9], limits: .default, unauthenticated: true) }
+        #expect(violation == nil, "\(String(describing: violation))")
+    }
+
     @Test("parseHead rejects exactly what parse rejects")
     func headRejectsWhatParseRejects() {
         let inputs = ["_x\r\n", "#x\r\n", "#tt\r\n", ",abc\r\n", ",0x10\r\n", "(12a\r\n", "(\r\n", "~-1\r\n", "!-1\r\n", "%-1\r\n",
