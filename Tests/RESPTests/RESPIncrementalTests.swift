@@ -72,7 +72,7 @@ struct RESPRedisRulesTests {
 
     @Test("an inline command of 11 words is accepted before AUTH, as Redis does, and passes the consistency checks (a fuzz finding)")
     func inlineBeforeAuth() {
-        let line = "S=Boot \"a b\" c d e f g h i j\r\n"
+        let line = "S=Boot \"a b\" c d e f g h i j k\r\n"
         #expect(commandResult(line, unauthenticated: true).map { $0?.count } == .success(11))
         let violation = Array(line.utf8).withUnsafeBytes { RESPConsistency.check($0, splits: [3, 9], limits: .default, unauthenticated: true) }
         #expect(violation == nil, "\(String(describing: violation))")
