@@ -17,7 +17,9 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve an engine over the Redis protocol (RESP2/RESP3) to redis-cli, redis-benchmark and kvlab's driver.",
         discussion: """
-        Binds to loopback by default. Strings, hashes and (on ordered engines) sorted sets are \
+        Binds to loopback by default; with --bind beyond loopback and no password, protected \
+        mode refuses remote clients as Redis does. The password can come from --requirepass, \
+        --requirepass-file or the KVLAB_REQUIREPASS environment variable. Strings, hashes and (on ordered engines) sorted sets are \
         stored in the engine as documented in KVServer's Keyspace. SIGINT or SIGTERM stops the \
         server: connections are closed and the engine is flushed and closed. Example:
           kvlab serve --engine hash --port 6380 --threads 2
@@ -42,8 +44,17 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to bind.")
     var bind: String = "127.0.0.1"
 
-    @Option(help: ArgumentHelp("Password clients must give with AUTH or HELLO ... AUTH default P.", valueName: "password"))
+    @Option(help: ArgumentHelp("Password clients must give with AUTH or HELLO ... AUTH default P (visible to ps: prefer --requirepass-file or \(ServeCommand.passwordVariable)).", valueName: "password"))
     var requirepass: String?
+
+    @Option(name: .customLong("requirepass-file"), help: ArgumentHelp("Read the password from the first line of this file.", valueName: "path"))
+    var requirepassFile: String?
+
+    @Option(name: .customLong("protected-mode"), help: ArgumentHelp("yes: with no password, refuse clients from beyond loopback with Redis's -DENIED reply (Redis's default); no: accept them.", valueName: "yes|no"))
+    var protectedMode: String = "yes"
+
+    @Option(name: .customLong("client-output-buffer-limit"), help: ArgumentHelp("Disconnect a client whose unsent replies reach <hard> bytes, or stay at <soft> or more for <soft-seconds> (0 = no limit; Redis's units: 256mb, 64kb...). Default 'normal 0 0 0' as Redis: replies are paced by the client's reading, so a client that never reads holds at most one reply.", valueName: "normal hard soft seconds"))
+    var clientOutputBufferLimit: String = "normal 0 0 0"
 
     @Option(help: "Event loop threads; the default shown is this machine's core count.")
     var threads: Int = System.coreCount
@@ -63,11 +74,39 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("When acknowledged writes are fsynced: always, everysec or no (Redis's names; persistent engines with --db; default everysec).", valueName: "mode"))
     var appendfsync: AppendFsync?
 
+    /// The environment variable `kvlab serve` reads the password from when no option gives one.
+    static let passwordVariable = "KVLAB_REQUIREPASS"
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port): expected 0...65535") }
+        guard requirepass == nil || requirepassFile == nil else {
+            throw ValidationError("--requirepass and --requirepass-file: give the password one way only")
+        }
+        guard ["yes", "no"].contains(protectedMode.lowercased()) else { throw ValidationError("--protected-mode \(protectedMode): expected yes or no") }
+        do { _ = try OutputBufferLimit(parsing: clientOutputBufferLimit) } catch { throw ValidationError("--client-output-buffer-limit: \(error)") }
         guard threads >= 1 else { throw ValidationError("--threads \(threads): expected at least 1") }
         guard maxclients >= 1 else { throw ValidationError("--maxclients \(maxclients): expected at least 1") }
         guard timeout >= 0 else { throw ValidationError("--timeout \(timeout): expected seconds >= 0") }
+    }
+
+    /// The password: --requirepass, else the first line of --requirepass-file, else
+    /// $KVLAB_REQUIREPASS; nil when none is given (an empty one counts as none, as in Redis).
+    func resolvePassword() throws -> String? {
+        if let requirepass { return requirepass.isEmpty ? nil : requirepass }
+        if let requirepassFile {
+            guard let data = FileManager.default.contents(atPath: requirepassFile) else {
+                throw CLIError(message: "kvlab serve: --requirepass-file \(requirepassFile): cannot read the file", code: 2)
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            let firstLine = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let password = firstLine.hasSuffix("\r") ? String(firstLine.dropLast()) : firstLine
+            guard !password.isEmpty else {
+                throw CLIError(message: "kvlab serve: --requirepass-file \(requirepassFile): the first line is empty; expected the password", code: 2)
+            }
+            return password
+        }
+        if let value = ProcessInfo.processInfo.environment[Self.passwordVariable], !value.isEmpty { return value }
+        return nil
     }
 
     func run() throws {
@@ -95,12 +134,14 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw CLIError(message: "kvlab serve: \(error)", code: 2)
         }
+        let password = try resolvePassword()
         var limits = RESPLimits()
         limits.maxBulkLength = protoMaxBulkLength
         limits.maxQueryBuffer = queryBufferLimit
-        var configuration = ServerConfiguration(host: bind, port: port, threads: threads, requirePassword: requirepass,
+        var configuration = ServerConfiguration(host: bind, port: port, threads: threads, requirePassword: password,
                                                 maxClients: maxclients, idleTimeoutSeconds: timeout, limits: limits,
-                                                engineName: selection.engine)
+                                                engineName: selection.engine, protectedMode: protectedMode.lowercased() == "yes",
+                                                outputBufferLimit: try OutputBufferLimit(parsing: clientOutputBufferLimit))
         configuration.durability = durability
         let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: configuration, logger: logger), logger: logger)
         let bound: Int

@@ -66,6 +66,7 @@ extension CommandExecutor {
             state.authenticated = true
             reply.ok()
         } else {
+            statistics.authenticationFailures.add(1, ordering: .relaxed)
             reply.error("WRONGPASS invalid username-password pair or user is disabled.")
         }
     }
@@ -86,6 +87,7 @@ extension CommandExecutor {
                 let userOK = command.string(i + 1) == "default"
                 guard configuration.requirePassword != nil || true else { break }
                 if configuration.requirePassword == nil ? !userOK : !(userOK && passwordMatches(command.argument(i + 2))) {
+                    statistics.authenticationFailures.add(1, ordering: .relaxed)
                     reply.error("WRONGPASS invalid username-password pair or user is disabled.")
                     return
                 }
@@ -195,7 +197,10 @@ extension CommandExecutor {
             ("proto-max-bulk-len", String(configuration.limits.maxBulkLength)),
             ("client-query-buffer-limit", String(configuration.limits.maxQueryBuffer)),
             ("maxmemory", "0"), ("maxmemory-policy", "noeviction"),
-            ("requirepass", configuration.requirePassword ?? ""),
+            // Never the password itself: CONFIG GET output ends up in logs and bug reports.
+            ("requirepass", configuration.requirePassword == nil ? "" : "(redacted)"),
+            ("protected-mode", configuration.protectedMode ? "yes" : "no"),
+            ("client-output-buffer-limit", configuration.outputBufferLimit.description),
         ]
     }
 
@@ -264,7 +269,9 @@ extension CommandExecutor {
                           "keyspace_hits:\(s.keyspaceHits.load(ordering: .relaxed) + state.pendingHits)",
                           "keyspace_misses:\(s.keyspaceMisses.load(ordering: .relaxed) + state.pendingMisses)",
                           "total_error_replies:0",
-                          "protocol_errors:\(s.protocolErrors.load(ordering: .relaxed))"]
+                          "protocol_errors:\(s.protocolErrors.load(ordering: .relaxed))",
+                          "client_output_buffer_limit_disconnections:\(s.outputBufferLimitDisconnections.load(ordering: .relaxed))",
+                          "acl_access_denied_auth:\(s.authenticationFailures.load(ordering: .relaxed))"]
             case "keyspace":
                 lines.append("# Keyspace")
                 let keys = keyspace.keyCount

@@ -13,6 +13,11 @@ public final class ServerStatistics: Sendable {
     public let totalNetInputBytes = Atomic<Int>(0)
     public let totalNetOutputBytes = Atomic<Int>(0)
     public let protocolErrors = Atomic<Int>(0)
+    /// Failed AUTH and HELLO ... AUTH attempts (INFO's `acl_access_denied_auth`, Redis 7.2's name).
+    public let authenticationFailures = Atomic<Int>(0)
+    /// Clients closed for exceeding `client-output-buffer-limit` (INFO's
+    /// `client_output_buffer_limit_disconnections`, Redis 7.2's name).
+    public let outputBufferLimitDisconnections = Atomic<Int>(0)
     /// The largest `used_memory` INFO has reported (Redis's `used_memory_peak`, sampled at INFO).
     public let peakMemory = Atomic<Int>(0)
 

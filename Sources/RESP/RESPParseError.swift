@@ -7,7 +7,8 @@ public enum RESPParseError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidTypeByte(found: UInt8, offset: Int)
     /// A command array element was not a bulk string (`expected '$', got 'X'`).
     case expectedBulkString(found: UInt8, offset: Int)
-    /// A length or integer line was not a decimal integer in range.
+    /// A length or integer line was not a decimal integer in range, written as Redis writes one
+    /// (`string2ll`: no `+`, no leading zeros, no `-0`).
     case invalidInteger(offset: Int)
     /// An array header with a negative (other than -1) or non-numeric count.
     case invalidMultibulkLength(offset: Int)
@@ -31,6 +32,10 @@ public enum RESPParseError: Error, Equatable, Sendable, CustomStringConvertible 
     case nestingTooDeep(limit: Int, offset: Int)
     /// Unparsed input buffered for one client exceeded the query buffer limit.
     case queryBufferExceeded(size: Int, limit: Int)
+    /// An array of more than 10 elements from a client that has not authenticated (Redis's limit).
+    case unauthenticatedMultibulkLength(length: Int, offset: Int)
+    /// A bulk string over 16 KB from a client that has not authenticated (Redis's limit).
+    case unauthenticatedBulkLength(length: Int, offset: Int)
 
     /// Where in the stream the problem is.
     public var offset: Int {
@@ -38,7 +43,8 @@ public enum RESPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .invalidTypeByte(_, o), let .expectedBulkString(_, o), let .invalidInteger(o),
              let .invalidMultibulkLength(o), let .invalidBulkLength(o), let .bulkTooLong(_, _, o),
              let .arrayTooLong(_, _, o), let .headerTooLong(o), let .inlineTooLong(_, o),
-             let .unbalancedQuotes(o), let .missingCRLF(o), let .invalidValue(_, o), let .nestingTooDeep(_, o):
+             let .unbalancedQuotes(o), let .missingCRLF(o), let .invalidValue(_, o), let .nestingTooDeep(_, o),
+             let .unauthenticatedMultibulkLength(_, o), let .unauthenticatedBulkLength(_, o):
             return o
         case let .queryBufferExceeded(size, _):
             return size
@@ -59,6 +65,8 @@ public enum RESPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case .missingCRLF: return "Protocol error: expected CRLF after bulk data"
         case .nestingTooDeep: return "Protocol error: nesting too deep"
         case .queryBufferExceeded: return "Protocol error: query buffer limit exceeded"
+        case .unauthenticatedMultibulkLength: return "Protocol error: unauthenticated multibulk length"
+        case .unauthenticatedBulkLength: return "Protocol error: unauthenticated bulk length"
         }
     }
 
@@ -82,6 +90,8 @@ public enum RESPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .invalidValue(k, o): return "RESP: invalid \(k) at byte offset \(o)"
         case let .nestingTooDeep(limit, o): return "RESP: aggregates nested deeper than \(limit) at byte offset \(o)"
         case let .queryBufferExceeded(size, limit): return "RESP: \(size) unparsed bytes exceed the query buffer limit of \(limit) bytes"
+        case let .unauthenticatedMultibulkLength(l, o): return "RESP: array length \(l) at byte offset \(o) exceeds the limit of 10 elements before AUTH"
+        case let .unauthenticatedBulkLength(l, o): return "RESP: bulk length \(l) at byte offset \(o) exceeds the limit of 16384 bytes before AUTH"
         }
     }
 }

@@ -206,52 +206,108 @@ struct RESPFuzzTests {
         mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     }
 
-    @Test("a million randomly mutated inputs never crash either parser")
-    func randomMutations() throws {
-        let seed = UInt64(ProcessInfo_seed() ?? 0x5EED_2026)
-        print("RESP fuzz seed: \(seed) (replay with KVLAB_SEED=\(seed))")
-        var random = Generator(state: seed)
-        let corpus: [[UInt8]] = RESPValueTests.samples.map(\.encoded) + [
-            Array("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n".utf8), Array("SET \"a b\" 'c'\r\n".utf8),
-        ]
-        let interesting: [UInt8] = Array("*$+-:_,#(!=%~>|\r\n0123456789-\"'\\x ".utf8) + [0, 255]
+    static func seed(_ fallback: UInt64, _ name: String) -> UInt64 {
+        let seed = ProcessInfo_seed() ?? fallback
+        print("\(name) seed: \(seed) (replay with KVLAB_SEED=\(seed))")
+        return seed
+    }
+
+    static let corpus: [[UInt8]] = RESPValueTests.samples.map(\.encoded) + [
+        Array("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n".utf8), Array("SET \"a b\" 'c'\r\n".utf8),
+        Array("|1\r\n+key\r\n+val\r\n:5\r\n".utf8), Array("*-2\r\n*0\r\n$+5\r\n".utf8),
+    ]
+    static let interesting: [UInt8] = Array("*$+-:_,#(!=%~>|\r\n0123456789-\"'\\x ".utf8) + [0, 255]
+    static var limits: RESPLimits {
         var limits = RESPLimits()
         limits.maxBulkLength = 1 << 16
         limits.maxArrayLength = 1 << 10
-        let values = RESPValueParser(limits: limits)
-        var commands = RESPCommandParser(limits: limits)
-        var command = RESPCommand()
-        var outcomes = [0, 0, 0]  // complete, incomplete, error
-        var headDisagreements = 0
+        limits.maxInlineLength = 1 << 10
+        limits.maxNesting = 16
+        return limits
+    }
+
+    @Test("randomly mutated inputs: parse and parseHead agree, any split gives the same values and commands, parsed values and commands round-trip")
+    func randomMutations() throws {
+        var random = Generator(state: Self.seed(0x5EED_2026, "RESP mutation"))
+        var outcomes = [0, 0, 0]  // complete, incomplete, error (value parser, whole input)
         var input: [UInt8] = []
-        for _ in 0..<1_000_000 {
+        for _ in 0..<20_000 {
             input.removeAll(keepingCapacity: true)
-            input += corpus[random.below(corpus.count)]
+            input += Self.corpus[random.below(Self.corpus.count)]
             for _ in 0...random.below(4) {
                 switch random.below(5) {
                 case 0 where !input.isEmpty: input[random.below(input.count)] = UInt8(truncatingIfNeeded: random.next())
-                case 1 where !input.isEmpty: input[random.below(input.count)] = interesting[random.below(interesting.count)]
-                case 2: input.insert(interesting[random.below(interesting.count)], at: random.below(input.count + 1))
+                case 1 where !input.isEmpty: input[random.below(input.count)] = Self.interesting[random.below(Self.interesting.count)]
+                case 2: input.insert(Self.interesting[random.below(Self.interesting.count)], at: random.below(input.count + 1))
                 case 3 where !input.isEmpty: input.remove(at: random.below(input.count))
-                default: input += corpus[random.below(corpus.count)].prefix(random.below(16))
+                default: input += Self.corpus[random.below(Self.corpus.count)].prefix(random.below(16))
                 }
             }
-            input.withUnsafeBytes { raw in
-                do throws(RESPParseError) {
-                    let full = try values.parse(raw)
-                    // The allocation-free head parser agrees on where the value ends.
-                    let head = try? values.parseHead(raw)
-                    if full?.consumed != head?.consumed { headDisagreements += 1 }
-                    outcomes[full == nil ? 1 : 0] += 1
-                } catch {
-                    #expect(error.offset >= 0 && error.offset <= raw.count)
-                    outcomes[2] += 1
-                }
-                _ = try? commands.parse(raw, into: &command)
+            let splits = (0..<random.below(4)).map { _ in random.below(input.count + 1) }
+            let unauthenticated = random.below(4) == 0
+            let violation = input.withUnsafeBytes { raw in
+                RESPConsistency.check(raw, splits: splits, limits: Self.limits, unauthenticated: unauthenticated)
+            }
+            if let violation {
+                Issue.record("\(violation) for input \(input) split at \(splits)")
+                return
+            }
+            do {
+                outcomes[try RESPValueParser(limits: Self.limits).parse(input) == nil ? 1 : 0] += 1
+            } catch {
+                outcomes[2] += 1
             }
         }
         #expect(outcomes.allSatisfy { $0 > 0 }, "complete/incomplete/error: \(outcomes)")
-        #expect(headDisagreements == 0)
+    }
+
+    /// A random value of every RESP type, nested up to `depth`.
+    static func randomValue(_ random: inout Generator, depth: Int) -> RESPValue {
+        func bytes() -> [UInt8] { (0..<random.below(12)).map { _ in UInt8(truncatingIfNeeded: random.next()) } }
+        func text() -> String { String((0..<random.below(10)).map { _ in Character(UnicodeScalar(UInt8(32 + random.below(95)))) }) }
+        let kinds = depth > 0 ? 16 : 11
+        switch random.below(kinds) {
+        case 0: return .simpleString(text())
+        case 1: return .error("ERR " + text())
+        case 2: return .integer(Int64(bitPattern: random.next()) >> random.below(64))
+        case 3: return .bulkString(bytes())
+        case 4: return .null
+        case 5: return .nullArray
+        case 6: return .double([0.5, -2, 1e300, -.infinity, .infinity, 3.25e-7][random.below(6)])
+        case 7: return .boolean(random.below(2) == 0)
+        case 8: return .bigNumber((random.below(2) == 0 ? "-" : "") + String(random.next()) + String(random.next()))
+        case 9: return .bulkError("SYNTAX " + text())
+        case 10: return .verbatimString(format: "txt", text: bytes())
+        case 11: return .array((0..<random.below(4)).map { _ in randomValue(&random, depth: depth - 1) })
+        case 12: return .set((0..<random.below(4)).map { _ in randomValue(&random, depth: depth - 1) })
+        case 13: return .push((0..<random.below(4)).map { _ in randomValue(&random, depth: depth - 1) })
+        default:
+            return .map((0..<random.below(3)).map { _ in RESPPair(randomValue(&random, depth: depth - 1), randomValue(&random, depth: depth - 1)) })
+        }
+    }
+
+    @Test("random values of every type survive encode then parse, whole and split at random points")
+    func randomValuesRoundTrip() throws {
+        var random = Generator(state: Self.seed(0xC0DE_2026, "RESP round-trip"))
+        for _ in 0..<3_000 {
+            let values = (0..<(1 + random.below(4))).map { _ in Self.randomValue(&random, depth: 3) }
+            let stream = values.flatMap(\.encoded)
+            let parsed = try RESPValueParser().parseAll(stream)
+            #expect(parsed.values == values && parsed.consumed == stream.count, "\(values)")
+            let splits = (0..<(1 + random.below(6))).map { _ in random.below(stream.count + 1) }
+            let violation = stream.withUnsafeBytes { RESPConsistency.check($0, splits: splits, limits: .default) }
+            #expect(violation == nil, "\(String(describing: violation))")
+            // The same values as command arguments (their encodings as bulk strings).
+            let command = RESPCommand(arguments: values.map(\.encoded))
+            var bytes: [UInt8] = []
+            RESPWriter.header(UInt8(ascii: "*"), command.count, &bytes)
+            for a in command.arguments { a.withUnsafeBytes { RESPWriter.bulk($0, &bytes) } }
+            var parser = RESPCommandParser()
+            var out = RESPCommand()
+            #expect(try parser.parse(bytes, into: &out) == bytes.count)
+            #expect(out == command)
+            if violation != nil { return }
+        }
     }
 }
 
