@@ -33,7 +33,9 @@ struct IndependentCheckTests {
     @Test("a Jepsen independent history with a stale read on one key gets the right per-key verdicts, in text and JSON")
     func perKeyVerdicts() throws {
         let operations = try JepsenIndependent.split(try JepsenEDNFormat.read(Self.staleReadOnKeyOne).operations())
-        let result = try check(operations, model: CASRegisterModel())
+        var everyKey = CheckOptions()
+        everyKey.stopAtFirstViolation = false  // the per-key report: keys after the violation checked too
+        let result = try check(operations, model: CASRegisterModel(), options: everyKey)
         #expect(result.verdict == .violation)
         let verdicts = Dictionary(uniqueKeysWithValues: result.partitions.map { ($0.key, $0.verdict) })
         #expect(verdicts == [.integer(0): .linearizable, .integer(1): .violation, .integer(2): .linearizable])
