@@ -12,6 +12,7 @@ extension CommandExecutor {
     public static let redisCompatibleVersion = "7.0.0"
 
     static let allCommands: [CommandSpec] = connectionCommands + stringCommands + hashCommands + sortedSetCommands + keyCommands
+        + transactionCommands + expiryCommands + listAndSetCommands
 
     static let connectionCommands: [CommandSpec] = [
         CommandSpec(name: "ping", arity: -1, flags: ["fast", "stale"], firstKey: 0, lastKey: 0, step: 0) { _, c, _, r in
@@ -265,8 +266,8 @@ extension CommandExecutor {
                           "protocol_errors:\(s.protocolErrors.load(ordering: .relaxed))"]
             case "keyspace":
                 lines.append("# Keyspace")
-                let keys = keyspace.keyCount
-                if keys > 0 { lines.append("db0:keys=\(keys),expires=0,avg_ttl=0") }
+                let keys = keyspace.heldKeyCount
+                if keys > 0 { lines.append("db0:keys=\(keys),expires=\(Swift.min(keys, keyspace.expiryCandidates.count)),avg_ttl=0") }
             default: break
             }
         }

@@ -13,6 +13,8 @@ public final class ServerStatistics: Sendable {
     public let totalNetInputBytes = Atomic<Int>(0)
     public let totalNetOutputBytes = Atomic<Int>(0)
     public let protocolErrors = Atomic<Int>(0)
+    /// Keys deleted because their deadline passed, lazily or by active expiry (INFO `expired_keys`).
+    public let expiredKeys = Atomic<Int>(0)
     /// The largest `used_memory` INFO has reported (Redis's `used_memory_peak`, sampled at INFO).
     public let peakMemory = Atomic<Int>(0)
 
