@@ -262,6 +262,7 @@ extension CommandExecutor {
                           "rejected_connections:\(s.rejectedConnections.load(ordering: .relaxed))",
                           "keyspace_hits:\(s.keyspaceHits.load(ordering: .relaxed) + state.pendingHits)",
                           "keyspace_misses:\(s.keyspaceMisses.load(ordering: .relaxed) + state.pendingMisses)",
+                          "expired_keys:\(s.expiredKeys.load(ordering: .relaxed))",
                           "total_error_replies:0",
                           "protocol_errors:\(s.protocolErrors.load(ordering: .relaxed))"]
             case "keyspace":

@@ -75,8 +75,8 @@ extension CommandExecutor {
                         return
                     }
                     if deadline <= now {
+                        // Redis deletes without counting it in expired_keys: the client asked.
                         try removeRecord(key, header: header, &state)
-                        statistics.expiredKeys.add(1, ordering: .relaxed)
                     } else {
                         try rewriteDeadline(key, header, record, deadline, &state)
                     }

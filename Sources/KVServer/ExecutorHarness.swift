@@ -37,6 +37,15 @@ public struct ExecutorHarness {
     public let clock: ManualWallClock
     /// Longest a command may take before the watchdog reports a hang, in seconds.
     public var watchdogSeconds: Double = 1
+    /// Replies the model could predict and did (so a run shows the model was not idle).
+    public var checkedReplies: Int { checked.load(ordering: .relaxed) }
+    private let checked = Counter()
+
+    final class Counter: Sendable {
+        private let value = Atomic<Int>(0)
+        func add(_ n: Int) { value.add(n, ordering: .relaxed) }
+        func load(ordering: AtomicLoadOrdering) -> Int { value.load(ordering: .relaxed) }
+    }
 
     /// - Parameters:
     ///   - executor: built over `clock`, so the harness can move time.
@@ -45,7 +54,10 @@ public struct ExecutorHarness {
         self.clock = clock
     }
 
-    static let keys = ["k0", "k1", "k2", "k3", "k4"]
+    /// Keys every command uses (so types collide), and keys mostly used by the string commands
+    /// the model follows (so it has something to check).
+    static let keys = ["k0", "k1", "k2", "k3", "k4", "s0", "s1", "s2"]
+    static let stringKeys = ["s0", "s1", "s2"]
     static let words = ["NX", "XX", "GT", "LT", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "GET", "CH", "INCR", "COUNT", "MATCH",
                         "WITHSCORES", "LIMIT", "TYPE", "0", "1", "-1", "2", "10", "100", "1.5", "-inf", "+inf", "abc", "",
                         "9223372036854775807", "-9223372036854775808", "*", "k?", "string", "hash"]
@@ -62,6 +74,8 @@ public struct ExecutorHarness {
 
     struct Model {
         var keys: [String: Known] = Dictionary(uniqueKeysWithValues: ExecutorHarness.keys.map { ($0, Known.absent) })
+        /// A FLUSHALL is queued in the open transaction: EXEC empties every key.
+        var flushQueued = false
         mutating func expire(now: Int64) {
             for (k, v) in keys { if case .string(_, let d?) = v, d <= now { keys[k] = .absent } }
         }
@@ -95,11 +109,12 @@ public struct ExecutorHarness {
         let group = DispatchGroup()
         for (index, stream) in streams.enumerated() {
             let p = progress[index]
-            let executor = self.executor, clock = self.clock
+            let executor = self.executor, clock = self.clock, checked = self.checked
             group.enter()
             Thread.detach {
                 defer { group.leave() }
-                if let f = Self.runStream(stream, connection: index, executor: executor, clock: clock, checkModel: checkModel, progress: p) {
+                if let f = Self.runStream(stream, connection: index, executor: executor, clock: clock, checkModel: checkModel,
+                                          progress: p, checked: checked) {
                     failures.withLock { $0.append(f) }
                 }
                 p.finish()
@@ -131,10 +146,9 @@ public struct ExecutorHarness {
     }
 
     static func runStream(_ stream: [GeneratedCommand], connection: Int, executor: CommandExecutor, clock: ManualWallClock,
-                          checkModel: Bool, progress: Progress) -> Failure? {
+                          checkModel: Bool, progress: Progress, checked: Counter) -> Failure? {
         var state = executor.makeConnectionState()
         var model = Model()
-        var inTransaction = false
         for (step, generated) in stream.enumerated() {
             progress.begin(step)
             defer { progress.end() }
@@ -145,17 +159,20 @@ public struct ExecutorHarness {
             case .activeExpiry:
                 executor.activeExpireCycle()
             case .command(let words):
+                let wasInTransaction = state.queued != nil
                 let reply = executor.execute(words, state: &state)
                 if case .error(let message) = reply, message.hasPrefix("kvlab:") || message.hasPrefix("ERR engine error") {
                     return Failure(step: step, connection: connection, command: words, message: message)
                 }
-                let name = words[0].lowercased()
-                if name == "multi" && reply == .simpleString("OK") { inTransaction = true }
-                if name == "exec" || name == "discard" { inTransaction = false }
                 guard checkModel else { continue }
-                if let problem = check(words, reply, &model, inTransaction: inTransaction && name != "multi",
-                                       now: clock.millisecondsSinceEpoch()) {
+                let queued = wasInTransaction && reply == .simpleString("QUEUED")
+                let knownBefore = words.count > 1 ? model.keys[words[1]] : nil
+                if let problem = check(words, reply, &model, inTransaction: queued, now: clock.millisecondsSinceEpoch()) {
                     return Failure(step: step, connection: connection, command: words, message: problem)
+                }
+                if let knownBefore, knownBefore != .unknown, !queued, !reply.isError,
+                   ["get", "set", "del", "exists", "incr", "append", "ttl", "pttl", "pexpire", "persist"].contains(words[0].lowercased()) {
+                    checked.add(1)
                 }
             }
         }
@@ -170,13 +187,18 @@ public struct ExecutorHarness {
         func expect(_ wanted: RESPValue) -> String? { reply == wanted ? nil : "expected \(wanted), got \(reply)" }
         func forget(_ names: [String]) { for n in names where model.keys[n] != nil { model.keys[n] = .unknown } }
         if inTransaction {
-            // Queued: the effect shows at EXEC, which the model does not follow.
+            // Queued (`+QUEUED`): the effect shows at EXEC, so what the command names becomes
+            // unknown now (only FLUSHALL reaches keys it does not name).
             forget(Array(words.dropFirst()))
+            if name.hasPrefix("flush") { model.flushQueued = true }
             return nil
         }
+        if name == "exec" || name == "discard" {
+            if name == "exec", model.flushQueued, case .array = reply { forget(keys) }
+            model.flushQueued = false
+        }
         if case .error = reply {
-            // A refused command changes nothing, except what the model cannot know.
-            if name == "exec" { forget(keys) }
+            // A refused command changes nothing.
             return nil
         }
         switch (name, words.count) {
@@ -273,8 +295,7 @@ public struct ExecutorHarness {
             for k in keys { model.keys[k] = .absent }
             return nil
         default:
-            // Anything else may have changed any key it names (or, like EXEC, any key at all).
-            if ["exec", "rename", "mset", "msetnx"].contains(name) || name.hasPrefix("flush") { forget(keys) }
+            // Anything else may have changed any key it names.
             forget(Array(words.dropFirst()))
             return nil
         }
@@ -300,14 +321,22 @@ public struct ExecutorHarness {
                 guard !["quit", "hello", "auth"].contains(name) else { return .command(["ping"]) }
                 return .command([name] + (0..<pick(5)).map { _ in word() })
             }
-            let k = key()
             let ttl = String([1, 5, 50, 200, 1500][pick(5)])
+            if roll < 650 {
+                // The string commands the model follows, mostly on the string keys.
+                let k = pick(4) == 0 ? key() : ExecutorHarness.stringKeys[pick(ExecutorHarness.stringKeys.count)]
+                let modelled: [[String]] = [
+                    ["get", k], ["get", k], ["set", k, value()], ["set", k, value(), "PX", ttl], ["set", k, value(), "NX"],
+                    ["del", k], ["exists", k], ["incr", k], ["append", k, value()], ["ttl", k], ["pttl", k],
+                    ["pexpire", k, ttl], ["persist", k],
+                ]
+                return .command(modelled[pick(modelled.count)])
+            }
+            let k = key()
             let forms: [[String]] = [
-                ["get", k], ["set", k, value()], ["set", k, value(), "PX", ttl], ["set", k, value(), "NX"],
                 ["set", k, value(), ["XX", "GET", "KEEPTTL", "NX"][pick(4)], ["GET", "PX", "KEEPTTL"][pick(3)]] + (pick(2) == 0 ? [] : [ttl]),
-                ["del", k], ["del", k, key()], ["exists", k], ["incr", k], ["incrby", k, value()], ["decr", k],
-                ["append", k, value()], ["ttl", k], ["pttl", k], ["pexpire", k, ttl], ["expire", k, "1", word()],
-                ["persist", k], ["getset", k, value()], ["getdel", k], ["incrbyfloat", k, "1.5"],
+                ["del", k, key()], ["incrby", k, value()], ["decr", k], ["expire", k, "1", word()],
+                ["getset", k, value()], ["getdel", k], ["incrbyfloat", k, "1.5"],
                 ["hset", k, "f", value()], ["hmset", k, "f", value(), "g", value()], ["hdel", k, "f"], ["hincrby", k, "f", "3"], ["hget", k, "f"],
                 ["zadd", k, "1", "m"], ["zadd", k, value(), "n"], ["zrem", k, "m"], ["zpopmin", k], ["zpopmax", k, "2"],
                 ["lpush", k, value()], ["rpush", k, value(), value()], ["lpop", k], ["rpop", k, "2"], ["lrange", k, "0", "-1"],

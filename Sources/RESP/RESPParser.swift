@@ -44,17 +44,20 @@ func parseDecimal(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> 
         i += 1
     }
     guard i < end, end - i <= 19 else { return nil }
+    // Accumulated as a negative number: Int64.min (`:-9223372036854775808`, a reply INCRBY can
+    // give) has no positive counterpart.
     var value: Int64 = 0
     while i < end {
         let d = bytes[i] &- UInt8(ascii: "0")
         guard d < 10 else { return nil }
         let (m, o1) = value.multipliedReportingOverflow(by: 10)
-        let (a, o2) = m.addingReportingOverflow(Int64(d))
+        let (a, o2) = m.subtractingReportingOverflow(Int64(d))
         guard !o1 && !o2 else { return nil }
         value = a
         i += 1
     }
-    return negative ? -value : value
+    if negative { return value }
+    return value == .min ? nil : -value
 }
 
 // MARK: - Values
