@@ -29,7 +29,8 @@ extension CommandExecutor {
             guard let n = Arguments.int64(c, 1) else { r.error(notInteger); return }
             if n == 0 { r.ok() } else { r.error("ERR DB index is out of range") }
         },
-        CommandSpec(name: "quit", arity: -1, flags: ["noauth", "fast"], firstKey: 0, lastKey: 0, step: 0) { _, _, s, r in
+        CommandSpec(name: "quit", arity: -1, flags: ["noauth", "fast"], firstKey: 0, lastKey: 0, step: 0,
+                    immediateInTransaction: true) { _, _, s, r in
             r.ok()
             s.shouldClose = true
         },

@@ -3,8 +3,7 @@
 import KVCore
 import RESP
 
-/// A list's or set's payload: varint count, then count × (varint length | bytes). Worked on as
-/// bytes, never decoded into arrays of arrays, so a push onto a long list is one copy.
+/// A set's payload: varint count, then count × (varint length | bytes).
 enum ElementsPayload {
     /// The byte ranges of the elements (relative to `payload`), in order; nil if malformed.
     static func ranges(_ payload: UnsafeRawBufferPointer, limit: Int = .max) -> (count: Int, ranges: [Range<Int>])? {
@@ -27,6 +26,39 @@ enum ElementsPayload {
         Varint.append(UInt64(element.count), to: &out)
         out.append(contentsOf: element)
     }
+}
+
+/// A list's payload: varint count, then count × (varint length | element | length as u32 LE).
+/// The trailing length lets RPOP find the last element without walking the list, so a push or
+/// a pop parses O(1) elements (and copies the rest of the record once).
+enum ListPayload {
+    static func appendElement(_ element: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        Varint.append(UInt64(element.count), to: &out)
+        out.append(contentsOf: element)
+        withUnsafeBytes(of: UInt32(element.count).littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// The element whose header starts at `offset`: its bytes and where the next one starts.
+    static func next(_ p: UnsafeRawBufferPointer, at offset: Int) -> (bytes: Range<Int>, next: Int)? {
+        guard let (length, n) = Varint.read(p, at: offset), Int(length) <= p.count - offset - n - 4 else { return nil }
+        let start = offset + n
+        return (start..<(start + Int(length)), start + Int(length) + 4)
+    }
+
+    /// The element that ends (trailer included) at `end`: its bytes and where its header starts.
+    static func previous(_ p: UnsafeRawBufferPointer, endingAt end: Int) -> (bytes: Range<Int>, start: Int)? {
+        guard end >= 5, end <= p.count else { return nil }
+        var length: UInt32 = 0
+        withUnsafeMutableBytes(of: &length) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: p[(end - 4)..<end])) }
+        let count = Int(UInt32(littleEndian: length))
+        let bytesEnd = end - 4
+        guard count <= bytesEnd else { return nil }
+        let start = bytesEnd - count - Varint.encodedLength(UInt64(count))
+        guard start >= 0 else { return nil }
+        return ((bytesEnd - count)..<bytesEnd, start)
+    }
+
+    static func count(_ p: UnsafeRawBufferPointer) -> Int { Varint.read(p, at: 0).map { Int($0.value) } ?? 0 }
 }
 
 extension CommandExecutor {
@@ -66,13 +98,13 @@ extension CommandExecutor {
                             if left {
                                 // LPUSH a b c leaves c b a at the head.
                                 for i in stride(from: command.count - 1, through: 2, by: -1) {
-                                    ElementsPayload.appendElement(UnsafeRawBufferPointer(rebasing: all[command.ranges[i]]), to: &out)
+                                    ListPayload.appendElement(UnsafeRawBufferPointer(rebasing: all[command.ranges[i]]), to: &out)
                                 }
                                 if let oldBody { out.append(contentsOf: oldBody) }
                             } else {
                                 if let oldBody { out.append(contentsOf: oldBody) }
                                 for i in 2..<command.count {
-                                    ElementsPayload.appendElement(UnsafeRawBufferPointer(rebasing: all[command.ranges[i]]), to: &out)
+                                    ListPayload.appendElement(UnsafeRawBufferPointer(rebasing: all[command.ranges[i]]), to: &out)
                                 }
                             }
                         }
@@ -107,9 +139,23 @@ extension CommandExecutor {
                     guard h.kind == .list else { reply.error(Self.wrongType); return }
                     try record.withBytes { (raw) throws(EngineError) in
                         let payload = raw.payload(h)
-                        guard let (total, ranges) = ElementsPayload.ranges(payload) else { reply.error("ERR corrupt list record"); return }
+                        let total = ListPayload.count(payload)
                         let n = Swift.min(count ?? 1, total)
-                        let taken = left ? Array(ranges.prefix(n)) : Array(ranges.suffix(n).reversed())
+                        // Walk n elements from the popped end only.
+                        var taken: [Range<Int>] = []
+                        var front = ElementsPayload.bodyOffset(payload), back = payload.count
+                        for _ in 0..<n {
+                            if left {
+                                guard let (bytes, next) = ListPayload.next(payload, at: front) else { break }
+                                taken.append(bytes)
+                                front = next
+                            } else {
+                                guard let (bytes, start) = ListPayload.previous(payload, endingAt: back) else { break }
+                                taken.append(bytes)
+                                back = start
+                            }
+                        }
+                        guard taken.count == n else { reply.error("ERR corrupt list record"); return }
                         if count == nil {
                             reply.bulk(UnsafeRawBufferPointer(rebasing: payload[taken[0]]))
                         } else {
@@ -121,13 +167,10 @@ extension CommandExecutor {
                             try removeRecord(key, header: h, &state)
                             return
                         }
-                        let keep = left ? ranges[n...] : ranges[..<(total - n)]
-                        // The kept elements are contiguous: one copy of their bytes with their length prefixes.
-                        let start = left ? ElementsPayload.headerStart(payload, keep.first!) : ElementsPayload.bodyOffset(payload)
-                        let end = left ? payload.count : keep.last!.upperBound
+                        // The kept elements are contiguous: one copy of their bytes.
                         try writeRecord(key, kind: .list, expiresAt: h.expiresAt, &state) { out in
                             Varint.append(UInt64(total - n), to: &out)
-                            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: payload[start..<end]))
+                            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: payload[front..<back]))
                         }
                     }
                 }
@@ -169,9 +212,16 @@ extension CommandExecutor {
                     if from < 0 { from = 0 }
                     if to >= total { to = total - 1 }
                     guard from <= to, from < total else { reply.arrayHeader(0); return true }
-                    guard let (_, ranges) = ElementsPayload.ranges(payload, limit: Int(to) + 1) else { reply.arrayHeader(0); return true }
-                    reply.arrayHeader(Int(to - from + 1))
-                    for r in ranges[Int(from)...Int(to)] { reply.bulk(UnsafeRawBufferPointer(rebasing: payload[r])) }
+                    var offset = ElementsPayload.bodyOffset(payload)
+                    var ranges: [Range<Int>] = []
+                    ranges.reserveCapacity(Int(to - from + 1))
+                    for i in 0...Int(to) {
+                        guard let (bytes, next) = ListPayload.next(payload, at: offset) else { break }
+                        if i >= Int(from) { ranges.append(bytes) }
+                        offset = next
+                    }
+                    reply.arrayHeader(ranges.count)
+                    for r in ranges { reply.bulk(UnsafeRawBufferPointer(rebasing: payload[r])) }
                     return true
                 }
             }
@@ -326,12 +376,6 @@ extension CommandExecutor {
     }
 }
 
-extension ElementsPayload {
-    /// Where the length prefix of the element whose bytes are `range` starts.
-    static func headerStart(_ payload: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int {
-        range.lowerBound - Varint.encodedLength(UInt64(range.count))
-    }
-}
 
 extension Optional where Wrapped == (RecordHeader, [UInt8]) {
     /// Calls `body` with the record's payload bytes, or nil when there is no record.

@@ -58,7 +58,8 @@ struct RecordHeader {
 ///                  hash:       varint fieldCount, then fieldCount × (varint fieldLength | field |
 ///                              varint valueLength | value), in insertion order
 ///                  sorted set: varint memberCount (the members are records of their own)
-///                  list:       varint count, then count × (varint length | element), head first
+///                  list:       varint count, then count × (varint length | element | length as
+///                              u32 LE), head first (the trailing length lets RPOP step backwards)
 ///                  set:        varint count, then count × (varint length | member), in insertion order
 ///
 /// Lists and sets live in their main record, so any engine holds them and a push or pop
