@@ -194,7 +194,7 @@ public struct ExecutorHarness {
             return nil
         }
         if name == "exec" || name == "discard" {
-            if name == "exec", model.flushQueued, case .array = reply { forget(keys) }
+            if name == "exec", model.flushQueued, case .array = reply { forget(Array(model.keys.keys)) }
             model.flushQueued = false
         }
         if case .error = reply {
@@ -292,7 +292,8 @@ public struct ExecutorHarness {
             case .unknown: return nil
             }
         case ("flushall", _), ("flushdb", _):
-            for k in keys { model.keys[k] = .absent }
+            // Every key the model has met, not only the harness's own: random words become keys too.
+            for k in Array(model.keys.keys) { model.keys[k] = .absent }
             return nil
         default:
             // Anything else may have changed any key it names.
