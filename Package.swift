@@ -98,6 +98,11 @@ let package = Package(
         .target(name: "KVClient", dependencies: ["RESP"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
+        // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
+        .executableTarget(
+            name: "FuzzExecutor",
+            dependencies: ["KVServer", "KVCore", "KVEngines", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "KVLabCLI",
             dependencies: [

@@ -13,11 +13,32 @@ struct CommandSpec: Sendable {
     let arity: Int
     let flags: [String]
     let firstKey: Int, lastKey: Int, step: Int
+    /// Runs holding the command lock exclusively: no other command runs meanwhile (EXEC, FLUSHALL).
+    var exclusive = false
+    /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT).
+    var immediateInTransaction = false
     let handler: Handler
+
+    init(name: String, arity: Int, flags: [String], firstKey: Int, lastKey: Int, step: Int,
+         exclusive: Bool = false, immediateInTransaction: Bool = false, handler: @escaping Handler) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        self.firstKey = firstKey
+        self.lastKey = lastKey
+        self.step = step
+        self.exclusive = exclusive
+        self.immediateInTransaction = immediateInTransaction
+        self.handler = handler
+    }
 }
 
-/// Executes commands against a `Keyspace`. No sockets: the NIO transport, tests and a future
-/// simulator all call `execute` the same way.
+/// Executes commands against a `Keyspace`. No sockets: the NIO transport, tests, the executor
+/// harness and the `FuzzExecutor` fuzz target all call `execute` the same way.
+///
+/// Commands from many connections run at once on several threads; `Keyspace`'s documentation
+/// ("Threading model, against Redis's single thread") says how each command, MULTI/EXEC block
+/// and expiry stays atomic as it is in Redis.
 public final class CommandExecutor: Sendable {
     public let keyspace: Keyspace
     public let configuration: ServerConfiguration
@@ -26,13 +47,16 @@ public final class CommandExecutor: Sendable {
     let logger: Logger
     let commands: [String: CommandSpec]
     let cursors = ScanCursorTable()
+    /// Randomness for SPOP and active expiry's sampling, seeded (replayable).
+    let random: Mutex<SeededRandom>
     /// The port actually bound (INFO, CONFIG GET port); set by the server after binding.
     let boundPort = AtomicPort()
     /// appendfsync mode and the fsync barrier's counters (Persistence.swift).
     public let persistence: PersistenceMonitor
 
     public init(keyspace: Keyspace, configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(),
-                logger: Logger = Logger(label: "kvlab.server")) {
+                logger: Logger = Logger(label: "kvlab.server"), seed: UInt64 = UInt64.random(in: 0...UInt64.max)) {
+        random = Mutex(SeededRandom(seed: seed))
         self.keyspace = keyspace
         self.configuration = configuration
         self.clock = clock
@@ -50,7 +74,8 @@ public final class CommandExecutor: Sendable {
         ConnectionState(id: statistics.makeClientID(), authenticated: configuration.requirePassword == nil, peer: peer)
     }
 
-    /// Executes `command` for the connection `state`, appending its reply to `reply`.
+    /// Executes `command` for the connection `state`, appending its reply to `reply`. Inside
+    /// MULTI, a valid command is queued (`+QUEUED`) and a refused one fails the transaction.
     public func execute(_ command: RESPCommand, state: inout ConnectionState, reply: inout Reply) {
         guard !command.isEmpty else { return }
         reply.version = state.protocolVersion
@@ -59,19 +84,33 @@ public final class CommandExecutor: Sendable {
         guard let spec = commands[name] else {
             var args = ""
             for i in 1..<command.count where args.count < 128 { args += "'\(command.string(i).prefix(128))' " }
-            reply.error("ERR unknown command '\(command.string(0).prefix(128))', with args beginning with: \(args)")
+            refuse("ERR unknown command '\(command.string(0).prefix(128))', with args beginning with: \(args)", &state, &reply)
             return
         }
         if !state.authenticated && name != "auth" && name != "hello" && name != "quit" {
-            reply.error("NOAUTH Authentication required.")
+            refuse("NOAUTH Authentication required.", &state, &reply)
             return
         }
         if spec.arity > 0 ? command.count != spec.arity : command.count < -spec.arity {
-            reply.error("ERR wrong number of arguments for '\(name)' command")
+            refuse("ERR wrong number of arguments for '\(name)' command", &state, &reply)
             return
         }
-        spec.handler(self, command, &state, &reply)
+        if state.queued != nil && !spec.immediateInTransaction {
+            state.queued!.append(command)
+            reply.simple("QUEUED")
+            return
+        }
+        keyspace.withCommandLock(exclusive: spec.exclusive) {
+            spec.handler(self, command, &state, &reply)
+        }
         noteWriteCommand(spec, &state)
+    }
+
+    /// An error for a command refused before running; inside MULTI it also dooms the
+    /// transaction (EXEC then answers EXECABORT), as Redis's `flagTransaction`.
+    private func refuse(_ message: String, _ state: inout ConnectionState, _ reply: inout Reply) {
+        if state.queued != nil { state.transactionFailed = true }
+        reply.error(message)
     }
 
     /// `execute` for tests and tools: runs one command and returns its decoded reply.

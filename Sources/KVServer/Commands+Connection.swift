@@ -12,6 +12,7 @@ extension CommandExecutor {
     public static let redisCompatibleVersion = "7.0.0"
 
     static let allCommands: [CommandSpec] = connectionCommands + stringCommands + hashCommands + sortedSetCommands + keyCommands
+        + transactionCommands + expiryCommands + listAndSetCommands
 
     static let connectionCommands: [CommandSpec] = [
         CommandSpec(name: "ping", arity: -1, flags: ["fast", "stale"], firstKey: 0, lastKey: 0, step: 0) { _, c, _, r in
@@ -28,7 +29,8 @@ extension CommandExecutor {
             guard let n = Arguments.int64(c, 1) else { r.error(notInteger); return }
             if n == 0 { r.ok() } else { r.error("ERR DB index is out of range") }
         },
-        CommandSpec(name: "quit", arity: -1, flags: ["noauth", "fast"], firstKey: 0, lastKey: 0, step: 0) { _, _, s, r in
+        CommandSpec(name: "quit", arity: -1, flags: ["noauth", "fast"], firstKey: 0, lastKey: 0, step: 0,
+                    immediateInTransaction: true) { _, _, s, r in
             r.ok()
             s.shouldClose = true
         },
@@ -268,14 +270,15 @@ extension CommandExecutor {
                           "rejected_connections:\(s.rejectedConnections.load(ordering: .relaxed))",
                           "keyspace_hits:\(s.keyspaceHits.load(ordering: .relaxed) + state.pendingHits)",
                           "keyspace_misses:\(s.keyspaceMisses.load(ordering: .relaxed) + state.pendingMisses)",
+                          "expired_keys:\(s.expiredKeys.load(ordering: .relaxed))",
                           "total_error_replies:0",
                           "protocol_errors:\(s.protocolErrors.load(ordering: .relaxed))",
                           "client_output_buffer_limit_disconnections:\(s.outputBufferLimitDisconnections.load(ordering: .relaxed))",
                           "acl_access_denied_auth:\(s.authenticationFailures.load(ordering: .relaxed))"]
             case "keyspace":
                 lines.append("# Keyspace")
-                let keys = keyspace.keyCount
-                if keys > 0 { lines.append("db0:keys=\(keys),expires=0,avg_ttl=0") }
+                let keys = keyspace.heldKeyCount
+                if keys > 0 { lines.append("db0:keys=\(keys),expires=\(Swift.min(keys, keyspace.expiryCandidates.count)),avg_ttl=0") }
             default: break
             }
         }

@@ -1,4 +1,4 @@
-// Hash commands (what YCSB's Redis binding uses): HSET, HMSET, HGET, HMGET, HGETALL, HDEL, HLEN.
+// Hash commands (what YCSB's Redis binding uses): HSET, HMSET, HGET, HMGET, HGETALL, HDEL, HLEN, HINCRBY.
 
 import KVCore
 import RESP
@@ -11,6 +11,7 @@ extension CommandExecutor {
         CommandSpec(name: "hmget", arity: -3, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.hmget($1, &$2, &$3, single: false) },
         CommandSpec(name: "hgetall", arity: 2, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1) { $0.hgetall($1, &$2, &$3) },
         CommandSpec(name: "hdel", arity: -3, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.hdel($1, &$2, &$3) },
+        CommandSpec(name: "hincrby", arity: 4, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.hincrby($1, &$2, &$3) },
         CommandSpec(name: "hlen", arity: 2, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.hlen($1, &$2, &$3) },
     ]
 
@@ -20,7 +21,7 @@ extension CommandExecutor {
         do {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     var pairs: [(field: [UInt8], value: [UInt8])] = []
                     var expiresAt: Int64? = nil
                     if let (h, record) = try readCopy(key, &state) {
@@ -123,7 +124,7 @@ extension CommandExecutor {
         do {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     guard let (h, record) = try readCopy(key, &state) else { reply.integer(0); return }
                     guard h.kind == .hash else { reply.error(Self.wrongType); return }
                     var pairs = record.withUnsafeBytes { HashPayload.decode($0.payload(h)) }
@@ -159,6 +160,39 @@ extension CommandExecutor {
             case nil: reply.integer(0)
             case .some(nil): reply.error(Self.wrongType)
             case .some(let count?): reply.integer(count)
+            }
+        } catch {
+            engineFailed(error, &reply)
+        }
+    }
+
+    func hincrby(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
+        guard let delta = Arguments.int64(command, 3) else { reply.error(Self.notInteger); return }
+        let field = command.argument(2)
+        do {
+            try command.withArgument(1) { (key) throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
+                    var pairs: [(field: [UInt8], value: [UInt8])] = []
+                    var expiresAt: Int64? = nil
+                    if let (h, record) = try readCopy(key, &state) {
+                        guard h.kind == .hash else { reply.error(Self.wrongType); return }
+                        pairs = record.withUnsafeBytes { HashPayload.decode($0.payload(h)) }
+                        expiresAt = h.expiresAt
+                    }
+                    let at = pairs.firstIndex { $0.field == field }
+                    var current: Int64 = 0
+                    if let at {
+                        guard let n = pairs[at].value.withUnsafeBytes({ Arguments.int64($0) }) else { reply.error("ERR hash value is not an integer"); return }
+                        current = n
+                    }
+                    let (sum, overflow) = current.addingReportingOverflow(delta)
+                    guard !overflow else { reply.error("ERR increment or decrement would overflow"); return }
+                    var digits: [UInt8] = []
+                    RESPWriter.decimal(sum, &digits)
+                    if let at { pairs[at].value = digits } else { pairs.append((field, digits)) }
+                    try writeRecord(key, kind: .hash, expiresAt: expiresAt, &state) { HashPayload.encode(pairs, into: &$0) }
+                    reply.integer(sum)
+                }
             }
         } catch {
             engineFailed(error, &reply)

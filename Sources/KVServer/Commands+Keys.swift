@@ -1,4 +1,4 @@
-// Keyspace commands: DEL, UNLINK, EXISTS, TYPE, TTL, PTTL, SCAN, DBSIZE, FLUSHALL, FLUSHDB.
+// Keyspace commands: DEL, UNLINK, EXISTS, TYPE, TTL, PTTL, SCAN, KEYS, RENAME, DBSIZE, FLUSHALL, FLUSHDB.
 
 import KVCore
 import RESP
@@ -41,16 +41,22 @@ extension CommandExecutor {
         CommandSpec(name: "ttl", arity: 2, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.ttl($1, &$2, &$3, milliseconds: false) },
         CommandSpec(name: "pttl", arity: 2, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.ttl($1, &$2, &$3, milliseconds: true) },
         CommandSpec(name: "scan", arity: -2, flags: ["readonly"], firstKey: 0, lastKey: 0, step: 0) { $0.scan($1, &$2, &$3) },
-        CommandSpec(name: "dbsize", arity: 1, flags: ["readonly", "fast"], firstKey: 0, lastKey: 0, step: 0) { e, _, _, r in r.integer(e.keyspace.keyCount) },
-        CommandSpec(name: "flushall", arity: -1, flags: ["write"], firstKey: 0, lastKey: 0, step: 0) { $0.flushAll($1, &$2, &$3) },
-        CommandSpec(name: "flushdb", arity: -1, flags: ["write"], firstKey: 0, lastKey: 0, step: 0) { $0.flushAll($1, &$2, &$3) },
+        CommandSpec(name: "dbsize", arity: 1, flags: ["readonly", "fast"], firstKey: 0, lastKey: 0, step: 0) { e, _, _, r in r.integer(e.keyspace.heldKeyCount) },
+        CommandSpec(name: "flushall", arity: -1, flags: ["write"], firstKey: 0, lastKey: 0, step: 0, exclusive: true) { $0.flushAll($1, &$2, &$3) },
+        CommandSpec(name: "keys", arity: 2, flags: ["readonly"], firstKey: 0, lastKey: 0, step: 0) { $0.keys($1, &$2, &$3) },
+        CommandSpec(name: "rename", arity: 3, flags: ["write"], firstKey: 1, lastKey: 2, step: 1) { $0.rename($1, &$2, &$3) },
+        CommandSpec(name: "flushdb", arity: -1, flags: ["write"], firstKey: 0, lastKey: 0, step: 0, exclusive: true) { $0.flushAll($1, &$2, &$3) },
     ]
 
+    /// DEL and UNLINK: every key's stripe taken first (in stripe order), so the deletion is atomic.
     func del(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
-        var removed = 0
         do {
-            for i in 1..<command.count {
-                if try command.withArgument(i, { (key) throws(EngineError) in try deleteKey(key, &state) }) { removed += 1 }
+            let removed = try withKeyLocks(command, 1..<command.count, &state) { (state) throws(EngineError) -> Int in
+                var removed = 0
+                for i in 1..<command.count {
+                    if try command.withArgument(i, { (key) throws(EngineError) in try deleteKey(key, &state) }) { removed += 1 }
+                }
+                return removed
             }
             reply.integer(removed)
         } catch {
@@ -58,11 +64,15 @@ extension CommandExecutor {
         }
     }
 
+    /// EXISTS k1 k2 ...: a key named twice counts twice, as in Redis.
     func exists(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
-        var found = 0
         do {
-            for i in 1..<command.count {
-                if try command.withArgument(i, { (key) throws(EngineError) in try read(key, &state) { _, _ in true } }) != nil { found += 1 }
+            let found = try withKeyLocks(command, 1..<command.count, &state) { (state) throws(EngineError) -> Int in
+                var found = 0
+                for i in 1..<command.count {
+                    if try command.withArgument(i, { (key) throws(EngineError) in try read(key, &state) { _, _ in true } }) != nil { found += 1 }
+                }
+                return found
             }
             reply.integer(found)
         } catch {
@@ -100,7 +110,7 @@ extension CommandExecutor {
             return
         }
         do {
-            try keyspace.flushAll()
+            try keyspace.heldFlushAll()
             reply.ok()
         } catch {
             engineFailed(error, &reply)
@@ -163,5 +173,69 @@ extension CommandExecutor {
         reply.bulk(String(next))
         reply.arrayHeader(keys.count)
         for k in keys { reply.bulk(k) }
+    }
+
+    /// KEYS pattern: every live key matching the glob, in key order (ordered engines).
+    func keys(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
+        guard requireOrdered(&reply, "KEYS") else { return }
+        let pattern = command.argument(1)
+        let now = clock.millisecondsSinceEpoch()
+        var keys: [[UInt8]] = []
+        do {
+            try [Keyspace.mainTag].withBytes { (s) throws(EngineError) in
+                try keyspace.withEngine { (e) throws(EngineError) in
+                    try e.scan(from: s, limit: Int.max) { k, v in
+                        guard k.first == Keyspace.mainTag else { return false }
+                        guard let h = Keyspace.header(of: v), !h.isExpired(now: now) else { return true }
+                        let userKey = Array(k[1...])
+                        if pattern == [UInt8(ascii: "*")] || GlobPattern.matches(pattern, userKey) { keys.append(userKey) }
+                        return true
+                    }
+                }
+            }
+        } catch {
+            engineFailed(error, &reply)
+            return
+        }
+        reply.arrayHeader(keys.count)
+        for k in keys { reply.bulk(k) }
+    }
+
+    /// RENAME src dst: moves the value and its deadline; a sorted set's member records move too.
+    func rename(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
+        let source = command.argument(1), destination = command.argument(2)
+        do {
+            try withKeyLocks(command, 1...2, &state) { (state) throws(EngineError) in
+                try source.withBytes { (src) throws(EngineError) in
+                    try destination.withBytes { (dst) throws(EngineError) in
+                        guard let (header, record) = try readCopy(src, &state) else { reply.error("ERR no such key"); return }
+                        if source == destination { reply.ok(); return }
+                        if let old = try rawHeader(dst, &state) { try removeRecord(dst, header: old, &state) }
+                        if header.kind == .sortedSet {
+                            let members = try sortedSetMembers(src, &state)
+                            var batch = WriteBatch()
+                            for (member, score) in members {
+                                try member.withBytes { (m) throws(EngineError) in
+                                    Self.memberKey(src, m, into: &state.auxScratch)
+                                    batch.delete(state.auxScratch)
+                                    Self.indexKey(src, score, m, into: &state.auxScratch)
+                                    batch.delete(state.auxScratch)
+                                    Self.memberKey(dst, m, into: &state.auxScratch)
+                                    withUnsafeBytes(of: score.bitPattern.littleEndian) { batch.put(state.auxScratch, Array($0)) }
+                                    Self.indexKey(dst, score, m, into: &state.auxScratch)
+                                    batch.put(state.auxScratch, [UInt8]())
+                                }
+                            }
+                            if !batch.isEmpty { try keyspace.withEngine { (e) throws(EngineError) in try e.write(batch, options: .default) } }
+                        }
+                        try rewriteDeadline(dst, header, record, header.expiresAt, &state)
+                        try removeRecord(src, header: nil, &state)
+                        reply.ok()
+                    }
+                }
+            }
+        } catch {
+            engineFailed(error, &reply)
+        }
     }
 }

@@ -1,4 +1,4 @@
-// Sorted sets on ordered engines (YCSB's scan index): ZADD, ZRANGEBYSCORE, ZREM, ZCARD, ZSCORE.
+// Sorted sets on ordered engines (YCSB's scan index): ZADD, ZRANGEBYSCORE, ZREM, ZCARD, ZSCORE, ZPOPMIN, ZPOPMAX.
 
 import KVCore
 import RESP
@@ -9,6 +9,8 @@ extension CommandExecutor {
         CommandSpec(name: "zrangebyscore", arity: -4, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1) { $0.zrangebyscore($1, &$2, &$3) },
         CommandSpec(name: "zrem", arity: -3, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.zrem($1, &$2, &$3) },
         CommandSpec(name: "zcard", arity: 2, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.zcard($1, &$2, &$3) },
+        CommandSpec(name: "zpopmin", arity: -2, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.zpop($1, &$2, &$3, minimum: true) },
+        CommandSpec(name: "zpopmax", arity: -2, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.zpop($1, &$2, &$3, minimum: false) },
         CommandSpec(name: "zscore", arity: 3, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.zscore($1, &$2, &$3) },
     ]
 
@@ -118,7 +120,7 @@ extension CommandExecutor {
         do {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     let existing = try sortedSetCardinality(key, &state)
                     if let (n, _) = existing, n < 0 { reply.error(Self.wrongType); return }
                     var cardinality = existing?.0 ?? 0
@@ -152,6 +154,7 @@ extension CommandExecutor {
                         Self.memberKey(key, member, into: &state.auxScratch)
                         withUnsafeBytes(of: score.bitPattern.littleEndian) { batch.put(state.auxScratch, Array($0)) }
                         try keyspace.withEngine { (e) throws(EngineError) in try e.write(batch, options: .default) }
+                        keyspace.touch(key)
                         incrResult = score
                     }
                     keyspace.auxiliaryRecords.add(added * 2, ordering: .relaxed)
@@ -256,7 +259,7 @@ extension CommandExecutor {
         do {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     guard let (n, expiresAt) = try sortedSetCardinality(key, &state) else { reply.integer(0); return }
                     guard n >= 0 else { reply.error(Self.wrongType); return }
                     var removed = 0
@@ -306,6 +309,66 @@ extension CommandExecutor {
                     reply.double(score)
                 } else {
                     reply.null()
+                }
+            }
+        } catch {
+            engineFailed(error, &reply)
+        }
+    }
+
+    /// ZPOPMIN / ZPOPMAX key [count]: the lowest (highest) members with their scores, removed.
+    func zpop(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply, minimum: Bool) {
+        guard requireOrdered(&reply, minimum ? "ZPOPMIN" : "ZPOPMAX") else { return }
+        guard command.count <= 3 else { reply.error(Self.syntaxError); return }
+        let count = popCount(command, &reply)
+        if count == -1 { return }
+        do {
+            try command.withArgument(1) { (key) throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
+                    guard let (n, expiresAt) = try sortedSetCardinality(key, &state) else { reply.arrayHeader(0); return }
+                    guard n >= 0 else { reply.error(Self.wrongType); return }
+                    let wanted = Swift.min(count ?? 1, n)
+                    Keyspace.auxiliaryPrefix(Keyspace.indexTag, key, into: &state.auxScratch)
+                    let prefix = state.auxScratch
+                    var popped: [(member: [UInt8], score: Double)] = []
+                    try prefix.withBytes { (p) throws(EngineError) in
+                        try keyspace.withEngine { (e) throws(EngineError) in
+                            try e.scan(from: p, limit: Int.max) { k, _ in
+                                guard k.count >= p.count + 8, UnsafeRawBufferPointer(rebasing: k[0..<p.count]).elementsEqual(p) else { return false }
+                                let score = Keyspace.score(fromSortable: Keyspace.readBigEndian(k, at: p.count))
+                                popped.append((Array(k[(p.count + 8)...]), score))
+                                // The lowest are first in key order; the highest need the whole walk.
+                                if !minimum && popped.count > wanted { popped.removeFirst() }
+                                return !minimum || popped.count < wanted
+                            }
+                        }
+                    }
+                    if !minimum { popped.reverse() }
+                    var batch = WriteBatch()
+                    for (member, score) in popped {
+                        member.withUnsafeBytes { m in
+                            Self.memberKey(key, m, into: &state.auxScratch)
+                            batch.delete(state.auxScratch)
+                            Self.indexKey(key, score, m, into: &state.auxScratch)
+                            batch.delete(state.auxScratch)
+                        }
+                    }
+                    if !batch.isEmpty {
+                        try keyspace.withEngine { (e) throws(EngineError) in try e.write(batch, options: .default) }
+                        keyspace.auxiliaryRecords.subtract(popped.count * 2, ordering: .relaxed)
+                        if n - popped.count <= 0 {
+                            try removeRecord(key, header: nil, &state)
+                        } else {
+                            try writeRecord(key, kind: .sortedSet, expiresAt: expiresAt, &state) { Varint.append(UInt64(n - popped.count), to: &$0) }
+                        }
+                    }
+                    if count != nil && reply.version == .resp3 {
+                        reply.arrayHeader(popped.count)
+                        for (member, score) in popped { reply.arrayHeader(2); reply.bulk(member); reply.double(score) }
+                    } else {
+                        reply.arrayHeader(popped.count * 2)
+                        for (member, score) in popped { reply.bulk(member); reply.double(score) }
+                    }
                 }
             }
         } catch {

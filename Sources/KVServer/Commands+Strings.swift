@@ -1,5 +1,8 @@
-// String commands: GET, SET (EX PX EXAT PXAT KEEPTTL NX XX GET), MGET, MSET, INCR/DECR, STRLEN, APPEND.
+// String commands: GET, SET (EX PX EXAT PXAT KEEPTTL NX XX GET), GETSET, GETDEL, MGET, MSET, INCR/DECR, INCRBYFLOAT, STRLEN, APPEND.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVCore
 import RESP
 
@@ -24,6 +27,9 @@ extension CommandExecutor {
             e.incrementBy(c, -n, &s, &r)
         },
         CommandSpec(name: "strlen", arity: 2, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.strlen($1, &$2, &$3) },
+        CommandSpec(name: "getset", arity: 3, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.getset($1, &$2, &$3) },
+        CommandSpec(name: "getdel", arity: 2, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.getdel($1, &$2, &$3) },
+        CommandSpec(name: "incrbyfloat", arity: 3, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1) { $0.incrbyfloat($1, &$2, &$3) },
         CommandSpec(name: "append", arity: 3, flags: ["write", "denyoom"], firstKey: 1, lastKey: 1, step: 1) { $0.append($1, &$2, &$3) },
     ]
 
@@ -99,7 +105,7 @@ extension CommandExecutor {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
                 let value = UnsafeRawBufferPointer(rebasing: all[command.ranges[2]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     var expiresAt = o.expiresAt
                     if o.nx || o.xx || o.get || o.keepTTL {
                         let old = try readCopy(key, &state)
@@ -127,33 +133,38 @@ extension CommandExecutor {
         }
     }
 
+    /// MGET: every key's stripe taken first, so no MSET or DEL is seen half done.
     func mget(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
         reply.arrayHeader(command.count - 1)
-        for i in 1..<command.count {
-            do {
-                let found: Bool? = try command.storage.withBytes { (all) throws(EngineError) in
-                    try read(UnsafeRawBufferPointer(rebasing: all[command.ranges[i]]), &state) { header, record in
-                        guard header.kind == .string else { return false }
-                        reply.bulk(record.payload(header))
-                        return true
+        // Locking cannot fail; an engine error on one key becomes that element's reply.
+        withKeyLocksInfallible(command, 1..<command.count, &state) { state in
+            for i in 1..<command.count {
+                do throws(EngineError) {
+                    let found: Bool? = try command.storage.withBytes { (all) throws(EngineError) in
+                        try read(UnsafeRawBufferPointer(rebasing: all[command.ranges[i]]), &state) { header, record in
+                            guard header.kind == .string else { return false }
+                            reply.bulk(record.payload(header))
+                            return true
+                        }
                     }
+                    if found != true { reply.null() }
+                    if found == nil { state.pendingMisses += 1 } else { state.pendingHits += 1 }
+                } catch {
+                    engineFailed(error, &reply)
                 }
-                if found != true { reply.null() }
-                if found == nil { state.pendingMisses += 1 } else { state.pendingHits += 1 }
-            } catch {
-                engineFailed(error, &reply)
             }
         }
     }
 
+    /// MSET: every key's stripe taken first (in stripe order), so the keys change together.
     func mset(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
         guard command.count % 2 == 1 else { reply.error("ERR wrong number of arguments for 'mset' command"); return }
         do {
-            try command.storage.withBytes { (all) throws(EngineError) in
-                for i in stride(from: 1, to: command.count, by: 2) {
-                    let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[i]])
-                    let value = UnsafeRawBufferPointer(rebasing: all[command.ranges[i + 1]])
-                    try keyspace.withKeyLock(key) { () throws(EngineError) in
+            try withKeyLocks(command, stride(from: 1, to: command.count, by: 2), &state) { (state) throws(EngineError) in
+                try command.storage.withBytes { (all) throws(EngineError) in
+                    for i in stride(from: 1, to: command.count, by: 2) {
+                        let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[i]])
+                        let value = UnsafeRawBufferPointer(rebasing: all[command.ranges[i + 1]])
                         try prepareOverwrite(key, &state)
                         try writeRecord(key, kind: .string, expiresAt: nil, &state) { $0.append(contentsOf: value) }
                     }
@@ -169,7 +180,7 @@ extension CommandExecutor {
         do {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     var current: Int64 = 0
                     var expiresAt: Int64? = nil
                     if let (h, record) = try readCopy(key, &state) {
@@ -215,7 +226,7 @@ extension CommandExecutor {
             try command.storage.withBytes { (all) throws(EngineError) in
                 let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
                 let suffix = UnsafeRawBufferPointer(rebasing: all[command.ranges[2]])
-                try keyspace.withKeyLock(key) { () throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
                     var old: [UInt8] = []
                     var expiresAt: Int64? = nil
                     if let (h, record) = try readCopy(key, &state) {
@@ -232,6 +243,85 @@ extension CommandExecutor {
                         out.append(contentsOf: suffix)
                     }
                     reply.integer(old.count + suffix.count)
+                }
+            }
+        } catch {
+            engineFailed(error, &reply)
+        }
+    }
+
+    /// GETSET key value: SET's GET form, which drops any deadline.
+    func getset(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
+        do {
+            try command.storage.withBytes { (all) throws(EngineError) in
+                let key = UnsafeRawBufferPointer(rebasing: all[command.ranges[1]])
+                let value = UnsafeRawBufferPointer(rebasing: all[command.ranges[2]])
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
+                    let old = try readCopy(key, &state)
+                    if let (h, _) = old, h.kind != .string { reply.error(Self.wrongType); return }
+                    try writeRecord(key, kind: .string, expiresAt: nil, &state) { $0.append(contentsOf: value) }
+                    if let (h, record) = old { record.withUnsafeBytes { reply.bulk($0.payload(h)) } } else { reply.null() }
+                }
+            }
+        } catch {
+            engineFailed(error, &reply)
+        }
+    }
+
+    func getdel(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
+        do {
+            try command.withArgument(1) { (key) throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
+                    guard let (h, record) = try readCopy(key, &state) else { reply.null(); return }
+                    guard h.kind == .string else { reply.error(Self.wrongType); return }
+                    try removeRecord(key, header: h, &state)
+                    record.withUnsafeBytes { reply.bulk($0.payload(h)) }
+                }
+            }
+        } catch {
+            engineFailed(error, &reply)
+        }
+    }
+
+    /// A long double as Redis's `strtold` reads it: no spaces, the whole text, not NaN.
+    static func longDouble(_ raw: [UInt8]) -> Float80? {
+        guard !raw.isEmpty, raw.count < 5120, !raw.contains(where: { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) || $0 == 0 }) else { return nil }
+        guard let text = String(validating: raw, as: UTF8.self), let v = Float80(text), !v.isNaN else { return nil }
+        return v
+    }
+
+    /// A long double in Redis's human form (`ld2string` with LD_STR_HUMAN): "%.17Lf", then
+    /// trailing zeros and a trailing point dropped; "-0" is "0".
+    static func humanLongDouble(_ value: Float80) -> String {
+        var buffer = [CChar](repeating: 0, count: 5200)
+        let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.17Lf", $0) }
+        var text = String(decoding: buffer.prefix(Int(Swift.max(0, n))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text == "-0" ? "0" : text
+    }
+
+    /// INCRBYFLOAT key increment, in long double arithmetic as Redis does (x86_64).
+    func incrbyfloat(_ command: RESPCommand, _ state: inout ConnectionState, _ reply: inout Reply) {
+        guard let delta = Self.longDouble(command.argument(2)) else { reply.error("ERR value is not a valid float"); return }
+        do {
+            try command.withArgument(1) { (key) throws(EngineError) in
+                try withKeyLock(key, &state) { (state) throws(EngineError) in
+                    var current: Float80 = 0
+                    var expiresAt: Int64? = nil
+                    if let (h, record) = try readCopy(key, &state) {
+                        guard h.kind == .string else { reply.error(Self.wrongType); return }
+                        guard let v = Self.longDouble(Array(record[h.payloadOffset...])) else { reply.error("ERR value is not a valid float"); return }
+                        current = v
+                        expiresAt = h.expiresAt
+                    }
+                    let sum = current + delta
+                    guard sum.isFinite else { reply.error("ERR increment would produce NaN or Infinity"); return }
+                    let text = Self.humanLongDouble(sum)
+                    try writeRecord(key, kind: .string, expiresAt: expiresAt, &state) { $0.append(contentsOf: text.utf8) }
+                    reply.bulk(text)
                 }
             }
         } catch {

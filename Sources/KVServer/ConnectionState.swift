@@ -26,6 +26,15 @@ public struct ConnectionState: Sendable {
     /// Write commands run since the last durability barrier (`CommandExecutor.completeWrites`).
     public var unsyncedWriteCommands = 0
 
+    /// The key stripes this connection's current command holds (see `Keyspace`, threading model).
+    var heldStripes: [Int] = []
+    /// Commands queued since MULTI; nil outside a transaction.
+    var queued: [RESPCommand]?
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    var transactionFailed = false
+    /// WATCHed keys and what EXEC compares.
+    var watched: [WatchedKey] = []
+
     /// Reused scratch space for engine keys and values, so commands do not allocate.
     var keyScratch: [UInt8] = []
     var valueScratch: [UInt8] = []
@@ -36,6 +45,17 @@ public struct ConnectionState: Sendable {
         self.authenticated = authenticated
         self.peer = peer
         keyScratch.reserveCapacity(256)
+        heldStripes.reserveCapacity(4)
         valueScratch.reserveCapacity(1024)
     }
+}
+
+/// A key under WATCH: EXEC aborts if its slot's write version moved, if it had a deadline that
+/// has passed since, or if a FLUSHALL ran while it existed.
+struct WatchedKey: Sendable {
+    var key: [UInt8]
+    var version: UInt64
+    var flushEpoch: UInt64
+    var existed: Bool
+    var expiresAt: Int64?
 }

@@ -1,5 +1,10 @@
 // Redis's data types on a plain key-value engine: the record encoding and the locking around it.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import KVCore
 import Synchronization
 
@@ -8,12 +13,16 @@ public enum ValueKind: UInt8, Sendable {
     case string = 1
     case hash = 2
     case sortedSet = 3
+    case list = 4
+    case set = 5
 
     public var typeName: String {
         switch self {
         case .string: "string"
         case .hash: "hash"
         case .sortedSet: "zset"
+        case .list: "list"
+        case .set: "set"
         }
     }
 }
@@ -29,7 +38,7 @@ struct RecordHeader {
     func isExpired(now: Int64) -> Bool { expiresAt.map { $0 <= now } ?? false }
 }
 
-/// The keyspace: Redis strings, hashes and sorted sets stored in one `KeyValueEngine`.
+/// The keyspace: Redis strings, hashes, lists, sets and sorted sets stored in one `KeyValueEngine`.
 ///
 /// ## Encoding, byte by byte
 ///
@@ -42,13 +51,20 @@ struct RecordHeader {
 ///
 /// A **main record** value is a header and a payload:
 ///
-///     byte 0       kind: 0x01 string, 0x02 hash, 0x03 sorted set
+///     byte 0       kind: 0x01 string, 0x02 hash, 0x03 sorted set, 0x04 list, 0x05 set
 ///     byte 1       flags: bit 0 set = an expiry deadline follows
 ///     bytes 2..9   (only with flag bit 0) deadline, milliseconds since the Unix epoch, Int64 LE
 ///     payload      string:     the value's bytes, as is
 ///                  hash:       varint fieldCount, then fieldCount × (varint fieldLength | field |
 ///                              varint valueLength | value), in insertion order
 ///                  sorted set: varint memberCount (the members are records of their own)
+///                  list:       varint count, then count × (varint length | element | length as
+///                              u32 LE), head first (the trailing length lets RPOP step backwards)
+///                  set:        varint count, then count × (varint length | member), in insertion order
+///
+/// Lists and sets live in their main record, so any engine holds them and a push or pop
+/// rewrites the record (O(n) in the list's bytes; Redis's quicklist is O(1) at the ends): fine
+/// for the sizes redis-benchmark and tests use, not for million-element lists.
 ///
 /// Varints are unsigned LEB128 (KVCore `Varint`). A string `SET k v` thus costs the engine one
 /// record of `1 + |k|` key bytes and `2 + |v|` value bytes; a GET is one engine lookup.
@@ -59,27 +75,60 @@ struct RecordHeader {
 /// the sign bit flipped for positive values and every bit flipped for negative ones, so byte
 /// order is numeric order. Sorted sets need an engine with ordered scans.
 ///
-/// Expiry is lazy: a read that finds a deadline in the past treats the key as absent (and
-/// deletes it); the deadline comes from the `WallClock` passed in.
+/// Expiry is lazy and active, as in Redis: a read that finds a deadline in the past treats the
+/// key as absent (and deletes it), and a periodic cycle (`CommandExecutor.activeExpireCycle`)
+/// samples the keys that were given a deadline and deletes the expired ones, so keys nobody
+/// touches go too. The deadline comes from the `WallClock` passed in.
 ///
-/// ## Concurrency
+/// ## Threading model, against Redis's single thread
 ///
-/// Commands run on several event loops at once. Every write takes one of 1024 striped locks,
-/// chosen by the user key's hash, so read-modify-write commands (INCR, APPEND, HSET, SET NX/GET,
-/// ZADD) are atomic with respect to every other write of that key, as in single-threaded Redis;
-/// plain reads take no lock (engine operations are atomic). Commands over several keys (MSET,
-/// DEL k1 k2) lock one key at a time, so they are not atomic as a whole. FLUSHALL replaces the
-/// engine with a fresh one under a reader-writer lock that every command holds shared.
+/// Redis runs every command on one thread, so each command, MULTI/EXEC block and expiry
+/// deletion is atomic by construction. kvlab runs commands on several event loops at once and
+/// recovers the same guarantees with two kinds of lock, always taken in this order:
+///
+/// 1. **The command lock**, a writer-preferring reader-writer lock. `CommandExecutor.execute`
+///    holds it shared for every ordinary command, and exclusively for the few commands that must
+///    see no other command at all: EXEC (a transaction runs alone, as in Redis) and FLUSHALL
+///    (the engine is replaced). Engine access inside a command needs no further lock; the
+///    public methods of this type that touch the engine take the command lock themselves.
+/// 2. **Key stripes**: 1024 mutexes chosen by the user key's hash. A command that reads and then
+///    writes a key (INCR, APPEND, HSET, SET NX/GET, ZADD, EXPIRE, lists, sets) holds the key's
+///    stripe across the read and the write, so it is atomic with respect to every other write of
+///    that key. Commands over several keys (MSET, DEL, MGET, RENAME, EXISTS) take all their
+///    stripes at once, in ascending stripe order (so two of them cannot deadlock), making them
+///    atomic with respect to every other locking command. The stripes a connection holds are
+///    recorded in its `ConnectionState`, so the lazy-expiry path inside a locked section deletes
+///    the expired record directly instead of re-taking the (non-recursive) stripe lock: that
+///    re-lock was the deadlock of issue 13.
+///
+/// Single-key reads (GET, HGET, TTL...) take no stripe: an engine operation is atomic, so they
+/// see a whole value, but a plain GET running alongside an MSET may see some of the MSET's keys
+/// written and not others (MGET, EXISTS and a MULTI/EXEC block cannot: they lock, or run alone).
+/// Every write bumps a version counter of the key's stripe slot (16 slots per stripe) under the
+/// stripe's lock; WATCH records those versions and EXEC, running alone, compares them, so a
+/// write to a watched key always aborts the transaction (a write to another key that shares
+/// the slot does too, rarely: clients retry on an aborted EXEC anyway).
 public final class Keyspace: @unchecked Sendable {
-    // @unchecked: `current` is only replaced under `engineLock` held exclusively, and read under it shared.
+    // @unchecked: `current` is only replaced under `commandLock` held exclusively, and read
+    // under it shared; `versions[i]` is only touched under the lock of stripe i / 16.
     private var current: any KeyValueEngine
-    private let engineLock = ReadWriteLock()
+    private let commandLock = CommandLock()
     private let factory: @Sendable () throws(EngineError) -> any KeyValueEngine
     private let stripes: [Lock]
+    private let versions: UnsafeMutablePointer<UInt64>
+    /// Bumped by every FLUSHALL (WATCH aborts when it moved and the watched key existed).
+    let flushEpoch = Atomic<UInt64>(0)
+    /// Keys that were given a deadline, for active expiry to sample.
+    let expiryCandidates = ExpiryCandidates()
     /// Member and index records of sorted sets (engine.count minus these = keys).
     let auxiliaryRecords = Atomic<Int>(0)
     /// Whether the engine keeps keys in order (sorted sets and SCAN need it).
     public let ordered: Bool
+    /// The engine's name.
+    public let engineName: String
+
+    static let stripeCount = 1024
+    static let versionSlotsPerStripe = 16
 
     static let mainTag: UInt8 = 0x6B      // 'k'
     static let memberTag: UInt8 = 0x6D    // 'm'
@@ -91,45 +140,76 @@ public final class Keyspace: @unchecked Sendable {
         self.factory = factory
         current = try factory()
         ordered = current.capabilities.contains(.orderedScan)
-        stripes = (0..<1024).map { _ in Lock() }
+        engineName = current.name
+        stripes = (0..<Self.stripeCount).map { _ in Lock() }
+        versions = .allocate(capacity: Self.stripeCount * Self.versionSlotsPerStripe)
+        versions.initialize(repeating: 0, count: Self.stripeCount * Self.versionSlotsPerStripe)
     }
 
-    /// The engine's name.
-    public var engineName: String { withEngine { $0.name } }
+    deinit { versions.deallocate() }
 
-    /// Runs `body` with the current engine (held shared against FLUSHALL).
+    /// Runs `body` holding the command lock: shared for ordinary commands, exclusively for
+    /// commands that must run alone (EXEC, FLUSHALL). Never nested.
+    @inline(__always)
+    func withCommandLock<R, E: Error>(exclusive: Bool, _ body: () throws(E) -> R) throws(E) -> R {
+        exclusive ? try commandLock.withWriteLock(body) : try commandLock.withReadLock(body)
+    }
+
+    /// Runs `body` with the current engine. The caller holds the command lock (every command
+    /// handler does), so FLUSHALL cannot replace the engine meanwhile.
     @inline(__always)
     func withEngine<R>(_ body: (any KeyValueEngine) throws(EngineError) -> R) throws(EngineError) -> R {
-        try engineLock.withReadLock { () throws(EngineError) -> R in try body(current) }
+        try body(current)
     }
 
     /// Same, for bodies that cannot fail.
     @inline(__always)
     func withEngine<R>(_ body: (any KeyValueEngine) -> R) -> R {
-        engineLock.withReadLock { body(current) }
+        body(current)
     }
 
-    /// Runs `body` holding the write lock of `key`'s stripe.
+    /// The stripe (0..<1024) of a user key.
     @inline(__always)
-    func withKeyLock<R, E: Error>(_ key: UnsafeRawBufferPointer, _ body: () throws(E) -> R) throws(E) -> R {
-        let lock = stripes[Int(Self.stripe(of: key))]
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
+    static func stripe(of key: UnsafeRawBufferPointer) -> Int {
+        Int(hash(of: key) & 1023)
+    }
+
+    /// The version slot of a user key: its stripe's 16 slots, picked by other bits of the hash.
+    @inline(__always)
+    static func versionSlot(of key: UnsafeRawBufferPointer) -> Int {
+        let h = hash(of: key)
+        return Int(h & 1023) * versionSlotsPerStripe + Int((h >> 10) & 15)
     }
 
     @inline(__always)
-    static func stripe(of key: UnsafeRawBufferPointer) -> UInt64 {
-        // FNV-1a, folded to 10 bits.
+    static func hash(of key: UnsafeRawBufferPointer) -> UInt64 {
+        // FNV-1a, folded.
         var h: UInt64 = 0xcbf29ce484222325
         for b in key { h = (h ^ UInt64(b)) &* 0x100000001b3 }
-        return (h ^ (h >> 32)) & 1023
+        return h ^ (h >> 32)
+    }
+
+    @inline(__always) func lockStripe(_ stripe: Int) { stripes[stripe].lock() }
+    @inline(__always) func unlockStripe(_ stripe: Int) { stripes[stripe].unlock() }
+
+    /// Records a write of `key` for WATCH. The caller holds the key's stripe.
+    @inline(__always)
+    func touch(_ key: UnsafeRawBufferPointer) {
+        versions[Self.versionSlot(of: key)] &+= 1
+    }
+
+    /// The write version of `key`'s slot. The caller holds the key's stripe, or the command lock exclusively.
+    func version(of key: UnsafeRawBufferPointer) -> UInt64 {
+        versions[Self.versionSlot(of: key)]
     }
 
     /// Number of keys (main records), counting expired keys not yet removed, as Redis does.
+    public var keyCount: Int { withCommandLock(exclusive: false) { heldKeyCount } }
+
+    /// `keyCount` for a caller that holds the command lock.
     /// In-memory engines count cheaply; a persistent engine (whose sorted-set records survive a
     /// restart that the in-memory tally does not) has its main records counted by a scan.
-    public var keyCount: Int {
+    var heldKeyCount: Int {
         withEngine { engine in
             if let count = engine.count, !engine.capabilities.contains(.persistent) {
                 return max(0, count - auxiliaryRecords.load(ordering: .relaxed))
@@ -152,7 +232,12 @@ public final class Keyspace: @unchecked Sendable {
     /// engine (a fresh one from the factory would reopen the same files) has every record
     /// deleted, in batches, then flushed.
     public func flushAll() throws(EngineError) {
-        try engineLock.withWriteLock { () throws(EngineError) in
+        try withCommandLock(exclusive: true) { () throws(EngineError) in try heldFlushAll() }
+    }
+
+    /// `flushAll` for a caller that holds the command lock exclusively (FLUSHALL, EXEC).
+    func heldFlushAll() throws(EngineError) {
+        do {
             if current.capabilities.contains(.persistent) {
                 while true {
                     var batch = WriteBatch()
@@ -171,15 +256,19 @@ public final class Keyspace: @unchecked Sendable {
                 try old.close()
             }
             auxiliaryRecords.store(0, ordering: .relaxed)
+            expiryCandidates.removeAll()
+            flushEpoch.add(1, ordering: .relaxed)
         }
     }
 
     /// Flushes the engine to stable storage (shutdown).
-    public func flush() throws(EngineError) { try withEngine { (e) throws(EngineError) in try e.flush() } }
+    public func flush() throws(EngineError) {
+        try withCommandLock(exclusive: false) { () throws(EngineError) in try current.flush() }
+    }
 
     /// Flushes and closes the engine.
     public func close() throws(EngineError) {
-        try engineLock.withWriteLock { () throws(EngineError) in
+        try withCommandLock(exclusive: true) { () throws(EngineError) in
             try current.flush()
             try current.close()
         }
@@ -248,5 +337,92 @@ public final class Keyspace: @unchecked Sendable {
         var v: UInt64 = 0
         for i in 0..<8 { v = v << 8 | UInt64(raw[offset + i]) }
         return v
+    }
+}
+
+// MARK: - The command lock
+
+/// A reader-writer lock that prefers writers, so an EXEC or FLUSHALL waiting for the lock is not
+/// starved by a steady stream of ordinary commands (glibc's default prefers readers). Readers
+/// must not nest: with a writer queued, a second shared acquisition would wait for it.
+final class CommandLock: @unchecked Sendable {
+    private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        rwlock = .allocate(capacity: 1)
+        rwlock.initialize(to: pthread_rwlock_t())
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        #if canImport(Glibc)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        #endif
+        precondition(pthread_rwlock_init(rwlock, &attributes) == 0, "pthread_rwlock_init failed")
+        pthread_rwlockattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(rwlock)
+        rwlock.deallocate()
+    }
+
+    @inline(__always)
+    func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        pthread_rwlock_rdlock(rwlock)
+        defer { pthread_rwlock_unlock(rwlock) }
+        return try body()
+    }
+
+    @inline(__always)
+    func withWriteLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        pthread_rwlock_wrlock(rwlock)
+        defer { pthread_rwlock_unlock(rwlock) }
+        return try body()
+    }
+}
+
+// MARK: - Keys with a deadline
+
+/// The keys that were given an expiry deadline: what active expiry samples (Redis keeps them in
+/// `db->expires`). A superset: a key that lost its deadline (SET without KEEPTTL, PERSIST, DEL)
+/// stays until a sample finds it without one and drops it, so the write path pays nothing for
+/// keys without deadlines. Sampling is by index into a dense array (swap-remove on deletion).
+final class ExpiryCandidates: Sendable {
+    private struct Table {
+        var keys: [[UInt8]] = []
+        var positions: [[UInt8]: Int] = [:]
+    }
+    private let table = Mutex(Table())
+
+    /// Adds `key` (no-op if present).
+    func insert(_ key: UnsafeRawBufferPointer) {
+        let k = Array(key)
+        table.withLock { t in
+            guard t.positions[k] == nil else { return }
+            t.positions[k] = t.keys.count
+            t.keys.append(k)
+        }
+    }
+
+    func remove(_ key: [UInt8]) {
+        table.withLock { t in
+            guard let at = t.positions.removeValue(forKey: key) else { return }
+            let last = t.keys.removeLast()
+            if at < t.keys.count {
+                t.keys[at] = last
+                t.positions[last] = at
+            }
+        }
+    }
+
+    func removeAll() { table.withLock { $0 = Table() } }
+
+    var count: Int { table.withLock { $0.keys.count } }
+
+    /// Up to `count` keys picked at random (with replacement) by `random`.
+    func sample(_ count: Int, using random: inout SeededRandom) -> [[UInt8]] {
+        table.withLock { t in
+            guard !t.keys.isEmpty else { return [] }
+            return (0..<Swift.min(count, t.keys.count)).map { _ in t.keys[Int(random.next() % UInt64(t.keys.count))] }
+        }
     }
 }

@@ -64,6 +64,7 @@ public final class RESPServer: Sendable {
         channelBox.set(channel)
         let port = channel.localAddress?.port ?? executor.configuration.port
         executor.boundPort.set(port)
+        executor.startActiveExpiry(on: group.next())
         logger.info("kvlab RESP server listening", metadata: [
             "address": "\(executor.configuration.host):\(port)", "engine": "\(executor.keyspace.engineName)",
             "threads": "\(executor.configuration.threads)"])

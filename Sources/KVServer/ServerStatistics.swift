@@ -18,6 +18,8 @@ public final class ServerStatistics: Sendable {
     /// Clients closed for exceeding `client-output-buffer-limit` (INFO's
     /// `client_output_buffer_limit_disconnections`, Redis 7.2's name).
     public let outputBufferLimitDisconnections = Atomic<Int>(0)
+    /// Keys deleted because their deadline passed, lazily or by active expiry (INFO `expired_keys`).
+    public let expiredKeys = Atomic<Int>(0)
     /// The largest `used_memory` INFO has reported (Redis's `used_memory_peak`, sampled at INFO).
     public let peakMemory = Atomic<Int>(0)
 
