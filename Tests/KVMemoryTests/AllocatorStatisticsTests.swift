@@ -24,8 +24,10 @@ struct AllocatorStatisticsTests {
         let threadBefore = AllocatorStatistics.threadNetAllocatedBytes()
         let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         block.initializeMemory(as: UInt8.self, repeating: 1, count: size)
-        let threadDuring = AllocatorStatistics.threadNetAllocatedBytes()
+        // The snapshot first: it may allocate on this thread (a first use keeps a few bytes),
+        // which must not fall between the two thread readings around the deallocation.
         let during = AllocatorStatistics.snapshot()
+        let threadDuring = AllocatorStatistics.threadNetAllocatedBytes()
         #expect(during.allocated >= size)
         #expect(during.resident >= size)
         block.deallocate()
