@@ -118,7 +118,16 @@ extension LSMEngine {
                 do { try log.append(logScratch) } catch { throw error.engineError }
             }
             if sync {
-                do { try log.sync() } catch { throw error.engineError }
+                // Under the syncer's lock: after its fsync failed, a second fsync of the same file
+                // can report success over the pages the kernel dropped, so it must not run (and
+                // acknowledge this group as durable) once that failure is known.
+                do {
+                    try log.flush()
+                    try logSync.lock.withLock { () throws(StorageError) in
+                        if let failure = logSync.failure { throw failure }
+                        do throws(StorageError) { try log.file.sync() } catch { logSync.failure = error; throw error }
+                    }
+                } catch { throw error.engineError }
                 logSync.writtenThrough.store(log.size, ordering: .releasing)
                 logSync.noteSynced(through: log.size)
                 stats.lock.withLock { stats.logSyncs += 1 }
@@ -223,7 +232,8 @@ extension LSMEngine {
                 // Sync the old log: a later synced write in the new log must not survive a
                 // crash that loses earlier writes (recovery is always a prefix of the writes).
                 try logSync.lock.withLock { () throws(StorageError) in
-                    try oldLog.sync()
+                    if let failure = logSync.failure { throw failure }
+                    do throws(StorageError) { try oldLog.sync() } catch { logSync.failure = error; throw error }
                     try oldLog.close()
                     logSync.file = file
                     logSync.writtenThrough.store(0, ordering: .releasing)
@@ -272,11 +282,12 @@ extension LSMEngine {
     func syncLogInBackground() -> Bool {
         do {
             let synced = try logSync.lock.withLock { () throws(StorageError) -> Bool in
-                guard let file = logSync.file else { return false }
+                guard let file = logSync.file, logSync.failure == nil else { return false }
                 // Everything handed to the OS before this load is covered by the fsync.
                 let through = logSync.writtenThrough.load(ordering: .acquiring)
                 guard through > logSync.syncedThrough.load(ordering: .acquiring) else { return false }
-                try file.sync()
+                // Recorded before the lock is released: no later fsync may then be trusted.
+                do throws(StorageError) { try file.sync() } catch { logSync.failure = error; throw error }
                 logSync.noteSynced(through: through)
                 return true
             }

@@ -279,6 +279,9 @@ final class LogSyncState: @unchecked Sendable {
     let lock = Lock()
     /// The current log file (guarded by `lock`).
     var file: (any StorageFile)?
+    /// The first failed fsync of a log (guarded by `lock`): every later fsync refuses to run,
+    /// because one on the same file may report success over pages the kernel dropped.
+    var failure: StorageError?
     /// Bytes of the current log handed to the OS (periodic: after each write group).
     let writtenThrough = Atomic<Int64>(0)
     /// Bytes of the current log a successful fsync covered; written into each record.
