@@ -315,6 +315,14 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             // Reuses the storage when the write already completed and released it.
             reply.buffer.clear()
         }
+        // A failed fsync barrier (completeWrites above) replaced the replies with one error and
+        // marked the connection: close now, so no further command of this read (or of bytes
+        // already buffered) runs after the client was told its writes may not be durable.
+        if state.shouldClose && !closing {
+            closing = true
+            input = nil
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Output limit (Redis's client-output-buffer-limit for normal clients)
@@ -401,7 +409,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         guard let context, !closing else { return }
         executor.completeWrites(state: &state, reply: &reply, barrierFailure: barrierFailure)
         flushReplies(context: context)
-        if state.shouldClose {
+        if state.shouldClose && !closing {
             closing = true
             context.close(promise: nil)
         }

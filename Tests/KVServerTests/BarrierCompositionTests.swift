@@ -1,0 +1,49 @@
+// The appendfsync-always barrier composed with backpressure (EmbeddedChannel): what happens
+// after a failed fsync mid-read, and the buffers a barrier-held read leaves behind.
+
+import KVCore
+import NIOCore
+import NIOEmbedded
+@testable import KVServer
+import RESP
+import Testing
+
+@Suite("appendfsync always composed with backpressure (EmbeddedChannel)")
+struct BarrierCompositionTests {
+    func alwaysExecutor(_ engine: FlushCountingEngine) throws -> CommandExecutor {
+        var options = EngineOptions([:])
+        let durability = try ServerDurability.resolve(appendfsync: .always, options: &options, engine: "lsm", persistent: true)
+        let keyspace = try Keyspace(factory: { () throws(EngineError) in engine })
+        var configuration = ServerConfiguration(port: 0)
+        configuration.durability = durability
+        return CommandExecutor(keyspace: keyspace, configuration: configuration, logger: quietLogger)
+    }
+
+    static func bulk(_ words: [String]) -> String {
+        "*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
+    }
+
+    @Test("a failed fsync when replies are flushed mid-read closes the client before its next command runs")
+    func failedInlineBarrierStopsTheRead() throws {
+        let engine = try FlushCountingEngine(failFlush: true)
+        let executor = try alwaysExecutor(engine)
+        var setup = executor.makeConnectionState()
+        _ = executor.execute(["SET", "big", String(repeating: "v", count: 100_000)], state: &setup)
+        let handler = RESPConnectionHandler(executor: executor, logger: quietLogger)
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 50000)).wait()
+        // One read: a write, a reply large enough to be flushed mid-read (its fsync fails), a write.
+        var input = channel.allocator.buffer(capacity: 256)
+        input.writeString(Self.bulk(["SET", "a", "1"]) + Self.bulk(["GET", "big"]) + Self.bulk(["SET", "b", "2"]))
+        try channel.writeInbound(input)
+        var text = ""
+        while var b = try channel.readOutbound(as: ByteBuffer.self) { text += b.readString(length: b.readableBytes) ?? "" }
+        #expect(text.hasPrefix("-IOERR fsync failed"), "\(text.prefix(80))")
+        #expect(!text.contains("+OK"), "a reply was sent after the fsync failure")
+        var state = executor.makeConnectionState()
+        let b = executor.execute(["GET", "b"], state: &state)
+        #expect(b == .null, "SET b ran after its connection was told the fsync failed: \(b)")
+        #expect(!channel.isActive, "the connection stayed open after the failed fsync")
+        _ = try? channel.finish()
+    }
+}
