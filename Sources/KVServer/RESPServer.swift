@@ -413,6 +413,8 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             closing = true
             context.close(promise: nil)
         }
+        // channelReadComplete skipped this for a read that waited for the barrier.
+        shrinkAfterBurst()
     }
 
     /// Holds reads back while the client's replies do not drain (NIO's autoRead asks for the

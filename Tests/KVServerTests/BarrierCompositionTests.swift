@@ -46,4 +46,28 @@ struct BarrierCompositionTests {
         #expect(!channel.isActive, "the connection stayed open after the failed fsync")
         _ = try? channel.finish()
     }
+
+    @Test("a read whose replies waited for the loop's barrier releases the scratch a large value grew")
+    func barrierHeldReadShrinks() throws {
+        let engine = try FlushCountingEngine()
+        let executor = try alwaysExecutor(engine)
+        let channel = EmbeddedChannel()
+        let barrier = ReplyBarrier(eventLoop: channel.eventLoop, executor: executor)
+        let handler = RESPConnectionHandler(executor: executor, logger: quietLogger, barrier: barrier)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 50000)).wait()
+        let value = String(repeating: "x", count: 2_000_000)
+        var input = channel.allocator.buffer(capacity: 2_100_000)
+        input.writeString(Self.bulk(["SET", "big", value]) + Self.bulk(["APPEND", "big", "y"]))
+        try channel.writeInbound(input)
+        channel.pipeline.fireChannelReadComplete()
+        channel.embeddedEventLoop.run()  // the barrier's task
+        var text = ""
+        while var b = try channel.readOutbound(as: ByteBuffer.self) { text += b.readString(length: b.readableBytes) ?? "" }
+        #expect(text == "+OK\r\n:2000001\r\n")
+        #expect(engine.flushes.load(ordering: .relaxed) == 1)
+        #expect(handler.state.valueScratch.capacity <= RESPConnectionHandler.shrinkThreshold)
+        #expect(handler.state.auxScratch.capacity <= RESPConnectionHandler.shrinkThreshold)
+        _ = try? channel.finish()
+    }
 }
