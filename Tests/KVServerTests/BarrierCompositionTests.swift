@@ -71,3 +71,13 @@ struct BarrierCompositionTests {
         _ = try? channel.finish()
     }
 }
+
+@Suite("client-output-buffer-limit values that would overflow")
+struct OutputBufferLimitOverflowTests {
+    @Test("soft seconds beyond Int32.max are refused, not left to trap when a client reaches the soft limit")
+    func hugeSoftSecondsRefused() throws {
+        #expect(throws: ServerConfigurationError.self) { try OutputBufferLimit(parsing: "normal 0 1 9223372036854775807") }
+        #expect(throws: ServerConfigurationError.self) { try OutputBufferLimit(parsing: "normal 0 1mb 10000000000") }
+        #expect(try OutputBufferLimit(parsing: "normal 0 1mb 2147483647").softSeconds == 2_147_483_647)
+    }
+}
