@@ -113,6 +113,11 @@ struct NetworkTargetOptions: ParsableArguments {
         guard clients >= 1 else { throw ValidationError("--clients \(clients): expected at least 1") }
         guard RecordMapping(rawValue: mapping) != nil else { throw ValidationError("--mapping \(mapping): expected hash or string") }
         guard StatusMapping(rawValue: statuses) != nil else { throw ValidationError("--statuses \(statuses): expected kvlab or ycsb") }
+        // Seconds become timevals, poll(2) milliseconds and backoff nanoseconds: infinite or
+        // absurd values would trap converting, so they are refused here (1e6 s is 11.6 days).
+        for (name, value) in [("--connect-timeout", connectTimeout), ("--timeout", timeout), ("--max-backoff", maxBackoff)] {
+            guard value.isFinite && value <= 1e6 else { throw ValidationError("\(name) \(value): expected a finite number of seconds, at most 1000000") }
+        }
         guard connectTimeout >= 0 else { throw ValidationError("--connect-timeout \(connectTimeout): expected seconds >= 0 (0 = the kernel's limit)") }
         guard timeout > 0 else { throw ValidationError("--timeout \(timeout): expected seconds > 0") }
         guard maxBackoff >= 0.01 else { throw ValidationError("--max-backoff \(maxBackoff): expected at least 0.01 seconds") }

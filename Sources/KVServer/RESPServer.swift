@@ -316,6 +316,14 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             // Reuses the storage when the write already completed and released it.
             reply.buffer.clear()
         }
+        // A failed fsync barrier (completeWrites above) replaced the replies with one error and
+        // marked the connection: close now, so no further command of this read (or of bytes
+        // already buffered) runs after the client was told its writes may not be durable.
+        if state.shouldClose && !closing {
+            closing = true
+            input = nil
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Output limit (Redis's client-output-buffer-limit for normal clients)
@@ -402,10 +410,12 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         guard let context, !closing else { return }
         executor.completeWrites(state: &state, reply: &reply, barrierFailure: barrierFailure)
         flushReplies(context: context)
-        if state.shouldClose {
+        if state.shouldClose && !closing {
             closing = true
             context.close(promise: nil)
         }
+        // channelReadComplete skipped this for a read that waited for the barrier.
+        shrinkAfterBurst()
     }
 
     /// Holds reads back while the client's replies do not drain (NIO's autoRead asks for the

@@ -90,6 +90,11 @@ public struct OutputBufferLimit: Sendable, Hashable, CustomStringConvertible {
         guard let seconds = Int(words[2]), seconds >= 0 else {
             throw .invalidOutputBufferLimit(text: text, reason: "soft seconds '\(words[2])' is not a non-negative integer")
         }
+        // The server computes with milliseconds and NIO time amounts (nanoseconds in Int64): a
+        // larger value would overflow (a trap) when a client reaches the soft limit.
+        guard seconds <= Int(Int32.max) else {
+            throw .invalidOutputBufferLimit(text: text, reason: "soft seconds '\(words[2])' is over \(Int32.max)")
+        }
         self.init(hardBytes: hard, softBytes: soft, softSeconds: seconds)
     }
 
