@@ -63,6 +63,22 @@ struct AdversarialKVTests {
         #expect(!KeyValueModel().inferredOrder(steps, initialState: .null).isEmpty)
     }
 
+    @Test("the memory budget counts what interned states hold on the heap (the strings appends build)")
+    func budgetCountsStateHeap() throws {
+        var events: [Event] = []
+        let padding = String(repeating: "x", count: 56)
+        for i in 0..<1200 {
+            let value = Value.string("\(i)-\(padding)")
+            events.append(Event(.invoke, process: 0, function: "append", key: .string("k"), value: value))
+            events.append(Event(.ok, process: 0, function: "append", key: .string("k"), value: value))
+        }
+        // 1,200 states averaging ~36 KB of string: ~43 MB, against a budget of 8 MiB.
+        let result = try check(History(events: events), model: KeyValueModel(),
+                               options: CheckOptions(timeout: nil, maximumMemory: 8 << 20, parallelism: 1))
+        #expect(result.verdict == .unknown)
+        #expect(result.partitions.first?.stopReason == .memoryBudget)
+    }
+
     @Test("on 4000 adversarial small histories the checker agrees with brute force, with and without its techniques")
     func agreesWithBruteForce() throws {
         let seed = testSeed(0xAD7E)
