@@ -63,6 +63,18 @@ struct AdversarialKVTests {
         #expect(!KeyValueModel().inferredOrder(steps, initialState: .null).isEmpty)
     }
 
+    @Test("a time limit beyond the clock's range is no limit, not a trap")
+    func hugeTimeout() throws {
+        let history = History(events: [
+            Event(.invoke, process: 0, function: "write", value: .integer(1)),
+            Event(.ok, process: 0, function: "write", value: .integer(1)),
+        ])
+        for timeout in [Duration.seconds(Int64.max), .seconds(10_000_000_000)] {
+            let result = try check(history, model: RegisterModel(), options: CheckOptions(timeout: timeout, parallelism: 1))
+            #expect(result.verdict == .linearizable)
+        }
+    }
+
     @Test("the memory budget counts what interned states hold on the heap (the strings appends build)")
     func budgetCountsStateHeap() throws {
         var events: [Event] = []
