@@ -65,6 +65,9 @@ public enum JepsenIndependent {
     /// The key of an operation of independent shape, nil if it has another shape.
     static func tupleKey(_ operation: HistoryOperation) -> Value? {
         guard operation.key == nil, let input = operation.input.elements, input.count == 2 else { return nil }
+        // An independent cas is [k [old new]]; a plain cas-register's [old new] is not a tuple
+        // (a history of cas operations only would otherwise be split by its old values).
+        if operation.function == "cas", input[1].elements?.count != 2 { return nil }
         if operation.outcome == .ok, operation.output != operation.input {
             // A completion carries the tuple too, with the read value filled in.
             guard let output = operation.output.elements, output.count == 2, output[0] == input[0] else { return nil }

@@ -150,7 +150,8 @@ struct CheckCommand: ParsableCommand {
         }
         let seconds = timeout ?? Double(CheckOptions.defaultTimeout.components.seconds)
         let memory = maxMemory.flatMap(CheckCommand.parseSize) ?? CheckOptions.defaultMaximumMemory
-        let options = CheckOptions(timeout: seconds > 0 ? .nanoseconds(Int64(seconds * 1e9)) : nil,
+        // A limit too long to count in nanoseconds (beyond ~290 years, or inf) is no limit.
+        let options = CheckOptions(timeout: seconds > 0 && seconds < 9e9 ? .nanoseconds(Int64(seconds * 1e9)) : nil,
                                    maximumMemory: memory > 0 ? memory : nil,
                                    minimizeCounterexample: !noMinimize && minimize != "none",
                                    exhaustiveMinimization: minimize == "exhaustive",

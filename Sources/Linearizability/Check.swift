@@ -140,6 +140,9 @@ public func check<M: Model>(_ operations: [HistoryOperation], model: M, options:
     let started = clock.now
     let deadline: UInt64 = options.timeout.map { timeout in
         let nanos = Double(timeout.components.seconds) * 1e9 + Double(timeout.components.attoseconds) / 1e9
+        // A limit beyond the clock's range (centuries) is no limit; converting it would trap
+        // or wrap around to a deadline already past.
+        guard nanos < 9e18 else { return UInt64.max }
         return DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, nanos))
     } ?? .max
 

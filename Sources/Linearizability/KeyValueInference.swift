@@ -11,7 +11,8 @@ extension KeyValueModel {
     /// `p0 p1 … pk` — then in every linearization p0, …, pk took effect in that order and
     /// before the read, and (as no operation takes effect twice) any read that saw a state
     /// ending in `pj` came before `pj+1`. Without deletes or empty writes, a read of `""` from
-    /// the empty initial state came before every write and append. Reads whose value splits
+    /// the empty initial state came before every write and non-empty append. Nothing is
+    /// inferred from another initial state. Reads whose value splits
     /// in several ways add nothing (the search itself judges them); a read whose value cannot
 /// be made at all, from the empty initial state, is impossible: `(r, r)`.
     ///
@@ -20,6 +21,12 @@ extension KeyValueModel {
     /// appends that a later read contradicts (the blow-up of the plain search on
     /// append-heavy histories).
     public func inferredOrder(_ steps: [Step], initialState: Value) -> [(before: Int, after: Int)] {
+        // The splits below assume the state is built from the part's own writes and appends.
+        // From another state (the counterexample's windows start from the states an earlier
+        // prefix leaves) a read's value may begin with that state, which no split accounts
+        // for: e.g. from "a", a read of "ab" may follow an append of "b" although it also
+        // splits uniquely as a write of "ab". Infer nothing then.
+        guard initialState.isNull || initialState.text == "" else { return [] }
         // The written and appended values, which must be distinct and non-empty.
         var writeOf: [[UInt8]: Int] = [:], appendOf: [[UInt8]: Int] = [:]
         var lengths = Set<Int>()
@@ -77,7 +84,15 @@ extension KeyValueModel {
         }
         let startsEmpty = initialState.isNull || initialState.text == ""
         if startsEmpty && !hasDelete && emptyReads.count * steps.count <= 1_000_000 {
-            let mutations = steps.indices.filter { if case .read = steps[$0] { false } else { true } }
+            // Only the operations that change the state: an empty append leaves it empty, so a
+            // read of "" may follow it.
+            let mutations = steps.indices.filter {
+                switch steps[$0] {
+                case .read: false
+                case .append(let text): !text.isEmpty
+                case .write, .delete: true
+                }
+            }
             for r in emptyReads { for m in mutations { order.append((r, m)) } }
         }
         return order

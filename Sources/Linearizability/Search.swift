@@ -289,11 +289,15 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
     // Interned states: the memo and the stack refer to states by index.
     var states: [M.State] = []
     var stateIndex: [M.State: Int32] = [:]
+    // What the interned states hold on the heap (a key-value model's appended strings grow
+    // with every append; counted at their inline size alone they escaped the budget).
+    var stateHeapBytes = 0
     func intern(_ s: M.State) -> Int32 {
         if let id = stateIndex[s] { return id }
         let id = Int32(states.count)
         states.append(s)
         stateIndex[s] = id
+        stateHeapBytes += approximateHeapBytes(s)
         return id
     }
     // Transition memo: (state id << 32 | operation) → next state id, -1 illegal, -2 several.
@@ -321,7 +325,7 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
     defer { stop.budget.release(reserved) }
     func bytesHeld() -> Int {
         // Dictionaries: an entry, plus a slot's share at their maximum load factor (3/4).
-        cache.bytes + stack.count * MemoryLayout<SearchFrame>.stride + states.count * stateBytes
+        cache.bytes + stack.count * MemoryLayout<SearchFrame>.stride + states.count * stateBytes + stateHeapBytes
             + stateIndex.count * (MemoryLayout<M.State>.stride + 4) * 4 / 3 + transitions.count * 12 * 4 / 3
             + (next.count + prev.count) * 4 + linearized.count * 16 + key.count * 8 + n * 8
     }
@@ -529,6 +533,34 @@ func search<M: Model>(model: M, operations: [SearchOperation<M.Step>], stop: Sto
                     resumed = true
                 }
             }
+        }
+    }
+}
+
+/// Heap bytes a state holds beyond its inline size, estimated for the built-in models' states
+/// (values, and maps of values); 0 for other state types (their heap is not counted).
+func approximateHeapBytes<S>(_ state: S) -> Int {
+    if let value = state as? Value { return value.approximateHeapBytes }
+    if let map = state as? [Value: Value] {
+        return 64 + map.count * 2 * MemoryLayout<Value>.stride * 4 / 3
+            + map.reduce(0) { $0 + $1.key.approximateHeapBytes + $1.value.approximateHeapBytes }
+    }
+    return 0
+}
+
+extension Value {
+    /// Estimated heap bytes: the enum's box (it is `indirect`), a string's storage beyond the
+    /// small-string form, a collection's buffer and elements. Shared storage counts each time.
+    var approximateHeapBytes: Int {
+        switch self {
+        case .null: 0
+        case .bool, .integer, .double: 32
+        case .string(let text), .keyword(let text): 32 + (text.utf8.count > 15 ? 32 + text.utf8.count : 0)
+        case .list(let items), .set(let items):
+            64 + items.count * MemoryLayout<Value>.stride + items.reduce(0) { $0 + $1.approximateHeapBytes }
+        case .map(let pairs):
+            64 + pairs.count * MemoryLayout<Value.Pair>.stride
+                + pairs.reduce(0) { $0 + $1.key.approximateHeapBytes + $1.value.approximateHeapBytes }
         }
     }
 }

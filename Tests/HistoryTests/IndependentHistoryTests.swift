@@ -51,8 +51,21 @@ struct IndependentHistoryTests {
         """
         let detection = JepsenIndependent.detect(try JepsenEDNFormat.read(text).operations())
         #expect(!detection.isIndependent && !detection.isPartlyIndependent)
-        #expect(detection.tupleOperations == 1 && detection.otherOperations == 2)
+        #expect(detection.tupleOperations == 0 && detection.otherOperations == 3)
         #expect(detection.warning(split: false) == nil)
+    }
+
+    @Test("a cas register history of cas operations only is not split by its old values")
+    func casOnlyRegisterIsNotIndependent() throws {
+        let text = """
+        [{:process 0, :type :invoke, :f :cas, :value [0 1]}
+         {:process 0, :type :ok, :f :cas, :value [0 1]}
+         {:process 1, :type :invoke, :f :cas, :value [1 2]}
+         {:process 1, :type :ok, :f :cas, :value [1 2]}]
+        """
+        let detection = JepsenIndependent.detect(try JepsenEDNFormat.read(text).operations())
+        #expect(!detection.isIndependent)
+        #expect(detection.tupleOperations == 0)
     }
 
     @Test("an operation that is not a [key value] tuple stops the split with its line; a completion naming another key too")
