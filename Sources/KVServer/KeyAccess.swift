@@ -58,9 +58,23 @@ extension CommandExecutor {
     /// this connection holds the key's stripe (re-taking it would deadlock), under the stripe if
     /// it holds no stripe, and not at all (active expiry will) if it holds other stripes only,
     /// since taking one more out of order could deadlock against a multi-key command.
+    ///
+    /// A command that holds no stripe reads under the key's stripe, so a single-key read (GET,
+    /// HGET, TYPE...) never sees part of a multi-key write (MSET, DEL k1 k2...), which holds
+    /// every stripe it writes: as in Redis, where commands run one at a time.
     @inline(__always)
     func read<R>(_ key: UnsafeRawBufferPointer, _ state: inout ConnectionState,
                  _ body: (RecordHeader, UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
+        if state.heldStripes.isEmpty {
+            return try withKeyLock(key, &state) { (state) throws(EngineError) -> R? in try readHoldingStripes(key, &state, body) }
+        }
+        return try readHoldingStripes(key, &state, body)
+    }
+
+    /// `read` for a caller that holds the key's stripe, or other stripes only.
+    @inline(__always)
+    private func readHoldingStripes<R>(_ key: UnsafeRawBufferPointer, _ state: inout ConnectionState,
+                                       _ body: (RecordHeader, UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         Keyspace.mainKey(key, into: &state.keyScratch)
         var expired = false
         let now = clock.millisecondsSinceEpoch()

@@ -101,9 +101,9 @@ struct RecordHeader {
 ///    the expired record directly instead of re-taking the (non-recursive) stripe lock: that
 ///    re-lock was the deadlock of issue 13.
 ///
-/// Single-key reads (GET, HGET, TTL...) take no stripe: an engine operation is atomic, so they
-/// see a whole value, but a plain GET running alongside an MSET may see some of the MSET's keys
-/// written and not others (MGET, EXISTS and a MULTI/EXEC block cannot: they lock, or run alone).
+/// Single-key reads of records (GET, HGET, TYPE... through `CommandExecutor.read`) take the
+/// key's stripe too, so a GET never sees part of an MSET or a multi-key DEL: the cost is one
+/// uncontended mutex per read.
 /// Every write bumps a version counter of the key's stripe slot (16 slots per stripe) under the
 /// stripe's lock; WATCH records those versions and EXEC, running alone, compares them, so a
 /// write to a watched key always aborts the transaction (a write to another key that shares
