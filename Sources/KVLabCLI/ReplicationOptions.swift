@@ -37,6 +37,12 @@ struct ReplicationOptions: ParsableArguments {
     @Option(name: .customLong("repl-ack-interval-ms"), help: ArgumentHelp("How often a replica sends REPLCONF ACK.", valueName: "ms"))
     var ackIntervalMilliseconds: Int = 100
 
+    @Option(name: .customLong("repl-timeout"), help: ArgumentHelp("Seconds of silence after which a replica drops its link to the primary, and a primary a replica that sent no ACK (Redis: 60; fractions allowed).", valueName: "seconds"))
+    var timeout: Double = 60
+
+    @Option(name: .customLong("repl-ping-replica-period"), help: ArgumentHelp("Seconds between the PINGs a primary puts in an idle stream (Redis: 10; fractions allowed).", valueName: "seconds"))
+    var pingPeriod: Double = 10
+
     /// The library's configuration, or a validation error naming the option.
     func configuration() throws -> ReplicationConfiguration {
         var c = ReplicationConfiguration()
@@ -67,6 +73,10 @@ struct ReplicationOptions: ParsableArguments {
         c.bindSourceAddress = bindSourceAddress
         guard ackIntervalMilliseconds >= 1 else { throw ValidationError("--repl-ack-interval-ms \(ackIntervalMilliseconds): expected >= 1") }
         c.ackIntervalMilliseconds = ackIntervalMilliseconds
+        guard timeout > 0, timeout <= 86_400 else { throw ValidationError("--repl-timeout \(timeout): expected seconds in (0, 86400]") }
+        c.timeoutMilliseconds = max(1, Int(timeout * 1000))
+        guard pingPeriod > 0, pingPeriod <= 86_400 else { throw ValidationError("--repl-ping-replica-period \(pingPeriod): expected seconds in (0, 86400]") }
+        c.pingReplicaPeriodMilliseconds = max(1, Int(pingPeriod * 1000))
         return c
     }
 }

@@ -239,7 +239,7 @@ extension CommandExecutor {
             case "server":
                 lines += ["# Server", "redis_version:\(Self.redisCompatibleVersion)", "kvlab_engine:\(keyspace.engineName)",
                           "redis_mode:standalone", "os:Linux", "arch_bits:64", "multiplexing_api:epoll",
-                          "process_id:\(getpid())", "tcp_port:\(boundPort.port)",
+                          "process_id:\(getpid())", "run_id:\(replication.runID)", "tcp_port:\(boundPort.port)",
                           "uptime_in_seconds:\((now - s.startMilliseconds) / 1000)",
                           "uptime_in_days:\((now - s.startMilliseconds) / 86_400_000)",
                           "io_threads_active:\(configuration.threads > 1 ? 1 : 0)", "event_loop_threads:\(configuration.threads)"]

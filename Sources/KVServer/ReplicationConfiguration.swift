@@ -33,6 +33,13 @@ public struct ReplicationConfiguration: Sendable, Equatable {
     /// Reconnection backoff of a replica whose link dropped: first delay and ceiling, in milliseconds.
     public var reconnectMinimumMilliseconds: Int = 50
     public var reconnectMaximumMilliseconds: Int = 2000
+    /// `repl-ping-replica-period`: a primary with replicas puts a PING in the stream this often
+    /// (milliseconds; Redis: 10 s), so an idle link still carries bytes.
+    public var pingReplicaPeriodMilliseconds: Int = 10_000
+    /// `repl-timeout`: a replica that heard nothing from its primary, or a primary that got no
+    /// ACK from a replica, for this long drops the link (milliseconds; Redis: 60 s). A link
+    /// through a partition that forwards nothing (a blackhole) is noticed this way.
+    public var timeoutMilliseconds: Int = 60_000
     /// Bytes a replica may have waiting on the primary before it is disconnected (Redis's
     /// `client-output-buffer-limit replica 256mb`).
     public var replicaOutputLimit: Int = 256 << 20

@@ -78,6 +78,8 @@ public final class ReplicationController: Sendable {
         /// Whether this server's data belongs to a replication history worth resuming: false
         /// for a server started as a replica that never synced (it sends `PSYNC ? -1`, as Redis).
         var hasHistory = true
+        var lastPingMilliseconds: Int64 = 0
+        var cronTask: RepeatedTask?
         // Counters (INFO stats, Redis's names).
         var syncFull = 0
         var syncPartialOK = 0
@@ -96,6 +98,8 @@ public final class ReplicationController: Sendable {
     let serverHost: String
     let boundPort: AtomicPort
     let random: Mutex<SeededRandom>
+    /// INFO server's `run_id`: names this process (Sentinel tells nodes apart and breaks ties by it).
+    public let runID: String
 
     init(configuration: ReplicationConfiguration, keyspace: Keyspace, clock: any WallClock, logger: Logger,
          serverHost: String, boundPort: AtomicPort, seed: UInt64) {
@@ -107,6 +111,7 @@ public final class ReplicationController: Sendable {
         self.boundPort = boundPort
         var generator = SeededRandom(seed: seed ^ 0x7265_706c_6964_0001)
         let id = Self.makeReplicationID(&generator)
+        runID = Self.makeReplicationID(&generator)
         random = Mutex(generator)
         var initial = State(replicationID: id, backlog: ReplicationBacklog(capacity: max(configuration.backlogSize, 16 * 1024), endOffset: 0),
                             reconnectDelayMilliseconds: configuration.reconnectMinimumMilliseconds)
@@ -365,7 +370,8 @@ public final class ReplicationController: Sendable {
         connect(generation: generation, group: group, after: 0)
     }
 
-    /// Starts replication once the server's event loops exist (a replica connects).
+    /// Starts replication once the server's event loops exist (a replica connects) and the
+    /// periodic duties (`cron`).
     func start(group: any EventLoopGroup) {
         let target: (ReplicationEndpoint, Int)? = state.withLock { s in
             s.group = group
@@ -373,6 +379,39 @@ public final class ReplicationController: Sendable {
             return nil
         }
         if let (_, generation) = target { connect(generation: generation, group: group, after: 0) }
+        let task = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [self] _ in cron() }
+        state.withLock { $0.cronTask = task }
+    }
+
+    /// Every 100 ms (Redis's `replicationCron` runs every second): ship mutations that expiry
+    /// made since the last write, PING idle replicas every `repl-ping-replica-period`, and drop
+    /// links silent for longer than `repl-timeout`, on both sides.
+    func cron() {
+        let now = clock.millisecondsSinceEpoch()
+        if !isReplica { withWriteOrder { shipCapturedMutations() } }
+        let (silentReplicas, silentLink): ([ReplicaFeed], (any Channel)?) = state.withLock { s in
+            guard !s.stopped else { return ([], nil) }
+            if s.role == .primary && !s.replicas.isEmpty && now - s.lastPingMilliseconds >= Int64(configuration.pingReplicaPeriodMilliseconds) {
+                s.lastPingMilliseconds = now
+                s.backlog.append(ReplicationStream.ping)
+                for r in s.replicas.values { r.feed.send(ReplicationStream.ping, limit: configuration.replicaOutputLimit) }
+            }
+            let timeout = Int64(configuration.timeoutMilliseconds)
+            let silent = s.replicas.values.filter { now - $0.lastAckMilliseconds > timeout }.map(\.feed)
+            var link: (any Channel)? = nil
+            if case .replica = s.role, s.linkState == .connected || s.linkState == .sync, now - s.lastIOMilliseconds > timeout {
+                link = s.linkChannel
+            }
+            return (silent, link)
+        }
+        for f in silentReplicas {
+            logger.warning("replication: disconnecting a replica that sent no ACK within repl-timeout")
+            f.close()
+        }
+        if let silentLink {
+            logger.warning("replication: no data from the primary within repl-timeout; dropping the link")
+            silentLink.close(promise: nil)
+        }
     }
 
     /// Closes every replica's connection (they reconnect and resync): tests of link drops.
@@ -385,6 +424,8 @@ public final class ReplicationController: Sendable {
     func stop() {
         let channel = state.withLock { s -> (any Channel)? in
             s.stopped = true
+            s.cronTask?.cancel()
+            s.cronTask = nil
             s.linkGeneration += 1
             let c = s.linkChannel
             s.linkChannel = nil

@@ -260,15 +260,19 @@ struct ReplicationTests {
                                        .integer(r1.executor.replication.offset)]))
     }
 
-    @Test("the replica binds its link to its own address and announces the port it is given")
+    @Test("the replica binds its link to its own address and announces the address and port it is given")
     func sourceAddressAndAnnouncedPort() throws {
         let primary = try startReplicationNode()
         defer { try? primary.shutdown() }
         let replica = try startReplicationNode(replicaOf: primary, host: "127.0.0.7") { $0.announcePort = 16_379 }
         defer { try? replica.shutdown() }
         try waitInSync(primary, replica)
+        let announced = try startReplicationNode(replicaOf: primary) { $0.announceIP = "10.9.8.7" }
+        defer { try? announced.shutdown() }
+        try waitInSync(primary, announced)
         let info = try infoFields(try connect(primary), "replication")
         #expect(info["slave0"]?.hasPrefix("ip=127.0.0.7,port=16379,state=online,offset=") == true, "\(info)")
+        #expect(info["slave1"]?.hasPrefix("ip=10.9.8.7,port=\(announced.port),state=online,offset=") == true, "\(info)")
     }
 
     @Test("the hash engine (no ordered scan) replicates its snapshot too")
@@ -374,5 +378,34 @@ struct ReplicationStreamTests {
         try ReplicationStream.records(of: snapshot) { _, _ in count += 1 }
         #expect(count == 50)
         #expect(throws: ReplicationError.self) { try ReplicationStream.records(of: Array(snapshot.dropLast(3))) { _, _ in } }
+    }
+}
+
+@Suite("kvlab serve processes replicating", .serialized)
+struct ReplicationProcessTests {
+    @Test("--replicaof with --bind-source-addr: the link comes from that address, drops after --repl-timeout while the primary is stopped, and resumes partially")
+    func processesWithTimeoutAndResume() throws {
+        let primary = try KVLabServeProcess(["--threads", "1", "--repl-ping-replica-period", "0.1"])
+        defer { primary.stop() }
+        let replica = try KVLabServeProcess(["--threads", "1", "--replicaof", "127.0.0.1:\(primary.port)", "--bind-source-addr", "127.0.0.9",
+                                             "--repl-timeout", "0.5"], host: "127.0.0.8")
+        defer { replica.stop() }
+        let p = try RESPConnection(endpoint: primary.endpoint, timeoutSeconds: 20)
+        let r = try RESPConnection(endpoint: replica.endpoint, timeoutSeconds: 20)
+        _ = try p.call(["SET", "k", "1"])
+        try eventually("replica up") { try infoFields(r, "replication")["master_link_status"] == "up" && r.call(["GET", "k"]).text == "1" }
+        #expect(try infoFields(p, "replication")["slave0"]?.hasPrefix("ip=127.0.0.9,port=\(replica.port),state=online") == true)
+
+        kill(primary.process.processIdentifier, SIGSTOP)
+        var stoppedResumed = false
+        defer { if !stoppedResumed { kill(primary.process.processIdentifier, SIGCONT) } }
+        try eventually("replica notices the silent primary") { try infoFields(r, "replication")["master_link_status"] == "down" }
+        kill(primary.process.processIdentifier, SIGCONT)
+        stoppedResumed = true
+        _ = try p.call(["SET", "k", "2"])
+        try eventually("replica back in sync") { try infoFields(r, "replication")["master_link_status"] == "up" && r.call(["GET", "k"]).text == "2" }
+        let stats = try infoFields(p, "stats")
+        #expect(stats["sync_full"] == "1" && stats["sync_partial_ok"] == "1", "\(stats)")
+        #expect(try r.call(["INFO", "server"]).text?.contains("run_id:") == true)
     }
 }
