@@ -192,20 +192,21 @@ public final class ReplicationController: Sendable {
         shipCapturedMutations()
         let now = clock.millisecondsSinceEpoch()
         let feed = ReplicaFeed()
-        let partial: [UInt8]? = state.withLock { s in
+        // The check, the bytes and the registration happen under one lock: a PING or GETACK
+        // appended in between (they take only this lock) would otherwise reach neither.
+        let partial: (String, [UInt8])? = state.withLock { s in
             let known = replicationID == s.replicationID || (replicationID == s.replicationID2 && requested <= s.secondOffset)
             guard known, s.backlog.holds(from: requested) else {
                 if replicationID != "?" { s.syncPartialError += 1 }
                 return nil
             }
             s.syncPartialOK += 1
-            return s.backlog.bytes(from: requested)
+            register(feed, ip: ip, port: listeningPort, now: now, &s)
+            return (s.replicationID, s.backlog.bytes(from: requested))
         }
-        if let partial {
-            let id = state.withLock { $0.replicationID }
+        if let (id, bytes) = partial {
             reply.simple("CONTINUE \(id)")
-            reply.buffer.writeBytes(partial)
-            register(feed, ip: ip, port: listeningPort, now: now)
+            reply.buffer.writeBytes(bytes)
             return feed
         }
         let snapshot: [UInt8]
@@ -216,23 +217,22 @@ public final class ReplicationController: Sendable {
             feed.close()
             return feed
         }
+        // No write ran since the snapshot (the caller holds the order lock); PINGs may have.
         let (id, offset) = state.withLock { s in
             s.syncFull += 1
+            register(feed, ip: ip, port: listeningPort, now: now, &s)
             return (s.replicationID, s.backlog.endOffset)
         }
         reply.simple("FULLRESYNC \(id) \(offset)")
         reply.buffer.writeString("$\(snapshot.count)\r\n")
         reply.buffer.writeBytes(snapshot)
-        register(feed, ip: ip, port: listeningPort, now: now)
         return feed
     }
 
-    private func register(_ feed: ReplicaFeed, ip: String, port: Int, now: Int64) {
-        state.withLock { s in
-            feed.id = s.nextID
-            s.nextID += 1
-            s.replicas[feed.id] = ConnectedReplica(feed: feed, ip: ip, port: port, lastAckMilliseconds: now, online: true)
-        }
+    private func register(_ feed: ReplicaFeed, ip: String, port: Int, now: Int64, _ s: inout State) {
+        feed.id = s.nextID
+        s.nextID += 1
+        s.replicas[feed.id] = ConnectedReplica(feed: feed, ip: ip, port: port, lastAckMilliseconds: now, online: true)
     }
 
     /// A replica's connection closed.

@@ -188,7 +188,8 @@ extension Keyspace {
     }
 
     /// One mutation, keeping the tallies that commands keep on the primary: member and index
-    /// records of sorted sets (`auxiliaryRecords`), keys with deadlines (`expiryCandidates`).
+    /// records of sorted sets (`auxiliaryRecords`), keys with deadlines (`expiryCandidates`),
+    /// and WATCH's version of the key (the exclusive command lock stands in for its stripe).
     private func heldApply(_ operation: ReplicatedOperation) throws(EngineError) {
         switch operation {
         case .flushAll:
@@ -197,6 +198,7 @@ extension Keyspace {
             try withEngine { (e) throws(EngineError) in
                 try key.withBytes { (k) throws(EngineError) in
                     if key.first == Self.mainTag {
+                        touch(UnsafeRawBufferPointer(rebasing: k[1...]))  // WATCH on a replica sees the change
                         let hasDeadline = value.withUnsafeBytes { Self.header(of: $0)?.expiresAt != nil }
                         if hasDeadline { expiryCandidates.insert(UnsafeRawBufferPointer(rebasing: k[1...])) }
                     } else if try e.get(k, { _ in true }) == nil {
@@ -209,6 +211,7 @@ extension Keyspace {
             try withEngine { (e) throws(EngineError) in
                 try key.withBytes { (k) throws(EngineError) in
                     let existed = try e.delete(k, options: .default)
+                    if key.first == Self.mainTag { touch(UnsafeRawBufferPointer(rebasing: k[1...])) }
                     if existed && key.first != Self.mainTag { auxiliaryRecords.subtract(1, ordering: .relaxed) }
                 }
             }

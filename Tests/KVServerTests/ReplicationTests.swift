@@ -275,6 +275,22 @@ struct ReplicationTests {
         #expect(info["slave1"]?.hasPrefix("ip=10.9.8.7,port=\(announced.port),state=online,offset=") == true, "\(info)")
     }
 
+    @Test("on a replica, a WATCHed key changed by the stream aborts EXEC")
+    func watchOnReplica() throws {
+        let primary = try startReplicationNode()
+        defer { try? primary.shutdown() }
+        let replica = try startReplicationNode(replicaOf: primary)
+        defer { try? replica.shutdown() }
+        let p = try connect(primary), r = try connect(replica)
+        _ = try p.call(["SET", "k", "1"])
+        try waitInSync(primary, replica)
+        #expect(try r.call(["WATCH", "k"]).text == "OK")
+        _ = try p.call(["SET", "k", "2"])
+        try waitInSync(primary, replica)
+        let replies = try r.pipeline([["MULTI"], ["GET", "k"], ["EXEC"]])
+        #expect(replies.last == .nullArray, "\(replies)")
+    }
+
     @Test("the hash engine (no ordered scan) replicates its snapshot too")
     func hashEngineSnapshot() throws {
         let primary = try startReplicationNode(engine: "hash")
