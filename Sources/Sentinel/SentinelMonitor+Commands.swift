@@ -6,10 +6,23 @@ import RESP
 
 extension SentinelMonitor {
     /// Executes one client or peer command at `now` and returns its reply.
-    /// - Parameter serverPort: the port this sentinel listens on (INFO's `tcp_port`).
-    public mutating func execute(_ arguments: [String], now: Int64, serverPort: Int) -> RESPValue {
+    /// - Parameters:
+    ///   - serverPort: the port this sentinel listens on (INFO's `tcp_port`).
+    ///   - resp3: the connection speaks RESP3 (after `HELLO 3`): states are maps, as Redis
+    ///     replies to redis-py 5+, which asks for RESP3 by default.
+    public mutating func execute(_ arguments: [String], now: Int64, serverPort: Int, resp3: Bool = false) -> RESPValue {
         guard let name = arguments.first?.lowercased() else { return .error("ERR empty command") }
         switch name {
+        case "hello":
+            if arguments.count > 1 {
+                guard let version = Int(arguments[1]), version == 2 || version == 3 else {
+                    return .error("NOPROTO unsupported protocol version")
+                }
+                return Self.record([("server", "redis"), ("version", "7.0.15"), ("proto", String(version)), ("id", "1"),
+                                    ("mode", "sentinel"), ("role", "master")], resp3: version == 3, integers: ["proto", "id"])
+            }
+            return Self.record([("server", "redis"), ("version", "7.0.15"), ("proto", resp3 ? "3" : "2"), ("id", "1"),
+                                ("mode", "sentinel"), ("role", "master")], resp3: resp3, integers: ["proto", "id"])
         case "ping":
             return arguments.count > 1 ? .bulk(arguments[1]) : .simpleString("PONG")
         case "info":
@@ -21,14 +34,14 @@ extension SentinelMonitor {
             let sub = arguments.count > 1 ? arguments[1].lowercased() : ""
             return ["setinfo", "setname"].contains(sub) ? .simpleString("OK") : .error("ERR unknown subcommand '\(sub)'. Try CLIENT HELP.")
         case "sentinel":
-            return sentinelCommand(Array(arguments.dropFirst()), now: now)
+            return sentinelCommand(Array(arguments.dropFirst()), now: now, resp3: resp3)
         default:
             let rest = arguments.dropFirst().prefix(3).map { "'\($0)'" }.joined(separator: " ")
             return .error("ERR unknown command '\(arguments[0])', with args beginning with: \(rest)")
         }
     }
 
-    mutating func sentinelCommand(_ a: [String], now: Int64) -> RESPValue {
+    mutating func sentinelCommand(_ a: [String], now: Int64, resp3: Bool) -> RESPValue {
         guard let sub = a.first?.lowercased() else { return .error("ERR wrong number of arguments for 'sentinel' command") }
         func wrongArity() -> RESPValue { .error("ERR wrong number of arguments for 'sentinel|\(sub)' command") }
         func unknownMaster() -> RESPValue { .error("ERR No such master with that name") }
@@ -39,18 +52,18 @@ extension SentinelMonitor {
             let address = reportedMaster
             return .array([.bulk(address.host), .bulk(String(address.port))])
         case "masters":
-            return .array([masterState(now: now)])
+            return .array([Self.record(masterState(now: now), resp3: resp3)])
         case "master":
             guard a.count == 2 else { return wrongArity() }
-            return a[1] == configuration.masterName ? masterState(now: now) : unknownMaster()
+            return a[1] == configuration.masterName ? Self.record(masterState(now: now), resp3: resp3) : unknownMaster()
         case "replicas", "slaves":
             guard a.count == 2 else { return wrongArity() }
             guard a[1] == configuration.masterName else { return unknownMaster() }
-            return .array(replicas.keys.sorted(by: Self.order).map { replicaState(replicas[$0]!, now: now) })
+            return .array(replicas.keys.sorted(by: Self.order).map { Self.record(replicaState(replicas[$0]!, now: now), resp3: resp3) })
         case "sentinels":
             guard a.count == 2 else { return wrongArity() }
             guard a[1] == configuration.masterName else { return unknownMaster() }
-            return .array(peers.keys.sorted(by: Self.order).map { peerState(peers[$0]!, now: now) })
+            return .array(peers.keys.sorted(by: Self.order).map { Self.record(peerState(peers[$0]!, now: now), resp3: resp3) })
         case "is-master-down-by-addr":
             guard a.count == 5 else { return wrongArity() }
             guard let port = Int(a[2]), (1...65535).contains(port) else { return .error("ERR invalid port '\(a[2])': expected 1..65535") }
@@ -106,8 +119,13 @@ extension SentinelMonitor {
 
     // MARK: - Reply shapes
 
-    static func pairs(_ items: [(String, String)]) -> RESPValue {
-        .array(items.flatMap { [RESPValue.bulk($0.0), .bulk($0.1)] })
+    /// A state as Redis writes it: a flat field/value array in RESP2, a map in RESP3.
+    static func record(_ items: [(String, String)], resp3: Bool, integers: Set<String> = []) -> RESPValue {
+        func value(_ field: String, _ text: String) -> RESPValue {
+            integers.contains(field) ? .integer(Int64(text) ?? 0) : .bulk(text)
+        }
+        if resp3 { return .map(items.map { RESPPair(.bulk($0.0), value($0.0, $0.1)) }) }
+        return .array(items.flatMap { [RESPValue.bulk($0.0), value($0.0, $0.1)] })
     }
 
     func nodeFields(_ node: MonitoredNode, flags: [String], now: Int64) -> [(String, String)] {
@@ -130,7 +148,7 @@ extension SentinelMonitor {
         return out
     }
 
-    func masterState(now: Int64) -> RESPValue {
+    func masterState(now: Int64) -> [(String, String)] {
         var flags = ["master"]
         if objectivelyDownSince != nil { flags.append("o_down") }
         if failoverState != .none { flags.append("failover_in_progress") }
@@ -148,10 +166,10 @@ extension SentinelMonitor {
         if failoverState != .none {
             fields += [("failover-state", failoverState.rawValue), ("failover-epoch", String(failoverEpoch))]
         }
-        return Self.pairs(fields)
+        return fields
     }
 
-    func replicaState(_ node: MonitoredNode, now: Int64) -> RESPValue {
+    func replicaState(_ node: MonitoredNode, now: Int64) -> [(String, String)] {
         var flags = ["slave"]
         if node.address == promotedReplica { flags.append("promoted") }
         var fields = nodeFields(node, flags: flags, now: now)
@@ -160,16 +178,16 @@ extension SentinelMonitor {
                    ("master-host", node.info.primary?.host ?? "?"), ("master-port", String(node.info.primary?.port ?? 0)),
                    ("slave-priority", String(node.info.priority)), ("slave-repl-offset", String(node.info.offset)),
                    ("replica-announced", "1")]
-        return Self.pairs(fields)
+        return fields
     }
 
-    func peerState(_ peer: PeerSentinel, now: Int64) -> RESPValue {
+    func peerState(_ peer: PeerSentinel, now: Int64) -> [(String, String)] {
         let silent = peer.lastReply.map { now - $0 } ?? now
         var flags = ["sentinel"]
         if silent > configuration.downAfterMilliseconds { flags.append("s_down") }
         if silent > 5 * configuration.pingIntervalMilliseconds + configuration.helloIntervalMilliseconds { flags.append("disconnected") }
         if peer.saysMasterDown { flags.append("master_down") }
-        return Self.pairs([
+        return [
             ("name", peer.runID ?? "\(peer.address)"), ("ip", peer.address.host), ("port", String(peer.address.port)),
             ("runid", peer.runID ?? ""), ("flags", flags.joined(separator: ",")),
             ("link-pending-commands", peer.askInFlight ? "1" : "0"), ("link-refcount", "1"),
@@ -177,7 +195,7 @@ extension SentinelMonitor {
             ("down-after-milliseconds", String(configuration.downAfterMilliseconds)),
             ("last-hello-message", String(peer.lastHello.map { now - $0 } ?? now)),
             ("voted-leader", peer.leader ?? "?"), ("voted-leader-epoch", String(peer.leaderEpoch)),
-        ])
+        ]
     }
 
     /// INFO: the server and sentinel sections, as redis-sentinel prints them.

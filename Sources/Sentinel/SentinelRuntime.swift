@@ -53,11 +53,11 @@ public final class SentinelNode: Sendable {
         submit(actions)
     }
 
-    /// Executes a command received over RESP.
-    public func execute(_ arguments: [String]) -> RESPValue {
+    /// Executes a command received over RESP (`resp3`: the connection said `HELLO 3`).
+    public func execute(_ arguments: [String], resp3: Bool = false) -> RESPValue {
         let now = self.now()
         let port = serverPort.load(ordering: .relaxed)
-        let (reply, events) = state.withLock { m in (m.execute(arguments, now: now, serverPort: port), m.drainEvents()) }
+        let (reply, events) = state.withLock { m in (m.execute(arguments, now: now, serverPort: port, resp3: resp3), m.drainEvents()) }
         for e in events { onEvent(e) }
         return reply
     }

@@ -62,15 +62,22 @@ final class SentinelCommandHandler: ChannelInboundHandler {
     typealias InboundIn = RESPCommand
     typealias OutboundOut = ByteBuffer
     let node: SentinelNode
+    /// The protocol the client chose with HELLO (RESP2 until then).
+    var resp3 = false
 
     init(node: SentinelNode) { self.node = node }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let command = unwrapInboundIn(data)
         let arguments = (0..<command.count).map { command.string($0) }
-        let reply = node.execute(arguments)
+        let reply = node.execute(arguments, resp3: resp3)
+        if arguments.first?.lowercased() == "hello", arguments.count > 1, !reply.isError { resp3 = arguments[1] == "3" }
         var buffer = context.channel.allocator.buffer(capacity: 256)
-        RESPWriter.value(reply, &buffer)
+        if resp3 && reply.isNull {
+            buffer.writeString("_\r\n")  // RESP3's null (the shared writer writes RESP2's)
+        } else {
+            RESPWriter.value(reply, &buffer)
+        }
         context.write(wrapOutboundOut(buffer), promise: nil)
         if arguments.first?.lowercased() == "quit" { context.close(promise: nil) }
     }

@@ -96,3 +96,17 @@ struct SentinelTargetTests {
         #expect(try RedisTarget(url: "redis://h:1").sentinelMasterName == nil)
     }
 }
+
+@Suite("Sentinel RESP3")
+struct SentinelRESP3Tests {
+    @Test("HELLO 3 switches to RESP3, where states are maps; other versions are refused")
+    func hello() {
+        var m = CommandTests().monitor()
+        guard case .map(let pairs) = m.execute(["HELLO", "3"], now: 0, serverPort: 1) else { Issue.record("HELLO 3 is not a map"); return }
+        #expect(pairs.contains(RESPPair(.bulk("proto"), .integer(3))) && pairs.contains(RESPPair(.bulk("mode"), .bulk("sentinel"))))
+        #expect(m.execute(["HELLO", "4"], now: 0, serverPort: 1) == .error("NOPROTO unsupported protocol version"))
+        guard case .array(let masters) = m.execute(["SENTINEL", "masters"], now: 0, serverPort: 1, resp3: true),
+              case .map(let state) = masters.first else { Issue.record("SENTINEL masters in RESP3 is not an array of maps"); return }
+        #expect(state.first == RESPPair(.bulk("name"), .bulk("mymaster")))
+    }
+}

@@ -50,7 +50,7 @@ func kvlabExecutable() throws -> String {
 func startRedis(port: Int, directory: URL, extra: [String] = []) throws -> ChildProcess {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let child = try ChildProcess(try redisTool("redis-server"),
-                                 ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 ["--port", String(port), "--bind", "127.0.0.1", "--protected-mode", "no", "--save", "", "--appendonly", "no",
                                   "--dir", directory.path, "--daemonize", "no", "--loglevel", "warning"] + extra, name: "redis-\(port)")
     try waitFor("redis-server on \(port) answers PING", seconds: 10) {
         (try? RESPConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), timeoutSeconds: 1).call(["PING"])) == .simpleString("PONG")
@@ -120,8 +120,14 @@ struct FailoverProcessTests {
             let clients = ask(primaryPort, ["CLIENT", "LIST"])?.text ?? ""
             #expect(hosts.allSatisfy { clients.contains("addr=\($0):") }, "the primary sees connections from 127.0.0.11-13: \(clients)")
 
-            // Replica A falls behind: it is stopped while the primary takes writes that reach B only.
+            // Replica A falls behind: it is stopped and its replication link cut (a stopped
+            // process still receives into its socket buffer), so the writes reach B only.
             replicaA.signal(SIGSTOP)
+            #expect(ask(primaryPort, ["CLIENT", "KILL", "TYPE", "replica"]) == .integer(2))
+            try waitFor("replica B is linked again", seconds: 5) {
+                (ask(primaryPort, ["INFO", "replication"])?.text ?? "").contains("connected_slaves:1")
+                    && replicationField(portB, "master_link_status") == "up"
+            }
             let writer = try RESPConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: primaryPort), timeoutSeconds: 2)
             _ = try writer.pipeline((0..<200).map { ["SET", "key\($0)", "value\($0)"] })
             let target = Int(replicationField(primaryPort, "master_repl_offset") ?? "") ?? -1
@@ -129,6 +135,9 @@ struct FailoverProcessTests {
             primary.signal(SIGKILL)
             primary.stop()
             replicaA.signal(SIGCONT)
+            try waitFor("replica A reports its lower offset", seconds: 5) {
+                (Int(replicationField(portA, "slave_repl_offset") ?? "") ?? .max) < target
+            }
 
             try waitFor("every sentinel names replica B", seconds: 30) {
                 (0..<3).allSatisfy {
