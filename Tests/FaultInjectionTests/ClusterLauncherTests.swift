@@ -1,4 +1,4 @@
-// Real redis-server + redis-sentinel behind the fault proxy: failover on isolation, rejoin on heal, nothing left running.
+// Real redis-server + Sentinel, and kvlab serve + kvlab sentinel, behind the fault proxy: failover on isolation, rejoin on heal, nothing left running.
 
 import Foundation
 import KVClient
@@ -8,12 +8,14 @@ import Testing
 
 @Suite("ClusterLauncher")
 struct ClusterLauncherTests {
-    @Test("redis sentinels promote a replica when the primary is isolated, and the old primary rejoins as a replica after heal")
-    func redisFailover() throws {
-        let directory = temporaryRunDirectory("cluster-redis")
+    @Test("sentinels promote a replica when the primary is isolated, and the old primary rejoins as a replica after heal",
+          arguments: ClusterKind.allCases)
+    func failover(kind: ClusterKind) throws {
+        let directory = temporaryRunDirectory("cluster-\(kind)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cluster = try ClusterLauncher.start(ClusterConfiguration(kind: .redis, replicas: 2, sentinels: 3, runDirectory: directory,
-                                                                     downAfterMilliseconds: 1000, failoverTimeoutMilliseconds: 2000))
+        let cluster = try ClusterLauncher.start(ClusterConfiguration(kind: kind, replicas: 2, sentinels: 3, runDirectory: directory,
+                                                                     downAfterMilliseconds: 1000, failoverTimeoutMilliseconds: 2000,
+                                                                     kvlabExecutable: kvlabExecutable))
         var pids: [Int32] = []
         defer {
             cluster.stop()
