@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
+        .library(name: "Sentinel", targets: ["Sentinel"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -99,6 +100,11 @@ let package = Package(
         .target(name: "KVClient", dependencies: ["RESP"]),
         // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
         .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
+        // `kvlab sentinel`: monitoring, quorum, leader election and failover of a replicated group (Redis Sentinel's rules).
+        .target(
+            name: "Sentinel",
+            dependencies: ["KVClient", "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -110,7 +116,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "FaultInjection",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "FaultInjection", "Sentinel",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -147,6 +153,7 @@ let package = Package(
         ),
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "KVClient", "RESP", "KVLabTestSupport"]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
     ]

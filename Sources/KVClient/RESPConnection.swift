@@ -31,6 +31,8 @@ public enum RESPClientError: Error, Equatable, Sendable, CustomStringConvertible
     case invalidURL(String, reason: String)
     /// Redis Cluster routing failed (no slot owner, too many redirections, bad CLUSTER SLOTS).
     case cluster(String)
+    /// No sentinel named a primary that confirmed its role (`SentinelDiscovery`).
+    case sentinel(String)
 
     public var description: String {
         switch self {
@@ -41,6 +43,7 @@ public enum RESPClientError: Error, Equatable, Sendable, CustomStringConvertible
         case let .server(m): return "server error: \(m)"
         case let .invalidURL(u, r): return "invalid target '\(u)': \(r)"
         case let .cluster(m): return "cluster: \(m)"
+        case let .sentinel(m): return "sentinel: \(m)"
         }
     }
 }
@@ -71,15 +74,20 @@ public final class RESPConnection: @unchecked Sendable {
     /// - Parameters:
     ///   - timeoutSeconds: send/receive timeout; a silent server fails the call after it.
     ///   - connectTimeoutSeconds: how long the TCP handshake may take (0 = the kernel's limit).
-    /// - Throws: `.connect` (refused, unreachable, or `timed out after N s`), or the AUTH failure.
+    ///   - sourceHost: the local address the socket is bound to before it connects (bind(2)), so a
+    ///     fault-injecting proxy can tell parties apart by source IP (127.0.0.K); nil lets the
+    ///     kernel choose.
+    /// - Throws: `.connect` (refused, unreachable, a source address that cannot be bound, or
+    ///   `timed out after N s`), or the AUTH failure.
     public init(endpoint: RedisEndpoint, password: String? = nil, timeoutSeconds: Double = 30,
                 connectTimeoutSeconds: Double = RESPConnection.defaultConnectTimeoutSeconds,
-                limits: RESPLimits = .default) throws(RESPClientError) {
+                limits: RESPLimits = .default, sourceHost: String? = nil) throws(RESPClientError) {
         self.endpoint = endpoint
         parser = RESPValueParser(limits: limits)
         readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
         writeBuffer.reserveCapacity(64 * 1024)
-        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds)
+        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds,
+                              sourceHost: sourceHost)
         if let password {
             let reply = try call(["AUTH", password])
             if case .error(let message) = reply { close(); throw .server(message) }
@@ -96,7 +104,7 @@ public final class RESPConnection: @unchecked Sendable {
     public var isOpen: Bool { fd >= 0 }
 
     private static func connect(_ endpoint: RedisEndpoint, timeoutSeconds: Double,
-                                connectTimeoutSeconds: Double) throws(RESPClientError) -> Int32 {
+                                connectTimeoutSeconds: Double, sourceHost: String?) throws(RESPClientError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -110,6 +118,10 @@ public final class RESPConnection: @unchecked Sendable {
         var info: UnsafeMutablePointer<addrinfo>? = first
         while let ai = info {
             let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+            if s >= 0, let sourceHost, let failure = bind(socket: s, to: sourceHost, family: ai.pointee.ai_family) {
+                _ = Glibc.close(s)
+                throw .connect(endpoint: endpoint.description, message: "cannot bind the source address \(sourceHost): \(failure)")
+            }
             if s >= 0 {
                 if let failure = connect(socket: s, to: ai.pointee.ai_addr, length: ai.pointee.ai_addrlen,
                                          timeoutSeconds: connectTimeoutSeconds) {
@@ -127,6 +139,19 @@ public final class RESPConnection: @unchecked Sendable {
             info = ai.pointee.ai_next
         }
         throw .connect(endpoint: endpoint.description, message: lastError)
+    }
+
+    /// Binds `s` to `host` (port 0: any) in address family `family`; nil on success, else why not.
+    private static func bind(socket s: Int32, to host: String, family: Int32) -> String? {
+        var hints = addrinfo()
+        hints.ai_family = family
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let status = getaddrinfo(host, "0", &hints, &result)
+        guard status == 0, let first = result else { return String(cString: gai_strerror(status)) }
+        defer { freeaddrinfo(result) }
+        return Glibc.bind(s, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// Connects `s` within `timeoutSeconds` (a non-blocking connect polled for writability, then
