@@ -3,13 +3,16 @@
 # pipelining: one request in flight, so 1/rps is the round trip) against redis-server directly
 # and through `kvlab proxy`, alternating, same run, same machine.
 # Usage: scripts/proxy-latency.sh [requests] [rounds]   (default 50000 requests, 3 rounds; markdown to stdout)
+# KVLAB=/path/to/kvlab uses that binary instead of building a release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-50000}
 ROUNDS=${2:-3}
 SCRATCH=${SCRATCH:-.build}
-swift build -c release --scratch-path "$SCRATCH" --product kvlab >&2
-KVLAB="$SCRATCH/release/kvlab"
+if [ -z "${KVLAB:-}" ]; then
+    swift build -c release --scratch-path "$SCRATCH" --product kvlab >&2
+    KVLAB="$SCRATCH/release/kvlab"
+fi
 REDIS_PORT=${REDIS_PORT:-17390}
 PROXY_PORT=${PROXY_PORT:-17391}
 DIR=$(mktemp -d)
@@ -23,7 +26,7 @@ sleep 1
 
 # "rps avg_ms p50_ms p99_ms" of PING_MBULK against host $1 port $2.
 bench() {
-    redis-benchmark -h "$1" -p "$2" -t ping_mbulk -n "$N" -c 1 -P 1 --csv 2>/dev/null \
+    timeout 300 redis-benchmark -h "$1" -p "$2" -t ping_mbulk -n "$N" -c 1 -P 1 --csv 2>/dev/null \
         | awk -F'","' 'NR==2 { gsub(/"/, "", $0); split($0, f, ","); print f[2], f[3], f[5], f[7] }'
 }
 
