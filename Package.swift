@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
+        .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .library(name: "Sentinel", targets: ["Sentinel"]),
         .library(name: "Consistency", targets: ["Consistency"]),
     ],
@@ -98,6 +99,8 @@ let package = Package(
         ),
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
+        // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
+        .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
         // `kvlab sentinel`: monitoring, quorum, leader election and failover of a replicated group (Redis Sentinel's rules).
         .target(
             name: "Sentinel",
@@ -118,6 +121,7 @@ let package = Package(
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
                 "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
                 "Sentinel", "Consistency",
+                "FaultInjection",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,6 +156,7 @@ let package = Package(
             dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", "KVLabTestSupport", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
+        .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "KVClient", "RESP", "KVLabTestSupport"]),
         .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "History", "Linearizability", "KVClient", "Driver", "Workload", "Measurement", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
