@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
+        .library(name: "Chaos", targets: ["Chaos"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -96,6 +97,8 @@ let package = Package(
         ),
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
+        // `kvlab chaos`: experiment files, the run loop (cluster + workload + nemesis), the analysis and the report.
+        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -107,7 +110,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,6 +131,7 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
         .testTarget(name: "HistoryTests", dependencies: ["History"]),
+        .testTarget(name: "ChaosTests", dependencies: ["Chaos", "History", "Linearizability"]),
         .testTarget(
             name: "LinearizabilityTests",
             dependencies: ["Linearizability", "History", "Driver", "Workload", "Measurement", "KVCore", "KVEngines"],
