@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
         .library(name: "Chaos", targets: ["Chaos"]),
+        .library(name: "Plotting", targets: ["Plotting"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -98,7 +99,9 @@ let package = Package(
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
         // `kvlab chaos`: experiment files, the run loop (cluster + workload + nemesis), the analysis and the report.
-        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability"]),
+        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting"]),
+        // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
+        .target(name: "Plotting"),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -146,6 +149,7 @@ let package = Package(
             dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", "KVLabTestSupport", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
