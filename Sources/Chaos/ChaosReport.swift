@@ -1,6 +1,7 @@
 // One chaos run's report: the experiment, the fault timeline and the analysis, as text, JSON and HTML.
 
 import Foundation
+import Plotting
 
 /// The experiment's settings as the report records them.
 public struct ExperimentSummary: Sendable, Equatable, Codable {
@@ -169,15 +170,30 @@ public struct ChaosReport: Sendable, Equatable, Codable {
     // MARK: - HTML
 
     static let faultColor = "#d33"
+    static let chartSize = ChartSize(width: 860, height: 300)
+
+    /// A chart's SVG, or a note saying why it could not be drawn (the rest of the page stands).
+    static func render(_ chart: LineChart) -> String {
+        do { return try chart.svg() + "\n" } catch { return "<p class=\"bad\">chart not drawn: \(escape(error.description))</p>\n" }
+    }
+
+    static func render(_ chart: StackedChart) -> String {
+        do { return try chart.svg() + "\n" } catch { return "<p class=\"bad\">chart not drawn: \(escape(error.description))</p>\n" }
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
 
     /// A standalone page (no scripts, no external files): summary, charts with the fault
     /// windows shaded, lost writes, verdicts with counterexamples, fault timeline.
     public func html() -> String {
-        let esc = ChaosCharts.escape
+        let esc = ChaosReport.escape
         let seconds = analysis.seconds
         let lastSecond = Double((seconds.last?.second ?? 0) + 1)
         let xMax = max(lastSecond, runSeconds, faults.compactMap(\.end).max() ?? 0)
-        let bands = faults.map { ChartBand(start: $0.start, end: $0.end ?? xMax, label: $0.kind, color: ChaosReport.faultColor) }
+        let windows = faults.map { ShadedWindow(from: $0.start, to: max($0.start, $0.end ?? xMax), label: $0.kind, color: ChaosReport.faultColor) }
         var page = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>kvlab chaos: \(esc(experiment.name))</title>
@@ -208,30 +224,45 @@ public struct ChaosReport: Sendable, Equatable, Codable {
         }
         for note in notes { page += "<li>note: \(esc(note))</li>\n" }
         page += "</ul>\n<h2>Throughput and latency</h2>\n"
-        page += ChaosCharts.lineChart(
-            title: "Throughput (ok operations per second); shaded: faults", xLabel: "time since start (s)",
-            yLabel: "operations / s",
-            series: [ChartSeries(name: "ok ops/s", color: "#1f77b4", points: seconds.map { (Double($0.second) + 0.5, Double($0.ok)) })],
-            bands: bands, xMax: xMax)
-        page += ChaosCharts.lineChart(
-            title: "Latency of ok operations per second; shaded: faults", xLabel: "time since start (s)", yLabel: "latency (ms)",
-            series: [ChartSeries(name: "p50", color: "#2ca02c", points: seconds.map { (Double($0.second) + 0.5, $0.p50Milliseconds) }),
-                     ChartSeries(name: "p99", color: "#ff7f0e", points: seconds.map { (Double($0.second) + 0.5, $0.p99Milliseconds) })],
-            bands: bands, xMax: xMax)
+        let time = Axis("time since start", unit: "s", range: 0...xMax)
+        let middles = seconds.map { Double($0.second) + 0.5 }
+        page += ChaosReport.render(LineChart(
+            title: "Throughput: ok operations per second (shaded: faults)", xAxis: time, yAxis: Axis("throughput", unit: "ops/s"),
+            series: [Series("ok ops/s", x: middles, y: seconds.map { Double($0.ok) }, style: .line, color: "#1f77b4")],
+            windows: windows, size: ChaosReport.chartSize))
+        func latency(_ name: String, _ color: String, _ value: (SecondSummary) -> Double?) -> Series {
+            Series(name, points: seconds.compactMap { s in value(s).map { DataPoint(x: Double(s.second) + 0.5, y: $0) } },
+                   style: .lineWithMarkers, color: color)
+        }
+        page += ChaosReport.render(LineChart(
+            title: "Latency of ok operations per second (shaded: faults)", xAxis: time, yAxis: Axis("latency", unit: "ms"),
+            series: [latency("p50", "#2ca02c", \.p50Milliseconds), latency("p99", "#ff7f0e", \.p99Milliseconds)],
+            windows: windows, size: ChaosReport.chartSize))
         page += "<h2>Availability</h2>\n"
-        page += ChaosCharts.stackedBarChart(
-            title: "Completions per second by outcome; shaded: faults", xLabel: "time since start (s)", yLabel: "operations / s",
-            categories: [("ok", "#2ca02c"), ("error (fail)", "#d62728"), ("timeout (info)", "#9467bd")],
-            stacks: seconds.map { ChartStack(x: Double($0.second), values: [Double($0.ok), Double($0.fail), Double($0.info)]) },
-            bands: bands, xMax: xMax)
+        page += ChaosReport.render(StackedChart(
+            title: "Completions per second by outcome (shaded: faults)", xAxis: time, yAxis: Axis("operations", unit: "ops/s"),
+            x: middles,
+            layers: [StackedLayer("ok", values: seconds.map { Double($0.ok) }, color: "#2ca02c"),
+                     StackedLayer("error (fail)", values: seconds.map { Double($0.fail) }, color: "#d62728"),
+                     StackedLayer("timeout (info)", values: seconds.map { Double($0.info) }, color: "#9467bd")],
+            style: .bars, windows: windows, size: ChaosReport.chartSize))
 
         page += "<h2>Fault timeline</h2>\n"
         if faults.isEmpty {
             page += "<p>No faults injected.</p>\n"
         } else {
-            page += ChaosCharts.timeline(title: "Faults (start to heal)",
-                                         rows: faults.map { ("\($0.kind) \($0.targets.joined(separator: ","))", $0.start, $0.end ?? xMax, ChaosReport.faultColor) },
-                                         xMax: xMax)
+            // The timeline: each fault a shaded window, and the number of faults active as a step line.
+            var active: [DataPoint] = [DataPoint(x: 0, y: 0)]
+            for f in faults {
+                active.append(DataPoint(x: f.start, y: 1))
+                active.append(DataPoint(x: f.end ?? xMax, y: 0))
+            }
+            page += ChaosReport.render(LineChart(
+                title: "Fault timeline (start to heal)", xAxis: time, yAxis: Axis("faults active", unit: "count", range: 0...1.2),
+                series: [Series("faults active", points: active, style: .step, color: ChaosReport.faultColor)],
+                windows: faults.map { ShadedWindow(from: $0.start, to: max($0.start, $0.end ?? xMax),
+                                                   label: "\($0.kind) \($0.targets.joined(separator: ","))", color: ChaosReport.faultColor) },
+                size: ChartSize(width: 860, height: 200)))
             page += "<table><tr><th>start (s)</th><th>heal (s)</th><th>fault</th><th>targets</th><th>what was done</th></tr>\n"
             for f in faults {
                 page += "<tr><td>\(f.start)</td><td>\(f.end.map { "\($0)" } ?? "never")</td><td>\(esc(f.kind))</td><td>\(esc(f.targets.joined(separator: ", ")))</td><td>\(esc(f.detail))</td></tr>\n"
