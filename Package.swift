@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "KVClient", targets: ["KVClient"]),
         .library(name: "Chaos", targets: ["Chaos"]),
         .library(name: "Plotting", targets: ["Plotting"]),
+        .library(name: "FaultInjection", targets: ["FaultInjection"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -99,9 +100,11 @@ let package = Package(
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
         // `kvlab chaos`: experiment files, the run loop (cluster + workload + nemesis), the analysis and the report.
-        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting"]),
+        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting", "FaultInjection", "KVClient", "RESP"]),
         // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
         .target(name: "Plotting"),
+        // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
+        .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -113,7 +116,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +153,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
