@@ -102,7 +102,7 @@ public enum ClusterLauncher {
         for directory in ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
             return "\(directory)/\(name)"
         }
-        throw .missingTool("\(name) is not installed: install Debian's redis-server and redis-sentinel packages")
+        throw .missingTool("\(name) is not installed: install Debian's redis-server package (it runs Sentinel too)")
     }
 }
 
@@ -234,7 +234,8 @@ public final class RunningCluster: NemesisHooks, @unchecked Sendable {
             ]
             let path = directory + "/sentinel.conf"   // Sentinel rewrites it: it must be writable
             try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-            return (try ClusterLauncher.tool("redis-sentinel"), [path])
+            // `redis-server --sentinel` is what Debian's redis-sentinel (a link to redis-server) runs.
+            return (try ClusterLauncher.tool("redis-server"), [path, "--sentinel"])
         case .kvlab:
             guard let executable = configuration.kvlabExecutable else { throw FaultInjectionError.cluster("a kvlab cluster needs kvlabExecutable") }
             var arguments = ["sentinel", "--port", String(sentinel.port), "--bind", sentinel.partyAddress,
