@@ -127,7 +127,7 @@ public final class ChaosRunner: @unchecked Sendable {
                         progress("t=\(tenths(started)) s: lag-replication on \(target): \(detail)")
                         _ = sleep(until: fault.start + (fault.end - fault.start) / 2, since: start, cancelled: cancelled)
                         detail += "; then at t=\(HistoryAnalysis.round3(elapsed(since: start))) s: "
-                            + (try cluster.inject(.kill, target: target, lagMilliseconds: 0))
+                            + (try cluster.inject(.lagThenKill, target: target, lagMilliseconds: e.nemesis.lagMilliseconds))
                     } else {
                         detail = try cluster.inject(fault.kind, target: target, lagMilliseconds: e.nemesis.lagMilliseconds)
                     }

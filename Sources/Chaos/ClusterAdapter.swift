@@ -96,12 +96,20 @@ public final class LaunchedCluster: ChaosCluster, @unchecked Sendable {
             try cluster.setReplicationDelay(milliseconds: lagMilliseconds)
             return "delay \(lagMilliseconds) ms on every node-to-node link"
         case .lagThenKill:
-            // The run loop splits this into its two steps.
+            // The second step of lag-then-kill (the run loop sets the lag first): the primary
+            // dies with its replicas behind. The bytes the delay still holds in the proxy would
+            // reach the replicas after the kill (a network delivers what is in flight), so the
+            // replication links to the target are reset first, discarding them, as if the
+            // primary had died before sending them.
+            var changes: [ProxyLink: LinkFault?] = [:]
+            for member in cluster.nodes where member.name != target {
+                changes[ProxyLink(source: member.partyAddress, destination: target)] = .drop
+            }
             active.withLock { $0.network = true }
-            try cluster.setReplicationDelay(milliseconds: lagMilliseconds)
+            try cluster.proxy.setFaults(changes)
             try cluster.kill(node: target)
             active.withLock { _ = $0.killed.insert(target) }
-            return "delay \(lagMilliseconds) ms on node-to-node links and SIGKILL \(target)"
+            return "replication links to \(target) reset (in-flight bytes discarded), SIGKILL \(target)"
         }
     }
 
