@@ -91,7 +91,8 @@ public final class ChaosRunner: @unchecked Sendable {
                 let roles = cluster.roles()
                 samples.withLock { list in
                     for node in cluster.nodes {
-                        if let primary = roles[node] { list.append(RoleSample(time: time, node: node, isPrimary: primary)) }
+                        // A node that does not answer (killed, paused) accepts no writes: not a primary now.
+                        list.append(RoleSample(time: time, node: node, isPrimary: roles[node] ?? false))
                     }
                 }
                 _ = sleep(until: elapsed(since: start) + 0.25, since: start) { done.load(ordering: .relaxed) }
