@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Chaos", targets: ["Chaos"]),
         .library(name: "Plotting", targets: ["Plotting"]),
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
+        .library(name: "Consistency", targets: ["Consistency"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -100,11 +101,13 @@ let package = Package(
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
         // `kvlab chaos`: experiment files, the run loop (cluster + workload + nemesis), the analysis and the report.
-        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting", "FaultInjection", "KVClient", "RESP"]),
+        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting", "FaultInjection", "Consistency", "KVClient", "RESP"]),
         // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
         .target(name: "Plotting"),
         // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
         .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
+        // Jepsen-style register and set workloads over RESP, recording histories for the checker.
+        .target(name: "Consistency", dependencies: ["History", "KVClient", "KVCore", "RESP"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -116,7 +119,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection", "Consistency",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,6 +158,7 @@ let package = Package(
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "History", "Linearizability", "KVClient", "Driver", "Workload", "Measurement", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
     ]
