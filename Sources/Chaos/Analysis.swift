@@ -456,11 +456,13 @@ public enum HistoryAnalysis {
         var result: [DualPrimaryWindow] = []
         var total = 0.0
         for window in windows {
-            let acknowledged = history.events.filter {
-                isAcknowledgedWrite($0) && ($0.time ?? .min) >= window.start && ($0.time ?? .max) <= window.end
-            }.count
+            // Times compared at the report's millisecond resolution, as the lost writes' are.
             let start = relative(window.start, startTime) ?? 0
             let end = relative(window.end, startTime) ?? 0
+            let acknowledged = history.events.filter {
+                guard isAcknowledgedWrite($0), let t = relative($0.time, startTime) else { return false }
+                return t >= start && t <= end
+            }.count
             let lostInside = lost.filter { $0.acknowledgedAt >= start && $0.acknowledgedAt <= end }.count
             result.append(DualPrimaryWindow(start: start, end: end, primaries: window.primaries.sorted(),
                                             acknowledgedWrites: acknowledged, lostWrites: lostInside))

@@ -28,8 +28,8 @@ public protocol ChaosCluster: AnyObject, Sendable {
 public protocol ChaosWorkload: AnyObject, Sendable {
     /// Runs the clients until `stop()` returns true; returns their history.
     func run(stop: @escaping @Sendable () -> Bool) throws -> History
-    /// One final read per key (set workload; nothing for others), as history events.
-    func finalReads() throws -> [Event]
+    /// Reads every key once more (after the heal), returning `history` with those reads appended.
+    func finalReads(appendingTo history: History) throws -> History
 }
 
 /// Runs one experiment and builds its report.
@@ -174,9 +174,9 @@ public final class ChaosRunner: @unchecked Sendable {
             _ = sleep(until: elapsed(since: start) + e.settleSeconds, since: start) { overtime.load(ordering: .relaxed) }
             if failure == nil {
                 do {
-                    let reads = try workload.finalReads()
-                    history.events += reads
-                    progress("t=\(tenths(elapsed(since: start))) s: final reads done (\(reads.count) events)")
+                    let before = history.events.count
+                    history = try workload.finalReads(appendingTo: history)
+                    progress("t=\(tenths(elapsed(since: start))) s: final reads done (\(history.events.count - before) events)")
                 } catch {
                     notes.withLock { $0.append("final reads failed: \(error)") }
                 }

@@ -7,8 +7,11 @@ import KVCore
 import RESP
 import Synchronization
 
-/// Clients that find the primary through the sentinels (confirmed with `ROLE`), run the set or
-/// register workload, and record every operation with its outcome:
+/// The clients of `ack = wait N` experiments: the Consistency module's workloads have no
+/// `WAIT`, so this one, otherwise the same in spirit, sends `WAIT n timeout` after each write
+/// and counts the write as acknowledged only if enough replicas confirmed. It finds the primary
+/// through the sentinels (confirmed with `ROLE`), runs the set or register workload, and
+/// records every operation with its outcome:
 /// - `ok` when the reply says it took effect;
 /// - `fail` when it certainly did not (`READONLY`, fencing's `NOREPLICAS Not enough good
 ///   replicas`, a CAS whose compare failed or whose transaction aborted, an error before the
@@ -56,19 +59,7 @@ public final class ClientWorkload: ChaosWorkload, @unchecked Sendable {
     // MARK: - Finding the primary
 
     /// The primary the sentinels name, confirmed by its own `ROLE`; nil if none answers so.
-    func resolvePrimary() -> RedisEndpoint? {
-        for sentinel in sentinels {
-            guard let connection = try? RESPConnection(endpoint: sentinel, timeoutSeconds: 0.5, connectTimeoutSeconds: 0.5),
-                  let reply = try? connection.call(["SENTINEL", "get-master-addr-by-name", masterName]),
-                  let pair = reply.elements, pair.count == 2, let host = pair[0].text, let port = pair[1].text.flatMap(Int.init)
-            else { continue }
-            let endpoint = RedisEndpoint(host: host, port: port)
-            guard let node = try? RESPConnection(endpoint: endpoint, timeoutSeconds: 0.5, connectTimeoutSeconds: 0.5),
-                  let role = try? node.call(["ROLE"]), role.elements?.first?.text == "master" else { continue }
-            return endpoint
-        }
-        return nil
-    }
+    func resolvePrimary() -> RedisEndpoint? { try? PrimaryResolver(sentinels: sentinels, masterName: masterName).resolve() }
 
     /// A connection to the primary, or nil after trying for about a request timeout.
     func connectToPrimary(until stop: () -> Bool) -> RESPConnection? {
@@ -233,13 +224,15 @@ public final class ClientWorkload: ChaosWorkload, @unchecked Sendable {
 
     /// One read per key on the primary (retried for up to 10 s per key), as ordinary `read`
     /// operations of fresh processes: SMEMBERS for sets, GET for registers.
-    public func finalReads() throws -> [Event] {
+    public func finalReads(appendingTo history: History) throws -> History {
         var events: [Event] = []
+        // Readers are new processes, numbered after every process of the run.
+        let firstFinalProcess = (history.events.map(\.process).max() ?? -1) + 1
         for index in 0..<keys {
             let key = keyName(index)
             let deadline = clock.nanoseconds() + 10_000_000_000
             while clock.nanoseconds() < deadline {
-                let process = 1_000_000 + nextFinalProcess.add(1, ordering: .relaxed).oldValue
+                let process = firstFinalProcess + nextFinalProcess.add(1, ordering: .relaxed).oldValue
                 let invoked = Int64(clock.nanoseconds())
                 guard let c = connectToPrimary(until: { false }) else { continue }
                 defer { c.close() }
@@ -262,6 +255,8 @@ public final class ClientWorkload: ChaosWorkload, @unchecked Sendable {
                 break
             }
         }
-        return events
+        var result = history
+        result.events += events
+        return result
     }
 }

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Chaos
+import Consistency
 import FaultInjection
 import Foundation
 
@@ -45,7 +46,7 @@ struct ChaosCommand: ParsableCommand {
             throw CLIError(message: "kvlab chaos: \(error)", code: 2)
         }
         if let seed { experiment.nemesis.seed = seed }
-        let workloadKind: ClientWorkload.Kind
+        let workloadKind: ConsistencyWorkloadConfiguration.Kind
         switch experiment.workload {
         case .set: workloadKind = .set
         case .register: workloadKind = .register
@@ -66,12 +67,20 @@ struct ChaosCommand: ParsableCommand {
             throw CLIError(message: "kvlab chaos: \(error)", code: 2)
         }
         defer { cluster.stop() }
-        var wait: (count: Int, timeoutMilliseconds: Int)?
-        if case .wait(let n) = experiment.ack { wait = (n, experiment.ackTimeoutMilliseconds) }
-        let workload = ClientWorkload(kind: workloadKind, clients: experiment.clients, keys: experiment.keys,
+        let workload: ChaosWorkload
+        if case .wait(let n) = experiment.ack {
+            // WAIT after each write: the Consistency workloads have no such step.
+            workload = ClientWorkload(kind: workloadKind == .set ? .set : .register, clients: experiment.clients, keys: experiment.keys,
                                       sentinels: cluster.sentinelEndpoints, masterName: cluster.masterName,
-                                      requestTimeoutSeconds: experiment.requestTimeoutSeconds, waitReplicas: wait,
+                                      requestTimeoutSeconds: experiment.requestTimeoutSeconds,
+                                      waitReplicas: (n, experiment.ackTimeoutMilliseconds),
                                       rateLimit: experiment.rateLimit, seed: experiment.nemesis.seed)
+        } else {
+            workload = ConsistencyChaosWorkload(
+                kind: workloadKind, clients: experiment.clients, keys: experiment.keys, durationSeconds: experiment.durationSeconds,
+                requestTimeoutSeconds: experiment.requestTimeoutSeconds, rateLimit: experiment.rateLimit, seed: experiment.nemesis.seed,
+                resolver: PrimaryResolver(sentinels: cluster.sentinelEndpoints, masterName: cluster.masterName))
+        }
         let command = (["kvlab", "chaos"] + CommandLine.arguments.dropFirst(2)).joined(separator: " ")
         let report: ChaosReport
         do {
