@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
         .testTarget(name: "HistoryTests", dependencies: ["History"]),
-        .testTarget(name: "ChaosTests", dependencies: ["Chaos", "History", "Linearizability"]),
+        .testTarget(name: "ChaosTests", dependencies: ["Chaos", "History", "Linearizability", "FaultInjection"]),
         .testTarget(
             name: "LinearizabilityTests",
             dependencies: ["Linearizability", "History", "Driver", "Workload", "Measurement", "KVCore", "KVEngines"],
