@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Plotting", targets: ["Plotting"]),
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .library(name: "Consistency", targets: ["Consistency"]),
+        .library(name: "Sentinel", targets: ["Sentinel"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -108,6 +109,11 @@ let package = Package(
         .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
         // Jepsen-style register and set workloads over RESP, recording histories for the checker.
         .target(name: "Consistency", dependencies: ["History", "KVClient", "KVCore", "RESP"]),
+        // `kvlab sentinel`: monitoring, quorum, leader election and failover of a replicated group (Redis Sentinel's rules).
+        .target(
+            name: "Sentinel",
+            dependencies: ["KVClient", "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -119,7 +125,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection", "Consistency",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection", "Consistency", "Sentinel",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,6 +165,7 @@ let package = Package(
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "History", "Linearizability", "KVClient", "Driver", "Workload", "Measurement", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "KVClient", "RESP", "KVLabTestSupport"]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
     ]

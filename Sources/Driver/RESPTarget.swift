@@ -63,7 +63,9 @@ public struct RESPTarget: DriverTarget {
     let url: String
 
     /// - Parameters:
-    ///   - url: `redis://[:password@]host:port` or `redis-cluster://host:port[,host:port...]`.
+    ///   - url: `redis://[:password@]host:port`, `redis-cluster://host:port[,host:port...]` or
+    ///     `sentinel://host:port[,host:port...]/NAME` (the primary the sentinels name, asked again
+    ///     after each lost connection).
     ///   - fieldNames: the workload's field names (`CoreWorkload.fieldNames`).
     ///   - connection: timeouts and the backoff between reconnection attempts.
     ///   - statusMapping: kvlab's statuses, or exactly those of YCSB's Redis binding.
@@ -98,6 +100,13 @@ public struct RESPTarget: DriverTarget {
                 if target.cluster {
                     link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password,
                                                            settings: connection, clock: clock))
+                } else if let name = target.sentinelMasterName {
+                    // Each session asks the sentinels for the primary on connect and again after
+                    // every lost connection (the primary may have failed over).
+                    let discovery = SentinelBox(SentinelDiscovery(sentinels: target.endpoints, masterName: name,
+                                                                   settings: connection, password: target.password))
+                    link = .single(try ReconnectingConnection(resolver: { () throws(RESPClientError) in try discovery.primary() },
+                                                              password: target.password, settings: connection, clock: clock))
                 } else {
                     link = .single(try ReconnectingConnection(endpoint: target.endpoints[0], password: target.password,
                                                               settings: connection, clock: clock))
@@ -111,6 +120,14 @@ public struct RESPTarget: DriverTarget {
         }
         return sessions.count == 1 ? sessions[0] : MultiplexedSession(sessions)
     }
+}
+
+/// A `SentinelDiscovery` shared by one session's reconnections (it reorders its sentinels).
+final class SentinelBox: @unchecked Sendable {
+    private var discovery: SentinelDiscovery
+    init(_ discovery: SentinelDiscovery) { self.discovery = discovery }
+    /// Called only from the session's own thread (`ReconnectingConnection` is single-threaded).
+    func primary() throws(RESPClientError) -> RedisEndpoint { try discovery.primary() }
 }
 
 /// The `_indices` score of a key: Java's `String.hashCode()` (keys are ASCII), as a Double.

@@ -31,6 +31,8 @@ public enum RESPClientError: Error, Equatable, Sendable, CustomStringConvertible
     case invalidURL(String, reason: String)
     /// Redis Cluster routing failed (no slot owner, too many redirections, bad CLUSTER SLOTS).
     case cluster(String)
+    /// No sentinel named a primary that confirmed its role (`SentinelDiscovery`).
+    case sentinel(String)
 
     public var description: String {
         switch self {
@@ -41,6 +43,7 @@ public enum RESPClientError: Error, Equatable, Sendable, CustomStringConvertible
         case let .server(m): return "server error: \(m)"
         case let .invalidURL(u, r): return "invalid target '\(u)': \(r)"
         case let .cluster(m): return "cluster: \(m)"
+        case let .sentinel(m): return "sentinel: \(m)"
         }
     }
 }

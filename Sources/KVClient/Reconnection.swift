@@ -96,8 +96,14 @@ public struct ConnectionSettings: Sendable, Equatable {
 /// freezes on a dead server nor fails operations in a tight loop: each failed operation costs
 /// at least the current backoff. Not thread-safe (one driver thread owns it).
 public final class ReconnectingConnection: @unchecked Sendable {
-    public let endpoint: RedisEndpoint
+    /// The server connected to (with a resolver: the one it named at the last attempt).
+    public private(set) var endpoint: RedisEndpoint
     let password: String?
+    /// The local address outgoing sockets are bound to (nil: the kernel's choice).
+    let sourceHost: String?
+    /// Names the server before each attempt (a Sentinel lookup of the current primary); nil
+    /// reconnects to `endpoint`.
+    let resolver: (@Sendable () throws(RESPClientError) -> RedisEndpoint)?
     public let settings: ConnectionSettings
     let clock: any ClientClock
     private var current: RESPConnection?
@@ -116,6 +122,27 @@ public final class ReconnectingConnection: @unchecked Sendable {
         self.password = password
         self.settings = settings
         self.clock = clock
+        sourceHost = nil
+        resolver = nil
+        current = try open()
+        everConnected = true
+    }
+
+    /// Connects at once to the server `resolver` names, and asks it again before every later
+    /// attempt (after a lost connection the primary may have moved: Sentinel's clients ask
+    /// again on reconnect).
+    /// - Parameters:
+    ///   - sourceHost: the local address sockets are bound to (nil: the kernel's choice).
+    /// - Throws: the resolver's error, or the first connection's.
+    public init(resolver: @escaping @Sendable () throws(RESPClientError) -> RedisEndpoint, password: String? = nil,
+                settings: ConnectionSettings = ConnectionSettings(), clock: any ClientClock = SystemClientClock(),
+                sourceHost: String? = nil) throws(RESPClientError) {
+        self.resolver = resolver
+        self.password = password
+        self.settings = settings
+        self.clock = clock
+        self.sourceHost = sourceHost
+        endpoint = try resolver()
         current = try open()
         everConnected = true
     }
@@ -127,11 +154,13 @@ public final class ReconnectingConnection: @unchecked Sendable {
         self.password = password
         self.settings = settings
         self.clock = clock
+        sourceHost = nil
+        resolver = nil
     }
 
     private func open() throws(RESPClientError) -> RESPConnection {
         try RESPConnection(endpoint: endpoint, password: password, timeoutSeconds: settings.ioTimeoutSeconds,
-                           connectTimeoutSeconds: settings.connectTimeoutSeconds, sourceHost: settings.sourceHost)
+                           connectTimeoutSeconds: settings.connectTimeoutSeconds, sourceHost: sourceHost ?? settings.sourceHost)
     }
 
     /// Whether a connection is open now (no attempt is made).
@@ -144,6 +173,7 @@ public final class ReconnectingConnection: @unchecked Sendable {
         current = nil
         if nextAttempt > 0 { clock.sleep(until: nextAttempt) }
         do {
+            if let resolver { endpoint = try resolver() }
             let c = try open()
             current = c
             if everConnected { reconnections += 1 }

@@ -1,19 +1,34 @@
-// Parsing driver targets: redis://[:password@]host:port and redis-cluster://[:password@]host:port[,host:port...].
+// Parsing driver targets: redis://[:password@]host:port, redis-cluster://[:password@]host:port[,host:port...]
+// and sentinel://[:password@]host:port[,host:port...]/NAME.
 
-/// A parsed `redis://` or `redis-cluster://` target.
+/// A parsed `redis://`, `redis-cluster://` or `sentinel://` target.
 public struct RedisTarget: Sendable, Hashable {
+    /// The server, the cluster's seed nodes, or the sentinels.
     public var endpoints: [RedisEndpoint]
     public var password: String?
     public var cluster: Bool
+    /// For `sentinel://`: the monitored group whose primary the sentinels (`endpoints`) name.
+    public var sentinelMasterName: String? = nil
 
-    /// Parses `redis://[[user]:password@]host[:port]` (port 6379 by default) or
-    /// `redis-cluster://[:password@]host:port[,host:port...]` (seed nodes).
+    /// Parses `redis://[[user]:password@]host[:port]` (port 6379 by default),
+    /// `redis-cluster://[:password@]host:port[,host:port...]` (seed nodes), or
+    /// `sentinel://[:password@]host:port[,host:port...]/NAME` (sentinels, port 26379 by default,
+    /// and the group's name; the password is the data nodes').
     public init(url: String) throws(RESPClientError) {
         let scheme: String
+        var defaultPort = 6379
         if url.hasPrefix("redis://") { scheme = "redis://"; cluster = false }
         else if url.hasPrefix("redis-cluster://") { scheme = "redis-cluster://"; cluster = true }
-        else { throw .invalidURL(url, reason: "expected redis://host:port or redis-cluster://host:port") }
+        else if url.hasPrefix("sentinel://") { scheme = "sentinel://"; cluster = false; defaultPort = 26379 }
+        else { throw .invalidURL(url, reason: "expected redis://host:port, redis-cluster://host:port or sentinel://host:port,host:port/NAME") }
         var rest = Substring(url.dropFirst(scheme.count))
+        if scheme == "sentinel://" {
+            guard let slash = rest.lastIndex(of: "/"), !rest[rest.index(after: slash)...].isEmpty else {
+                throw .invalidURL(url, reason: "expected the monitored group's name after the sentinels: sentinel://host:port,host:port/NAME")
+            }
+            sentinelMasterName = String(rest[rest.index(after: slash)...])
+            rest = rest[..<slash]
+        }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
@@ -34,7 +49,7 @@ public struct RedisTarget: Sendable, Hashable {
         var list: [RedisEndpoint] = []
         for part in rest.split(separator: ",") {
             var host = String(part)
-            var port = 6379
+            var port = defaultPort
             if let colon = part.lastIndex(of: ":") {
                 guard let p = Int(part[part.index(after: colon)...]), (1...65535).contains(p) else {
                     throw .invalidURL(url, reason: "port '\(part[part.index(after: colon)...])' is not in 1...65535")
@@ -47,7 +62,9 @@ public struct RedisTarget: Sendable, Hashable {
             list.append(RedisEndpoint(host: host, port: port))
         }
         guard !list.isEmpty else { throw .invalidURL(url, reason: "missing host") }
-        guard cluster || list.count == 1 else { throw .invalidURL(url, reason: "several hosts need redis-cluster://") }
+        guard cluster || sentinelMasterName != nil || list.count == 1 else {
+            throw .invalidURL(url, reason: "several hosts need redis-cluster:// (or sentinel://.../NAME)")
+        }
         endpoints = list
     }
 }

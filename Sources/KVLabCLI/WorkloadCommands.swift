@@ -74,7 +74,7 @@ struct YCSBArguments: ParsableArguments {
 /// that is not a URL.
 struct NetworkTargetOptions: ParsableArguments {
     @Option(name: .customLong("server"), help: ArgumentHelp(
-        "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port or redis-cluster://host:port[,host:port...].",
+        "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port, redis-cluster://host:port[,host:port...], or sentinel://host:port[,host:port...]/NAME (the primary the sentinels name, asked again after a lost connection).",
         valueName: "url"))
     var server: String?
 
