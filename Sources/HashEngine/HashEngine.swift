@@ -181,7 +181,7 @@ public final class HashEngine: KeyValueEngine {
     }
 
     @inline(__always)
-    private func checkOpen() throws(EngineError) {
+    func checkOpen() throws(EngineError) {
         if isClosed.load(ordering: .acquiring) { throw .closed(engine: name) }
     }
 }

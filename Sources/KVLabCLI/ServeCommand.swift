@@ -74,6 +74,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("When acknowledged writes are fsynced: always, everysec or no (Redis's names; persistent engines with --db; default everysec).", valueName: "mode"))
     var appendfsync: AppendFsync?
 
+    @OptionGroup(title: "Replication") var replication: ReplicationOptions
+
     /// The environment variable `kvlab serve` reads the password from when no option gives one.
     static let passwordVariable = "KVLAB_REQUIREPASS"
 
@@ -87,6 +89,7 @@ struct ServeCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads \(threads): expected at least 1") }
         guard maxclients >= 1 else { throw ValidationError("--maxclients \(maxclients): expected at least 1") }
         guard timeout >= 0 else { throw ValidationError("--timeout \(timeout): expected seconds >= 0") }
+        _ = try replication.configuration()
     }
 
     /// The password: --requirepass, else the first line of --requirepass-file, else
@@ -143,6 +146,7 @@ struct ServeCommand: ParsableCommand {
                                                 engineName: selection.engine, protectedMode: protectedMode.lowercased() == "yes",
                                                 outputBufferLimit: try OutputBufferLimit(parsing: clientOutputBufferLimit))
         configuration.durability = durability
+        configuration.replication = try replication.configuration()
         let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: configuration, logger: logger), logger: logger)
         let bound: Int
         do { bound = try server.start() } catch {
@@ -151,6 +155,7 @@ struct ServeCommand: ParsableCommand {
         }
         Console.output("kvlab serve: listening on \(bind):\(bound) (engine \(selection.engine), \(threads) threads)")
         Console.output("kvlab serve: " + (durability?.summary ?? "in-memory engine: nothing is persisted"))
+        if let primary = configuration.replication.replicaOf { Console.output("kvlab serve: replica of \(primary)") }
 
         // SIGINT/SIGTERM: close the listener; the main thread then shuts everything down.
         // A parent (a test runner, a supervisor) may have left these blocked in our mask.

@@ -17,10 +17,16 @@ struct CommandSpec: Sendable {
     var exclusive = false
     /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT).
     var immediateInTransaction = false
+    /// Flagged `write`: refused on a replica (READONLY) and under unmet min-replicas (NOREPLICAS).
+    let isWrite: Bool
+    /// Runs holding the replication order lock, and ships what it wrote (writes, EXEC, PSYNC).
+    let replicationOrdered: Bool
+    /// Runs without the command lock (REPLICAOF, which takes the replication order lock itself).
+    var lockFree = false
     let handler: Handler
 
     init(name: String, arity: Int, flags: [String], firstKey: Int, lastKey: Int, step: Int,
-         exclusive: Bool = false, immediateInTransaction: Bool = false, handler: @escaping Handler) {
+         exclusive: Bool = false, immediateInTransaction: Bool = false, lockFree: Bool = false, handler: @escaping Handler) {
         self.name = name
         self.arity = arity
         self.flags = flags
@@ -29,6 +35,9 @@ struct CommandSpec: Sendable {
         self.step = step
         self.exclusive = exclusive
         self.immediateInTransaction = immediateInTransaction
+        self.lockFree = lockFree
+        isWrite = flags.contains("write")
+        replicationOrdered = isWrite || name == "exec" || name == "psync"
         self.handler = handler
     }
 }
@@ -53,6 +62,8 @@ public final class CommandExecutor: Sendable {
     let boundPort = AtomicPort()
     /// appendfsync mode and the fsync barrier's counters (Persistence.swift).
     public let persistence: PersistenceMonitor
+    /// Role, stream, backlog, replicas and waiters (Replication*.swift).
+    public let replication: ReplicationController
 
     public init(keyspace: Keyspace, configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(),
                 logger: Logger = Logger(label: "kvlab.server"), seed: UInt64 = UInt64.random(in: 0...UInt64.max)) {
@@ -67,6 +78,8 @@ public final class CommandExecutor: Sendable {
         commands = table
         boundPort.set(configuration.port)
         persistence = PersistenceMonitor(durability: configuration.durability)
+        replication = ReplicationController(configuration: configuration.replication, keyspace: keyspace, clock: clock, logger: logger,
+                                            serverHost: configuration.host, boundPort: boundPort, seed: seed)
     }
 
     /// A state for a new connection.
@@ -95,13 +108,23 @@ public final class CommandExecutor: Sendable {
             refuse("ERR wrong number of arguments for '\(name)' command", &state, &reply)
             return
         }
+        if spec.isWrite, let refusal = replication.writeRefusal() {
+            refuse(refusal, &state, &reply)
+            return
+        }
         if state.queued != nil && !spec.immediateInTransaction {
             state.queued!.append(command)
             reply.simple("QUEUED")
             return
         }
-        keyspace.withCommandLock(exclusive: spec.exclusive) {
+        if spec.replicationOrdered {
+            executeOrdered(spec, command, &state, &reply)
+        } else if spec.lockFree {
             spec.handler(self, command, &state, &reply)
+        } else {
+            keyspace.withCommandLock(exclusive: spec.exclusive) {
+                spec.handler(self, command, &state, &reply)
+            }
         }
         noteWriteCommand(spec, &state)
     }
@@ -118,10 +141,15 @@ public final class CommandExecutor: Sendable {
         execute(RESPCommand(words), state: &state)
     }
 
-    /// `execute` for tests and tools: runs one command and returns its decoded reply.
+    /// `execute` for tests and tools: runs one command and returns its decoded reply. A wait
+    /// for replicas (WAIT, a sync-mode write) is resolved at once with the acks already in.
     public func execute(_ command: RESPCommand, state: inout ConnectionState) -> RESPValue {
         var reply = Reply(buffer: ByteBufferAllocator().buffer(capacity: 256), version: state.protocolVersion)
         execute(command, state: &state, reply: &reply)
+        if let request = state.waitRequest {
+            state.waitRequest = nil
+            completeWait(request, count: replication.ackedCount(request.targetOffset), reply: &reply)
+        }
         let bytes = reply.buffer.readBytes(length: reply.buffer.readableBytes) ?? []
         guard !bytes.isEmpty else { return .null }
         do {

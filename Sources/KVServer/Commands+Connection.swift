@@ -11,7 +11,7 @@ extension CommandExecutor {
     /// The Redis version kvlab's server reports (the command set and reply shapes follow it).
     public static let redisCompatibleVersion = "7.0.0"
 
-    static let allCommands: [CommandSpec] = connectionCommands + stringCommands + hashCommands + sortedSetCommands + keyCommands
+    static let allCommands: [CommandSpec] = connectionCommands + stringCommands + hashCommands + sortedSetCommands + keyCommands + replicationCommands
         + transactionCommands + expiryCommands + listAndSetCommands
 
     static let connectionCommands: [CommandSpec] = [
@@ -227,7 +227,7 @@ extension CommandExecutor {
 
     /// INFO's text: the server, clients, memory, persistence, stats and keyspace sections (all by default).
     public func info(sections requested: [String], state: ConnectionState) -> String {
-        let all = ["server", "clients", "memory", "persistence", "stats", "keyspace"]
+        let all = ["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"]
         let wanted = requested.isEmpty || requested.contains(where: { ["all", "default", "everything"].contains($0) })
             ? all : all.filter { requested.contains($0) }
         let s = statistics
@@ -239,7 +239,7 @@ extension CommandExecutor {
             case "server":
                 lines += ["# Server", "redis_version:\(Self.redisCompatibleVersion)", "kvlab_engine:\(keyspace.engineName)",
                           "redis_mode:standalone", "os:Linux", "arch_bits:64", "multiplexing_api:epoll",
-                          "process_id:\(getpid())", "tcp_port:\(boundPort.port)",
+                          "process_id:\(getpid())", "run_id:\(replication.runID)", "tcp_port:\(boundPort.port)",
                           "uptime_in_seconds:\((now - s.startMilliseconds) / 1000)",
                           "uptime_in_days:\((now - s.startMilliseconds) / 86_400_000)",
                           "io_threads_active:\(configuration.threads > 1 ? 1 : 0)", "event_loop_threads:\(configuration.threads)"]
@@ -275,6 +275,9 @@ extension CommandExecutor {
                           "protocol_errors:\(s.protocolErrors.load(ordering: .relaxed))",
                           "client_output_buffer_limit_disconnections:\(s.outputBufferLimitDisconnections.load(ordering: .relaxed))",
                           "acl_access_denied_auth:\(s.authenticationFailures.load(ordering: .relaxed))"]
+                lines += replication.statsLines()
+            case "replication":
+                lines += replication.infoLines()
             case "keyspace":
                 lines.append("# Keyspace")
                 let keys = keyspace.heldKeyCount

@@ -35,6 +35,16 @@ public struct ConnectionState: Sendable {
     /// WATCHed keys and what EXEC compares.
     var watched: [WatchedKey] = []
 
+    /// Replication: the stream offset after this connection's last write (WAIT waits for it).
+    public var lastWriteOffset: Int64 = 0
+    /// Set by WAIT and sync-mode writes: the transport parks the reply until the acks arrive.
+    public var waitRequest: ReplicationWaitRequest?
+    /// On a primary, the stream of the replica this connection became after PSYNC.
+    var replicaFeed: ReplicaFeed?
+    /// What the replica announced with REPLCONF listening-port / ip-address.
+    var replicaListeningPort: Int?
+    var replicaAnnouncedIP: String?
+
     /// Reused scratch space for engine keys and values, so commands do not allocate.
     var keyScratch: [UInt8] = []
     var valueScratch: [UInt8] = []

@@ -114,6 +114,8 @@ public final class Keyspace: @unchecked Sendable {
     private var current: any KeyValueEngine
     private let commandLock = CommandLock()
     private let factory: @Sendable () throws(EngineError) -> any KeyValueEngine
+    /// Every mutation the engine applied, for the replication stream (ReplicationCapture.swift).
+    let mutations = MutationLog()
     private let stripes: [Lock]
     private let versions: UnsafeMutablePointer<UInt64>
     /// Bumped by every FLUSHALL (WATCH aborts when it moved and the watched key existed).
@@ -138,7 +140,7 @@ public final class Keyspace: @unchecked Sendable {
     /// - Parameter factory: opens the engine; called once now and again on every FLUSHALL.
     public init(factory: @escaping @Sendable () throws(EngineError) -> any KeyValueEngine) throws(EngineError) {
         self.factory = factory
-        current = try factory()
+        current = CapturingEngine(base: try factory(), log: mutations)
         ordered = current.capabilities.contains(.orderedScan)
         engineName = current.name
         stripes = (0..<Self.stripeCount).map { _ in Lock() }
@@ -250,7 +252,7 @@ public final class Keyspace: @unchecked Sendable {
                 }
                 try current.flush()
             } else {
-                let fresh = try factory()
+                let fresh = CapturingEngine(base: try factory(), log: mutations)
                 let old = current
                 current = fresh
                 try old.close()
@@ -258,6 +260,7 @@ public final class Keyspace: @unchecked Sendable {
             auxiliaryRecords.store(0, ordering: .relaxed)
             expiryCandidates.removeAll()
             flushEpoch.add(1, ordering: .relaxed)
+            mutations.replaceAllWithFlush()
         }
     }
 

@@ -65,6 +65,7 @@ public final class RESPServer: Sendable {
         let port = channel.localAddress?.port ?? executor.configuration.port
         executor.boundPort.set(port)
         executor.startActiveExpiry(on: group.next())
+        executor.replication.start(group: group)
         logger.info("kvlab RESP server listening", metadata: [
             "address": "\(executor.configuration.host):\(port)", "engine": "\(executor.keyspace.engineName)",
             "threads": "\(executor.configuration.threads)"])
@@ -88,6 +89,7 @@ public final class RESPServer: Sendable {
     /// Stops accepting, closes every connection, stops the event loops, then flushes and
     /// closes the engine.
     public func shutdown() throws {
+        executor.replication.stop()
         if let channel = channelBox.get() {
             try? channel.close().wait()
         }
@@ -142,6 +144,10 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     /// When the pending output first reached the soft limit (ms, the executor's clock); nil below it.
     var softLimitSince: Int64? = nil
     var softLimitCheck: Scheduled<Void>? = nil
+    /// A reply is parked until replicas ack (WAIT, a sync-mode write): execution and reads stop.
+    var waitingForReplicas = false
+    /// After PSYNC this connection carries the replication stream (ReplicaFeed).
+    var feedAttached = false
 
     init(executor: CommandExecutor, logger: Logger, barrier: ReplyBarrier? = nil) {
         self.executor = executor
@@ -207,6 +213,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         }
         softLimitCheck?.cancel()
         softLimitCheck = nil
+        if let feed = state.replicaFeed { executor.replication.detach(feed) }
         executor.statistics.collect(&state)
         context.fireChannelInactive()
     }
@@ -223,7 +230,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             input = incoming
         }
         // While output is paused the bytes wait (at most one read's worth: reads are held).
-        if !outputPaused { process(context: context) }
+        if !outputPaused && !waitingForReplicas { process(context: context) }
     }
 
     private func process(context: ChannelHandlerContext) {
@@ -244,7 +251,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
                 }
             }
         }
-        while buffer.readableBytes > 0 && !outputPaused {
+        while buffer.readableBytes > 0 && !outputPaused && !waitingForReplicas {
             let base = consumed
             // Redis's tighter limits apply until the client authenticates.
             parser.unauthenticated = !state.authenticated
@@ -272,6 +279,16 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
                 consumed += n
                 if command.isEmpty { continue }
                 executor.execute(command, state: &state, reply: &reply)
+                if state.replicaFeed != nil && !feedAttached, let feed = state.replicaFeed {
+                    // The PSYNC reply (and snapshot) leave first, then the stream.
+                    feedAttached = true
+                    flushReplies(context: context)
+                    feed.attach(context.channel)
+                }
+                if let request = state.waitRequest {
+                    state.waitRequest = nil
+                    park(request, context: context)
+                }
                 if command.capacityInBytes > Self.shrinkThreshold { command = RESPCommand() }
                 if state.shouldClose {
                     closeAfterReply(context: context)
@@ -418,10 +435,43 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         shrinkAfterBurst()
     }
 
+    // MARK: Waiting for replicas (WAIT, --repl-ack sync)
+
+    /// Parks `request`'s reply without blocking the event loop: the replies before it leave,
+    /// execution and reading stop, and the acks (or the timeout) resume the connection.
+    private func park(_ request: ReplicationWaitRequest, context: ChannelHandlerContext) {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        flushReplies(context: context)
+        waitingForReplicas = true
+        let immediate = executor.replication.wait(target: request.targetOffset, needed: request.replicasNeeded,
+                                                  timeoutMilliseconds: request.timeoutMilliseconds, eventLoop: loop) { count in
+            loop.execute { bound.value.finishWait(request, count: count) }
+        }
+        if let count = immediate { finishWait(request, count: count) }
+    }
+
+    private func finishWait(_ request: ReplicationWaitRequest, count: Int) {
+        guard waitingForReplicas, let context, !closing else { return }
+        waitingForReplicas = false
+        executor.completeWait(request, count: count, reply: &reply)
+        flushReplies(context: context)
+        // Commands that arrived meanwhile run now, then reading resumes.
+        if input != nil && !outputPaused {
+            process(context: context)
+            flushReplies(context: context)
+        }
+        executor.statistics.collect(&state)
+        if readHeld && !outputPaused && !waitingForReplicas && !closing && context.channel.isWritable {
+            readHeld = false
+            context.read()
+        }
+    }
+
     /// Holds reads back while the client's replies do not drain (NIO's autoRead asks for the
     /// next read after every read; not forwarding it stops reading from the socket).
     func read(context: ChannelHandlerContext) {
-        if outputPaused || !context.channel.isWritable {
+        if outputPaused || waitingForReplicas || !context.channel.isWritable {
             readHeld = true
             return
         }

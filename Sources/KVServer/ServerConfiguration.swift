@@ -27,6 +27,8 @@ public struct ServerConfiguration: Sendable {
     public var protectedMode: Bool
     /// `client-output-buffer-limit` for normal clients.
     public var outputBufferLimit: OutputBufferLimit
+    /// Replication: replicaof, backlog, ack mode, min-replicas (ReplicationConfiguration.swift).
+    public var replication = ReplicationConfiguration()
 
     public init(host: String = "127.0.0.1", port: Int = 6379, threads: Int = 1, requirePassword: String? = nil,
                 maxClients: Int = 10000, idleTimeoutSeconds: Int = 0, limits: RESPLimits = .default, engineName: String = "",
@@ -97,6 +99,9 @@ public struct OutputBufferLimit: Sendable, Hashable, CustomStringConvertible {
         }
         self.init(hardBytes: hard, softBytes: soft, softSeconds: seconds)
     }
+
+    /// A size in Redis's units (`1mb`, `64kb`, `65536`), nil when it is not one.
+    public static func memorySize(_ word: String) -> Int? { memory(word) }
 
     /// Redis's `memtoull`: digits and an optional unit.
     static func memory(_ word: String) -> Int? {
