@@ -36,6 +36,7 @@ public final class ClientWorkload: ChaosWorkload, @unchecked Sendable {
     let rateLimit: Double
     let seed: UInt64
     let clock: any MonotonicClock
+    let resolver: PrimaryResolver
     let nextElement = Atomic<Int64>(0)
     let nextFinalProcess = Atomic<Int>(0)
 
@@ -47,6 +48,7 @@ public final class ClientWorkload: ChaosWorkload, @unchecked Sendable {
         self.keys = keys
         self.sentinels = sentinels
         self.masterName = masterName
+        self.resolver = PrimaryResolver(sentinels: sentinels, masterName: masterName)
         self.requestTimeout = requestTimeoutSeconds
         self.waitReplicas = waitReplicas
         self.rateLimit = rateLimit
@@ -59,7 +61,7 @@ public final class ClientWorkload: ChaosWorkload, @unchecked Sendable {
     // MARK: - Finding the primary
 
     /// The primary the sentinels name, confirmed by its own `ROLE`; nil if none answers so.
-    func resolvePrimary() -> RedisEndpoint? { try? PrimaryResolver(sentinels: sentinels, masterName: masterName).resolve() }
+    func resolvePrimary() -> RedisEndpoint? { try? resolver.resolve() }
 
     /// A connection to the primary, or nil after trying for about a request timeout.
     func connectToPrimary(until stop: () -> Bool) -> RESPConnection? {

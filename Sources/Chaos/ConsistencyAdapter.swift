@@ -4,14 +4,20 @@ import Consistency
 import Foundation
 import History
 import KVClient
+import Synchronization
 
 /// Finds the primary: the address the sentinels name (`SENTINEL get-master-addr-by-name`),
 /// asked in turn, confirmed by the node's own `ROLE` (a sentinel behind a partition may still
 /// name a deposed primary; Redis clients are told to check).
-public struct PrimaryResolver: Sendable {
-    public var sentinels: [RedisEndpoint]
-    public var masterName: String
-    public var timeoutSeconds: Double
+///
+/// Each lookup starts at the next sentinel in turn, so the clients spread over the sentinels as
+/// clients of different hosts would: during a partition some ask a sentinel on the old
+/// primary's side (and keep writing there) while others follow the majority's failover.
+public final class PrimaryResolver: Sendable {
+    public let sentinels: [RedisEndpoint]
+    public let masterName: String
+    public let timeoutSeconds: Double
+    private let nextStart = Atomic<Int>(0)
 
     public init(sentinels: [RedisEndpoint], masterName: String, timeoutSeconds: Double = 0.5) {
         self.sentinels = sentinels
@@ -22,7 +28,9 @@ public struct PrimaryResolver: Sendable {
     /// - Throws: `ChaosError.runFailed` when no sentinel names a node that says it is primary.
     public func resolve() throws -> RedisEndpoint {
         var seen: [String] = []
-        for sentinel in sentinels {
+        let first = nextStart.add(1, ordering: .relaxed).oldValue
+        for offset in 0..<sentinels.count {
+            let sentinel = sentinels[(first + offset) % sentinels.count]
             guard let connection = try? RESPConnection(endpoint: sentinel, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: timeoutSeconds),
                   let reply = try? connection.call(["SENTINEL", "get-master-addr-by-name", masterName]),
                   let pair = reply.elements, pair.count == 2, let host = pair[0].text, let port = pair[1].text.flatMap(Int.init)
