@@ -24,9 +24,11 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
+        .library(name: "Chaos", targets: ["Chaos"]),
+        .library(name: "Plotting", targets: ["Plotting"]),
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
-        .library(name: "Sentinel", targets: ["Sentinel"]),
         .library(name: "Consistency", targets: ["Consistency"]),
+        .library(name: "Sentinel", targets: ["Sentinel"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -99,15 +101,19 @@ let package = Package(
         ),
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
+        // `kvlab chaos`: experiment files, the run loop (cluster + workload + nemesis), the analysis and the report.
+        .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting", "FaultInjection", "Consistency", "KVClient", "RESP"]),
+        // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
+        .target(name: "Plotting"),
         // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
         .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
+        // Jepsen-style register and set workloads over RESP, recording histories for the checker.
+        .target(name: "Consistency", dependencies: ["History", "KVClient", "KVCore", "RESP"]),
         // `kvlab sentinel`: monitoring, quorum, leader election and failover of a replicated group (Redis Sentinel's rules).
         .target(
             name: "Sentinel",
             dependencies: ["KVClient", "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        // Jepsen-style register and set workloads over RESP, recording histories for the checker.
-        .target(name: "Consistency", dependencies: ["History", "KVClient", "KVCore", "RESP"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -119,9 +125,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
-                "Sentinel", "Consistency",
-                "FaultInjection",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection", "Consistency", "Sentinel",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,6 +146,7 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "KVCore"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "Workload", "Measurement", "KVCore", "KVEngines"]),
         .testTarget(name: "HistoryTests", dependencies: ["History"]),
+        .testTarget(name: "ChaosTests", dependencies: ["Chaos", "History", "Linearizability", "FaultInjection"]),
         .testTarget(
             name: "LinearizabilityTests",
             dependencies: ["Linearizability", "History", "Driver", "Workload", "Measurement", "KVCore", "KVEngines"],
@@ -156,10 +161,11 @@ let package = Package(
             dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", "KVLabTestSupport", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "KVClient", "RESP", "KVLabTestSupport"]),
         .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "History", "Linearizability", "KVClient", "Driver", "Workload", "Measurement", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "KVClient", "RESP", "KVLabTestSupport"]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
     ]

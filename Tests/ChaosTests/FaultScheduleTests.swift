@@ -1,0 +1,34 @@
+// The nemesis plan: reproducible from its seed, inside the run, never overlapping.
+
+import Chaos
+import Testing
+
+@Suite("Chaos fault schedule")
+struct FaultScheduleTests {
+    static func nemesis(seed: UInt64) -> Experiment.NemesisPlan {
+        Experiment.NemesisPlan(kinds: [.kill, .pause, .partitionIsolateNode, .lagThenKill], target: .random, intervalSeconds: 4,
+                               faultDurationSeconds: 2, firstFaultSeconds: 1, seed: seed, lagMilliseconds: 100)
+    }
+
+    @Test("the same seed gives the same schedule and another seed another one")
+    func seedReproducesTheSchedule() {
+        let a = FaultSchedule.plan(Self.nemesis(seed: 11), duration: 200)
+        #expect(a == FaultSchedule.plan(Self.nemesis(seed: 11), duration: 200))
+        #expect(a != FaultSchedule.plan(Self.nemesis(seed: 12), duration: 200))
+        #expect(Set(a.map(\.kind)).count == 4)
+    }
+
+    @Test("faults start on the interval, heal before the next one and within the run")
+    func faultsFitTheRun() {
+        let plan = FaultSchedule.plan(Self.nemesis(seed: 3), duration: 20)
+        #expect(plan.map(\.start) == [1, 5, 9, 13, 17])
+        #expect(plan.allSatisfy { $0.end == $0.start + 2 && $0.end <= 20 })
+    }
+
+    @Test("no kinds, no faults")
+    func noKindsNoFaults() {
+        var nemesis = Self.nemesis(seed: 1)
+        nemesis.kinds = []
+        #expect(FaultSchedule.plan(nemesis, duration: 100).isEmpty)
+    }
+}
