@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
+        .library(name: "Sharding", targets: ["Sharding"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -96,6 +97,8 @@ let package = Package(
         ),
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
+        // Sharding analysis and operations over KVClient's routers: `kvlab ring` (balance, movement), `kvlab reshard`.
+        .target(name: "Sharding", dependencies: ["KVClient", "RESP"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -107,7 +110,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Sharding",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,6 +145,7 @@ let package = Package(
             dependencies: ["KVServer", "KVClient", "RESP", "KVCore", "KVEngines", "KVLabTestSupport", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
+        .testTarget(name: "ShardingTests", dependencies: ["Sharding", "KVClient", "RESP", "KVLabTestSupport"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),

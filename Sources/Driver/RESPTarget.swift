@@ -63,7 +63,8 @@ public struct RESPTarget: DriverTarget {
     let url: String
 
     /// - Parameters:
-    ///   - url: `redis://[:password@]host:port` or `redis-cluster://host:port[,host:port...]`.
+    ///   - url: `redis://[:password@]host:port`, `redis-cluster://host:port[,host:port...]` or
+    ///     `ring://host:port,host:port...[?router=...&hash=...&vnodes=...]` (client-side sharding).
     ///   - fieldNames: the workload's field names (`CoreWorkload.fieldNames`).
     ///   - connection: timeouts and the backoff between reconnection attempts.
     ///   - statusMapping: kvlab's statuses, or exactly those of YCSB's Redis binding.
@@ -95,7 +96,9 @@ public struct RESPTarget: DriverTarget {
         do {
             for _ in 0..<clientsPerThread {
                 let link: RESPSession.Link
-                if target.cluster {
+                if target.shard != nil {
+                    link = .cluster(try ShardedClient(target: target, settings: connection, clock: clock))
+                } else if target.cluster {
                     link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password,
                                                            settings: connection, clock: clock))
                 } else {
@@ -124,7 +127,8 @@ public func javaStringHashCode(_ key: UnsafeRawBufferPointer) -> Int32 {
 final class RESPSession: PipelinedTargetSession {
     enum Link {
         case single(ReconnectingConnection)
-        case cluster(RedisClusterClient)
+        /// A Redis Cluster, or a ring of plain servers (`ring://`): commands routed by key.
+        case cluster(any KeyRoutedClient)
     }
 
     /// What a queued operation expects back.
@@ -192,7 +196,7 @@ final class RESPSession: PipelinedTargetSession {
     }
 
     /// Sends the cluster link's pending commands (pipelined per node, in order) and keeps their replies.
-    private func flushCluster(_ cluster: RedisClusterClient) throws(RESPClientError) {
+    private func flushCluster(_ cluster: any KeyRoutedClient) throws(RESPClientError) {
         guard !clusterPending.isEmpty else { return }
         if clusterNext == clusterReplies.count {
             clusterReplies.removeAll(keepingCapacity: true)
@@ -200,7 +204,7 @@ final class RESPSession: PipelinedTargetSession {
         }
         let commands = clusterPending
         clusterPending.removeAll(keepingCapacity: true)
-        clusterReplies += cluster.pipelineResults(commands)
+        clusterReplies += cluster.pipelineResults(commands, keyIndex: 1)
     }
 
     private func nextReply() throws(RESPClientError) -> RESPValue {

@@ -1,19 +1,32 @@
-// Parsing driver targets: redis://[:password@]host:port and redis-cluster://[:password@]host:port[,host:port...].
+// Parsing driver targets: redis://[:password@]host:port, redis-cluster://[:password@]host:port[,host:port...], ring://host:port,...?options.
 
-/// A parsed `redis://` or `redis-cluster://` target.
+/// A parsed `redis://`, `redis-cluster://` or `ring://` target.
 public struct RedisTarget: Sendable, Hashable {
     public var endpoints: [RedisEndpoint]
     public var password: String?
     public var cluster: Bool
+    /// For `ring://`: how keys are routed over `endpoints` (see `ShardTargetOptions`).
+    public var shard: ShardTargetOptions?
 
     /// Parses `redis://[[user]:password@]host[:port]` (port 6379 by default) or
     /// `redis-cluster://[:password@]host:port[,host:port...]` (seed nodes).
+    /// Or `ring://[:password@]host:port,host:port...[?query]` (see `ShardTargetOptions`).
     public init(url: String) throws(RESPClientError) {
         let scheme: String
+        shard = nil
         if url.hasPrefix("redis://") { scheme = "redis://"; cluster = false }
         else if url.hasPrefix("redis-cluster://") { scheme = "redis-cluster://"; cluster = true }
-        else { throw .invalidURL(url, reason: "expected redis://host:port or redis-cluster://host:port") }
+        else if url.hasPrefix("ring://") { scheme = "ring://"; cluster = false }
+        else { throw .invalidURL(url, reason: "expected redis://host:port, redis-cluster://host:port or ring://host:port,host:port") }
         var rest = Substring(url.dropFirst(scheme.count))
+        if scheme == "ring://" {
+            var query: Substring = ""
+            if let q = rest.firstIndex(of: "?") {
+                query = rest[rest.index(after: q)...]
+                rest = rest[..<q]
+            }
+            shard = try ShardTargetOptions(query: query, url: url)
+        }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
@@ -47,7 +60,15 @@ public struct RedisTarget: Sendable, Hashable {
             list.append(RedisEndpoint(host: host, port: port))
         }
         guard !list.isEmpty else { throw .invalidURL(url, reason: "missing host") }
-        guard cluster || list.count == 1 else { throw .invalidURL(url, reason: "several hosts need redis-cluster://") }
+        guard cluster || shard != nil || list.count == 1 else { throw .invalidURL(url, reason: "several hosts need redis-cluster:// or ring://") }
+        if let shard {
+            if let weights = shard.weights, weights.count != list.count {
+                throw .invalidURL(url, reason: "weights=: \(weights.count) weights for \(list.count) hosts, expected one per host")
+            }
+            do { _ = try shard.router.makeRouter(nodes: list.map(\.description), weights: shard.weights) } catch {
+                throw .invalidURL(url, reason: error.description)
+            }
+        }
         endpoints = list
     }
 }
