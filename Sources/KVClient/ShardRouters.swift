@@ -269,8 +269,18 @@ public struct RedisSlotRouter: ShardRouter {
         let w = try validate(nodes: nodes, weights: weights)
         guard w.allSatisfy({ $0 == 1 }) else { throw .weightsUnsupported(.slots) }
         self.nodes = nodes
+        // redis-cli's clusterManagerNodeArrayInit split: ranges end at round(cursor + share - 1).
         var owners = [Int](repeating: 0, count: ClusterSlot.count)
-        for s in 0..<ClusterSlot.count { owners[s] = s * nodes.count / ClusterSlot.count }
+        let share = Double(ClusterSlot.count) / Double(nodes.count)
+        var first = 0
+        var cursor = 0.0
+        for node in nodes.indices {
+            var last = Int((cursor + share - 1).rounded())
+            if last > ClusterSlot.count - 1 || node == nodes.count - 1 { last = ClusterSlot.count - 1 }
+            if last >= first { for s in first...last { owners[s] = node } }
+            first = last + 1
+            cursor += share
+        }
         slotOwners = owners
     }
 
