@@ -17,11 +17,11 @@ trap cleanup EXIT
 
 RECORDS=20000
 SECONDS_RUN=${SECONDS_RUN:-24}
-LOAD_PROPS=(-P workloads/workloada -p recordcount=$RECORDS -threads 4 --mapping string)
+LOAD_PROPS=(-P workloads/workloada -p recordcount=$RECORDS -p dataintegrity=true -threads 4 --mapping string)
 # Reads, updates and inserts (inserts are the writes whose loss is explicit afterwards).
 RUN_PROPS=(-P workloads/workloada -p recordcount=$RECORDS -p operationcount=100000000 -p maxexecutiontime=$SECONDS_RUN
            -p readproportion=0.5 -p updateproportion=0.3 -p insertproportion=0.2 -p requestdistribution=uniform
-           -p dataintegrity=true -threads 4 -target 4000 -s -p status.interval=1 --mapping string)
+           -p dataintegrity=true -threads 4 -target 2000 -s -p status.interval=1 --mapping string)
 
 inserted() { grep -o '\[INSERT\], Return=OK, [0-9]*' "$1" | awk '{print $3}'; }
 verify() { # URL RESULTFILE LABEL: read back the loaded and inserted keys once each
@@ -84,7 +84,7 @@ redis-cli --cluster reshard 127.0.0.1:${CPORTS[0]} --cluster-from all --cluster-
   --cluster-pipeline 100 > "$OUT/cluster-reshard.txt" 2>&1
 date +%s.%N >> "$OUT/cluster-reshard-start.txt"
 wait $RUN
-grep -c "Moving slot" "$OUT/cluster-reshard.txt" | sed 's/^/slots moved: /'
+echo "slots moved: $(grep -o "Moving slot [0-9]*" "$OUT/cluster-reshard.txt" | sort -u | wc -l)"
 for p in "${CPORTS[@]}"; do echo "127.0.0.1:$p dbsize $(redis-cli -p "$p" dbsize)"; done | tee "$OUT/cluster-dbsize.txt"
 verify "$CURL" "$OUT/cluster-run.txt" cluster
 gzip -f "$OUT/cluster-reshard.txt"

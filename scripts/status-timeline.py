@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-second table from kvlab's -s status lines (stderr of `kvlab run -s -p status.interval=1`).
 
-Prints, per interval: seconds, ops/sec, and for READ/UPDATE/INSERT the count, p99 and max (µs),
+Prints, per interval: seconds, operations completed in the interval (the sum of the series' counts), and for READ/UPDATE/INSERT the count, p99 and max (µs),
 plus every *-FAILED series' count (errors). With --mark FILE (two Unix times, start and end of
 a reshard, one per line) the intervals that overlap the move are marked with '*'.
 Usage: scripts/status-timeline.py STATUS.txt [--mark START_END.txt]
@@ -25,7 +25,7 @@ def main():
             fields = dict(kv.split('=') for kv in body.split(', '))
             series[name] = fields
         rows.append((wall, int(m.group(3)), float(m.group(5)), series))
-    head = f"{'sec':>4} {'ops/s':>8} " + " ".join(f"{op + ' n':>9} {'p99':>7} {'max':>7}" for op in ('READ', 'UPDATE', 'INSERT')) + "  errors"
+    head = f"{'sec':>4} {'ops':>8} " + " ".join(f"{op + ' n':>9} {'p99':>7} {'max':>7}" for op in ('READ', 'UPDATE', 'INSERT')) + "  errors"
     print(head)
     for wall, sec, ops, series in rows:
         cells = []
@@ -36,6 +36,7 @@ def main():
         mark = ''
         if marks and wall - 1 <= marks[1] and wall >= marks[0]:
             mark = '  * moving'
-        print(f"{sec:>4} {ops:>8.0f} " + " ".join(cells) + f"  {errors:>6}{mark}")
+        done = sum(int(series.get(op, {}).get('Count', 0)) for op in ('READ', 'UPDATE', 'INSERT', 'SCAN', 'READ-MODIFY-WRITE', 'DELETE'))
+        print(f"{sec:>4} {done:>8} " + " ".join(cells) + f"  {errors:>6}{mark}")
 
 main()

@@ -42,10 +42,9 @@ public enum PlacementReport {
         let series: (KeyPath<PlacementRow, Double>) -> [(String, [(Double, Double)])] = { path in
             routers.map { name in (name, rows.filter { $0.router == name }.map { (Double($0.nodes), $0[keyPath: path]) }) }
         }
-        var ratio: [(String, [(Double, Double)])] = routers.map { name in
+        let ratio: [(String, [(Double, Double)])] = routers.map { name in
             (name, rows.filter { $0.router == name }.map { (Double($0.nodes), $0.joinMoved / $0.joinIdeal) })
         }
-        ratio.sort { $0.0 < $1.0 }
         let charts = [
             lineChart(title: "Most loaded node / mean (1 = perfect balance)", series: series(\.maxOverMean), logY: true),
             lineChart(title: "Coefficient of variation of per-node keys", series: series(\.coefficientOfVariation), logY: true),
