@@ -29,6 +29,6 @@ for f in single-1 single-2 merged-1 merged-2; do
   ops=$(grep -E '^\[(READ|UPDATE)\], Operations' "$file" | awk -F', ' '{s+=$3} END {print s}')
   printf "%-9s ops %7d  %s  READ p50/p95/p99/p99.9 %s  UPDATE %s\n" "$f" "$ops" \
     "$(grep -o 'Throughput(ops/sec), [0-9.]*' "$file" | awk '{printf "%.0f ops/s", $2}')" \
-    "$(grep -E '^\[READ\], (50|95|99|99.9)thPercentileLatency' "$file" | awk -F', ' '{printf "%s/", $3}')" \
-    "$(grep -E '^\[UPDATE\], (50|95|99|99.9)thPercentileLatency' "$file" | awk -F', ' '{printf "%s/", $3}')" | tee -a "$OUT/summary.txt"
+    "$(grep -E '^\[READ\], (50|95|99|99\.9)(th)?PercentileLatency' "$file" | awk -F', ' '{printf "%s/", $3}')" \
+    "$(grep -E '^\[UPDATE\], (50|95|99|99\.9)(th)?PercentileLatency' "$file" | awk -F', ' '{printf "%s/", $3}')" | tee -a "$OUT/summary.txt"
 done
