@@ -61,7 +61,8 @@ final class ClientThread: @unchecked Sendable {
     }
 
     func run() {
-        if verifier == nil, let pipelined = session as? PipelinedTargetSession, pipelined.pipelineDepth > 1 {
+        // A recorded history takes one operation per round trip, so each has its own times.
+        if verifier == nil, history == nil, let pipelined = session as? PipelinedTargetSession, pipelined.pipelineDepth > 1 {
             runPipelined(pipelined)
             return
         }
@@ -176,27 +177,32 @@ final class ClientThread: @unchecked Sendable {
 
     /// Records one operation in the history: reads (and updates that found no record) as
     /// reads of the record's digest or nil; updates and inserts as writes of the new record's
-    /// digest; deletes as deletes. A failed read is a `fail` (it constrains nothing); a write
-    /// or delete that errs may have happened, so it is `info`. Scans are not recorded.
+    /// digest; deletes as deletes. Scans are not recorded. A failed read is a `fail` (it
+    /// constrains nothing) unless its connection was lost in flight (`info`, as every timeout);
+    /// a failed write or delete is a `fail` if the session knows it surely had no effect
+    /// (refused, or never sent), else `info` — and the recorder retires the process after an `info`.
     private func recordHistory(_ history: HistoryRecorder, _ kind: Workload.OperationKind, _ key: UnsafeRawBufferPointer,
                                _ status: OperationStatus, _ began: UInt64, _ ended: UInt64) {
         let digest = digests?.lastDigest
+        let failure = digests?.lastFailure ?? .otherError
+        let writeFailure: HistoryRecorder.Outcome = failure == .refused || failure == .notSent ? .fail : .info
         switch kind {
         case .read:
             switch status {
             case .ok: history.record(.read, key: key, digest: digest, outcome: .ok, invoked: began, completed: ended)
             case .notFound: history.record(.read, key: key, digest: nil, outcome: .ok, invoked: began, completed: ended)
-            default: history.record(.read, key: key, digest: nil, outcome: .fail, invoked: began, completed: ended)
+            default: history.record(.read, key: key, digest: nil, outcome: failure == .lostInFlight ? .info : .fail,
+                                    invoked: began, completed: ended)
             }
         case .update, .insert:
             switch status {
             case .ok: history.record(.write, key: key, digest: digest, outcome: .ok, invoked: began, completed: ended)
             case .notFound where kind == .update:
                 history.record(.read, key: key, digest: nil, outcome: .ok, invoked: began, completed: ended)
-            default: history.record(.write, key: key, digest: digest, outcome: .info, invoked: began, completed: ended)
+            default: history.record(.write, key: key, digest: digest, outcome: writeFailure, invoked: began, completed: ended)
             }
         case .delete:
-            let outcome: HistoryRecorder.Outcome = status == .ok || status == .notFound ? .ok : .info
+            let outcome: HistoryRecorder.Outcome = status == .ok || status == .notFound ? .ok : writeFailure
             history.record(.delete, key: key, digest: nil, outcome: outcome, invoked: began, completed: ended)
         case .scan, .readModifyWrite:
             break

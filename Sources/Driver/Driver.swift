@@ -95,7 +95,7 @@ public final class Driver: @unchecked Sendable {
                     throw .invalid("\(target.description) cannot record a history: its sessions do not report record digests")
                 }
                 digesting.computesDigests = true
-                recorders[t] = HistoryRecorder(process: configuration.historyFirstProcess + t)
+                recorders[t] = HistoryRecorder(process: configuration.historyFirstProcess + t, processStride: threads)
             }
         }
 

@@ -41,6 +41,27 @@ public protocol HistoryDigestingSession: TargetSession {
     /// After an operation: the `ValueDigest` of the whole record read, or written; nil if
     /// the record was not found (or nothing was read or written).
     var lastDigest: UInt64? { get }
+    /// After an operation that returned `.error`: what is known of its effect (a history records
+    /// a refused or unsent write as `fail`, one lost in flight as `info`).
+    var lastFailure: OperationFailure { get }
+}
+
+extension HistoryDigestingSession {
+    /// Sessions that cannot tell failures apart report `.otherError` (a write's effect unknown).
+    public var lastFailure: OperationFailure { .otherError }
+}
+
+/// Why an operation failed, as far as its effect on the store is concerned.
+public enum OperationFailure: Sendable, Equatable {
+    /// The server refused it before running it (READONLY, min-replicas NOREPLICAS, MOVED, ...):
+    /// surely no effect.
+    case refused
+    /// It was never sent (no connection could be made): surely no effect.
+    case notSent
+    /// The connection was lost or timed out after it was sent: it may have taken effect.
+    case lostInFlight
+    /// Any other error reply or local failure: its effect is unknown.
+    case otherError
 }
 
 /// Checks field values read back under `dataintegrity=true`, counting the verdicts.

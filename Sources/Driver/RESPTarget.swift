@@ -124,7 +124,7 @@ public func javaStringHashCode(_ key: UnsafeRawBufferPointer) -> Int32 {
 }
 
 /// One driver thread's connection to the server.
-final class RESPSession: PipelinedTargetSession {
+final class RESPSession: PipelinedTargetSession, HistoryDigestingSession {
     enum Link {
         case single(ReconnectingConnection)
         /// A Redis Cluster, or a ring of plain servers (`ring://`): commands routed by key.
@@ -155,6 +155,11 @@ final class RESPSession: PipelinedTargetSession {
     var clusterNext = 0
     var buffer: [UInt8] = []
     var scoreText: [UInt8] = []
+    /// History recording (`RESPTarget+History.swift`): operations then go one per round trip,
+    /// reading whole records to digest them.
+    var computesDigests = false
+    var lastDigest: UInt64?
+    var lastFailure: OperationFailure = .otherError
 
     init(link: Link, mapping: RecordMapping, pipeline: Int, scanIndex: Bool, fieldNames: [[UInt8]], statusMapping: StatusMapping = .kvlab) {
         self.link = link
@@ -170,7 +175,7 @@ final class RESPSession: PipelinedTargetSession {
 
     /// Buffers `command` (a cluster link keeps it until a reply is needed). On a single link
     /// this reconnects first if the connection was lost (waiting out the backoff).
-    private func send() throws(RESPClientError) {
+    func send() throws(RESPClientError) {
         switch link {
         case .single(let r): try r.connection().append(command)
         case .cluster: clusterPending.append(command.arguments)
@@ -179,18 +184,18 @@ final class RESPSession: PipelinedTargetSession {
 
     /// The transport failed under an operation: the single link backs off before reconnecting
     /// (the cluster client keeps its own per-node backoff).
-    private func transportFailed() {
+    func transportFailed() {
         if case .single(let r) = link { r.failed() }
     }
 
     /// A reply arrived: the single link's backoff starts over.
-    private func transportAnswered() {
+    func transportAnswered() {
         if case .single(let r) = link { r.succeeded() }
     }
 
     /// `status` as the session's status mapping reports it.
     @inline(__always)
-    private func mapped(_ status: OperationStatus, kind: Workload.OperationKind, oneField: Bool = false) -> OperationStatus {
+    func mapped(_ status: OperationStatus, kind: Workload.OperationKind, oneField: Bool = false) -> OperationStatus {
         guard statusMapping == .ycsb, status == .notFound else { return status }
         return kind == .read && oneField && mapping == .hash ? .ok : .error
     }
@@ -207,7 +212,7 @@ final class RESPSession: PipelinedTargetSession {
         clusterReplies += cluster.pipelineResults(commands, keyIndex: 1)
     }
 
-    private func nextReply() throws(RESPClientError) -> RESPValue {
+    func nextReply() throws(RESPClientError) -> RESPValue {
         switch link {
         case .single(let r): return try r.connection().readReply()
         case .cluster(let cluster):
@@ -218,18 +223,18 @@ final class RESPSession: PipelinedTargetSession {
         }
     }
 
-    private func begin(_ words: StaticString...) {
+    func begin(_ words: StaticString...) {
         command.removeAll()
         for w in words { command.append(UnsafeRawBufferPointer(start: w.utf8Start, count: w.utf8CodeUnitCount)) }
     }
 
-    private func scoreArgument(_ key: UnsafeRawBufferPointer) {
+    func scoreArgument(_ key: UnsafeRawBufferPointer) {
         scoreText.removeAll(keepingCapacity: true)
         RESPWriter.decimal(Int64(javaStringHashCode(key)), &scoreText)
         scoreText.withUnsafeBytes { command.append($0) }
     }
 
-    private func appendFields(_ operation: PlannedOperation) {
+    func appendFields(_ operation: PlannedOperation) {
         for f in operation.writeFields {
             fieldNames[f].withUnsafeBytes { command.append($0) }
             command.append(operation.value(ofField: f))
@@ -416,6 +421,7 @@ final class RESPSession: PipelinedTargetSession {
     // MARK: TargetSession
 
     func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus {
+        if computesDigests { return recordedRead(operation, verifier: verifier) }
         guard let verifier else { return roundTrip(operation) }
         var oneField = false
         if case .one = operation.readFields { oneField = true }
@@ -480,6 +486,7 @@ final class RESPSession: PipelinedTargetSession {
     }
 
     func update(_ operation: PlannedOperation) -> OperationStatus {
+        if computesDigests { return recordedWrite(operation) }
         if mapping == .hash || operation.writeFields.count == fieldNames.count { return roundTrip(operation) }
         return mapped(mergingUpdate(operation), kind: .update)
     }
@@ -508,9 +515,13 @@ final class RESPSession: PipelinedTargetSession {
         }
     }
 
-    func insert(_ operation: PlannedOperation) -> OperationStatus { roundTrip(operation) }
+    func insert(_ operation: PlannedOperation) -> OperationStatus {
+        computesDigests ? recordedWrite(operation) : roundTrip(operation)
+    }
 
-    func delete(_ operation: PlannedOperation) -> OperationStatus { roundTrip(operation) }
+    func delete(_ operation: PlannedOperation) -> OperationStatus {
+        computesDigests ? recordedDelete(operation) : roundTrip(operation)
+    }
 
     func scan(_ operation: PlannedOperation) -> OperationStatus {
         guard mapping == .hash && scanIndex else { return .notImplemented }

@@ -34,19 +34,45 @@ public final class HistoryRecorder: @unchecked Sendable {
         var hasValue: Bool
     }
 
-    /// The process id of this thread's events.
+    /// The process id of this thread's first events.
     public let process: Int
+    /// What an `info` outcome adds to the thread's process id for its later operations (Jepsen
+    /// retires a process whose operation is indeterminate: new id = old + threads); 0 keeps
+    /// one id for the whole thread.
+    public let processStride: Int
     var entries: [Entry] = []
     var keyBytes: [UInt8] = []
 
-    public init(process: Int, expectedOperations: Int = 1024) {
+    /// - Parameters:
+    ///   - process: the id of the thread's first process.
+    ///   - processStride: added to the id after every `info` (the number of threads); 0 = never retire.
+    public init(process: Int, processStride: Int = 0, expectedOperations: Int = 1024) {
         self.process = process
+        self.processStride = processStride
         entries.reserveCapacity(expectedOperations)
         keyBytes.reserveCapacity(expectedOperations * 24)
     }
 
     /// Operations recorded so far.
     public var count: Int { entries.count }
+
+    /// The highest process id this thread's events use (its first id, plus a stride per `info`).
+    public var highestProcess: Int {
+        guard processStride > 0 else { return process }
+        return process + processStride * entries.reduce(0) { $0 + ($1.outcome == .info ? 1 : 0) }
+    }
+
+    /// Each entry's process id: the first id, plus the stride for every `info` before it.
+    func entryProcesses() -> [Int] {
+        var current = process
+        var result: [Int] = []
+        result.reserveCapacity(entries.count)
+        for e in entries {
+            result.append(current)
+            if e.outcome == .info { current += processStride }
+        }
+        return result
+    }
 
     /// Records one operation.
     /// - Parameters:
@@ -88,6 +114,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             return (a.recorder, a.entry) < (b.recorder, b.entry)
         }
         var keyCache: [[String?]] = recorders.map { [String?](repeating: nil, count: $0.entries.count) }
+        let processes = recorders.map { $0.entryProcesses() }
         var events: [Event] = []
         events.reserveCapacity(stamps.count)
         for stamp in stamps {
@@ -111,7 +138,7 @@ public final class HistoryRecorder: @unchecked Sendable {
                 kind = .invoke
                 value = e.function == .read ? .null : digestValue
             }
-            events.append(Event(kind, process: recorder.process, function: e.function.name, key: .string(key), value: value,
+            events.append(Event(kind, process: processes[stamp.recorder][stamp.entry], function: e.function.name, key: .string(key), value: value,
                                 time: Int64(truncatingIfNeeded: stamp.time)))
         }
         return History(events: events)

@@ -71,15 +71,20 @@ public final class RESPConnection: @unchecked Sendable {
     /// - Parameters:
     ///   - timeoutSeconds: send/receive timeout; a silent server fails the call after it.
     ///   - connectTimeoutSeconds: how long the TCP handshake may take (0 = the kernel's limit).
-    /// - Throws: `.connect` (refused, unreachable, or `timed out after N s`), or the AUTH failure.
+    ///   - sourceHost: a local address to bind(2) the socket to before connect(2) (port chosen
+    ///     by the kernel), so a fault proxy can tell this client apart by its source IP
+    ///     (`127.0.0.K` on loopback); nil lets the kernel choose.
+    /// - Throws: `.connect` (refused, unreachable, an unusable source address, or `timed out
+    ///   after N s`), or the AUTH failure.
     public init(endpoint: RedisEndpoint, password: String? = nil, timeoutSeconds: Double = 30,
                 connectTimeoutSeconds: Double = RESPConnection.defaultConnectTimeoutSeconds,
-                limits: RESPLimits = .default) throws(RESPClientError) {
+                limits: RESPLimits = .default, sourceHost: String? = nil) throws(RESPClientError) {
         self.endpoint = endpoint
         parser = RESPValueParser(limits: limits)
         readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
         writeBuffer.reserveCapacity(64 * 1024)
-        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds)
+        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds,
+                              sourceHost: sourceHost)
         if let password {
             let reply = try call(["AUTH", password])
             if case .error(let message) = reply { close(); throw .server(message) }
@@ -96,7 +101,7 @@ public final class RESPConnection: @unchecked Sendable {
     public var isOpen: Bool { fd >= 0 }
 
     private static func connect(_ endpoint: RedisEndpoint, timeoutSeconds: Double,
-                                connectTimeoutSeconds: Double) throws(RESPClientError) -> Int32 {
+                                connectTimeoutSeconds: Double, sourceHost: String?) throws(RESPClientError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -110,6 +115,10 @@ public final class RESPConnection: @unchecked Sendable {
         var info: UnsafeMutablePointer<addrinfo>? = first
         while let ai = info {
             let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+            if s >= 0, let sourceHost, let failure = bind(socket: s, to: sourceHost, family: ai.pointee.ai_family) {
+                _ = Glibc.close(s)
+                throw .connect(endpoint: endpoint.description, message: failure)
+            }
             if s >= 0 {
                 if let failure = connect(socket: s, to: ai.pointee.ai_addr, length: ai.pointee.ai_addrlen,
                                          timeoutSeconds: connectTimeoutSeconds) {
@@ -127,6 +136,25 @@ public final class RESPConnection: @unchecked Sendable {
             info = ai.pointee.ai_next
         }
         throw .connect(endpoint: endpoint.description, message: lastError)
+    }
+
+    /// Binds `s` to `host` (a numeric address of the socket's family) with an ephemeral port;
+    /// returns nil on success or the reason it failed.
+    private static func bind(socket s: Int32, to host: String, family: Int32) -> String? {
+        var hints = addrinfo()
+        hints.ai_family = family
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let status = getaddrinfo(host, "0", &hints, &result)
+        guard status == 0, let local = result else {
+            return "source address '\(host)': \(String(cString: gai_strerror(status)))"
+        }
+        defer { freeaddrinfo(result) }
+        guard Glibc.bind(s, local.pointee.ai_addr, local.pointee.ai_addrlen) == 0 else {
+            return "cannot bind to source address '\(host)': \(String(cString: strerror(errno)))"
+        }
+        return nil
     }
 
     /// Connects `s` within `timeoutSeconds` (a non-blocking connect polled for writability, then

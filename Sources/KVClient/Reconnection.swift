@@ -73,12 +73,16 @@ public struct ConnectionSettings: Sendable, Equatable {
     /// Waits between reconnection attempts (and, in a cluster, between retries of TRYAGAIN,
     /// CLUSTERDOWN and LOADING).
     public var backoff: Backoff
+    /// The local address outgoing connections bind to (`RESPConnection`'s `sourceHost`);
+    /// nil lets the kernel choose.
+    public var sourceHost: String?
 
     public init(ioTimeoutSeconds: Double = 30, connectTimeoutSeconds: Double = RESPConnection.defaultConnectTimeoutSeconds,
-                backoff: Backoff = Backoff()) {
+                backoff: Backoff = Backoff(), sourceHost: String? = nil) {
         self.ioTimeoutSeconds = ioTimeoutSeconds
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.backoff = backoff
+        self.sourceHost = sourceHost
     }
 }
 
@@ -127,7 +131,7 @@ public final class ReconnectingConnection: @unchecked Sendable {
 
     private func open() throws(RESPClientError) -> RESPConnection {
         try RESPConnection(endpoint: endpoint, password: password, timeoutSeconds: settings.ioTimeoutSeconds,
-                           connectTimeoutSeconds: settings.connectTimeoutSeconds)
+                           connectTimeoutSeconds: settings.connectTimeoutSeconds, sourceHost: settings.sourceHost)
     }
 
     /// Whether a connection is open now (no attempt is made).

@@ -111,7 +111,7 @@ public final class RedisClusterClient: @unchecked Sendable {
         }
         do {
             let c = try RESPConnection(endpoint: endpoint, password: password, timeoutSeconds: settings.ioTimeoutSeconds,
-                                       connectTimeoutSeconds: settings.connectTimeoutSeconds)
+                                       connectTimeoutSeconds: settings.connectTimeoutSeconds, sourceHost: settings.sourceHost)
             connections[endpoint] = c
             return c
         } catch {

@@ -39,6 +39,10 @@ struct YCSBArguments: ParsableArguments {
             help: ArgumentHelp("Record every operation (and, for run, the load it does first) as a kvlab JSON Lines history for `kvlab check`.", valueName: "file"))
     var history: String?
 
+    @Flag(name: .customLong("history-append"),
+          help: "With --history: append to that file's history (e.g. what `kvlab load --history` recorded against the same server), numbering processes after its highest.")
+    var historyAppend = false
+
     func validate() throws {
         if !export.isEmpty && (export.count != 2 || export[0] != "json") {
             throw ValidationError("--export takes a format and a file: --export json FILE (got '\(export.joined(separator: " "))')")
@@ -162,9 +166,7 @@ struct WorkloadPhaseRunner {
         for warning in configuration.warnings { Console.error("warning: \(warning)") }
 
         if let network, let url = network.url {
-            if ycsb.history != nil {
-                throw CLIError(message: "kvlab \(phase.rawValue): --history records runs on an in-process engine; the network target (--server) does not digest records", code: 2)
-            }
+            if ycsb.history != nil { try checkHistoryOnServer(url: url, network: network, configuration: configuration) }
             try executeOnServer(url: url, network: network, configuration: configuration, properties: properties)
             return
         }
@@ -173,7 +175,8 @@ struct WorkloadPhaseRunner {
         defer { try? engine.close() }
         let target = InProcessTarget(engine: engine)
         var recorders: [HistoryRecorder] = []
-        var nextProcess = 0
+        let earlier = try earlierHistory()
+        var nextProcess = earlier.nextProcess
 
         if phase == .run && !skipLoad && !engine.capabilities.contains(.persistent) {
             // An in-memory engine starts empty in every process: load it first, unmeasured.
@@ -183,24 +186,60 @@ struct WorkloadPhaseRunner {
             var unthrottled = loader.configuration
             unthrottled.targetOpsPerSecond = 0
             unthrottled.recordsHistory = ycsb.history != nil
+            unthrottled.historyFirstProcess = nextProcess
             loader = Driver(workload: loader.workload, target: target, configuration: unthrottled)
             let loaded = try runDriver(loader, metadata: metadata(configuration, properties: properties, phase: .load), quiet: true)
             recorders += loaded.historyRecorders
-            nextProcess = unthrottled.threads
+            nextProcess = (loaded.historyRecorders.map(\.highestProcess).max() ?? nextProcess + unthrottled.threads - 1) + 1
             Console.error("kvlab run: loaded \(loaded.result.operations) records in \(loaded.result.runtimeMilliseconds) ms")
         }
 
         let outcome = try runAndReport(configuration, properties: properties, target: target,
                                        recordHistory: ycsb.history != nil, firstProcess: nextProcess)
-        if let path = ycsb.history {
-            recorders += outcome.historyRecorders
-            let history = HistoryRecorder.history(merging: recorders)
-            do { try Data(JSONLinesFormat.write(history).utf8).write(to: URL(fileURLWithPath: path)) } catch {
-                throw CLIError(message: "kvlab \(phase.rawValue): cannot write history '\(path)': \(error.localizedDescription)")
-            }
-            Console.error("kvlab \(phase.rawValue): recorded \(history.events.count / 2) operations in '\(path)' (check it with: kvlab check \(path))")
-        }
+        recorders += outcome.historyRecorders
+        try writeHistory(recorders, after: earlier.history)
         do { try engine.flush() } catch { throw CLIError(message: "kvlab \(phase.rawValue): \(error)") }
+    }
+
+    /// With --history-append: the history already in the file, and the first free process id.
+    private func earlierHistory() throws -> (history: History?, nextProcess: Int) {
+        guard let path = ycsb.history, ycsb.historyAppend, FileManager.default.fileExists(atPath: path) else { return (nil, 0) }
+        do {
+            let history = try JSONLinesFormat.read(String(contentsOfFile: path, encoding: .utf8))
+            return (history, (history.events.map(\.process).max() ?? -1) + 1)
+        } catch {
+            throw CLIError(message: "kvlab \(phase.rawValue): --history-append: cannot read the history in '\(path)': \(error)", code: 2)
+        }
+    }
+
+    /// Writes the recorded operations (after `earlier`'s events, with --history-append) to --history.
+    private func writeHistory(_ recorders: [HistoryRecorder], after earlier: History?) throws {
+        guard let path = ycsb.history else { return }
+        let recorded = HistoryRecorder.history(merging: recorders)
+        var history = earlier ?? History()
+        history.events += recorded.events
+        do { try Data(JSONLinesFormat.write(history).utf8).write(to: URL(fileURLWithPath: path)) } catch {
+            throw CLIError(message: "kvlab \(phase.rawValue): cannot write history '\(path)': \(error.localizedDescription)")
+        }
+        let appended = earlier.map { " after the \($0.events.count / 2) already there" } ?? ""
+        Console.error("kvlab \(phase.rawValue): recorded \(recorded.events.count / 2) operations in '\(path)'\(appended) (check it with: kvlab check \(path))")
+    }
+
+    /// What --history needs on a server: one operation per round trip on one connection per
+    /// thread, and (Redis Cluster cannot route MULTI) whole-record writes under the hash mapping.
+    private func checkHistoryOnServer(url: String, network: NetworkTargetOptions, configuration: CoreWorkloadConfiguration) throws {
+        let name = "kvlab \(phase.rawValue)"
+        if network.pipeline > 1 {
+            throw CLIError(message: "\(name): --history with --pipeline \(network.pipeline): a recorded history needs each operation's own times; use --pipeline 1", code: 2)
+        }
+        if network.clients > 1 {
+            throw CLIError(message: "\(name): --history with --clients \(network.clients): record with one connection per thread (raise -threads instead)", code: 2)
+        }
+        let cluster = (try? RedisTarget(url: url))?.cluster ?? false
+        if cluster && network.mapping == RecordMapping.hash.rawValue && !configuration.writeAllFields
+            && (configuration.updateProportion > 0 || configuration.readModifyWriteProportion > 0) {
+            throw CLIError(message: "\(name): --history on Redis Cluster with the hash mapping needs whole-record updates (the record an HMSET of some fields leaves is read back in MULTI/EXEC, which a cluster cannot route): add -p writeallfields=true or use --mapping string", code: 2)
+        }
     }
 
     /// The phase against a Redis-protocol server: the server keeps the records between `load` and `run`.
@@ -217,7 +256,10 @@ struct WorkloadPhaseRunner {
         } catch {
             throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
         }
-        _ = try runAndReport(configuration, properties: properties, target: target, targetName: url)
+        let earlier = try earlierHistory()
+        let outcome = try runAndReport(configuration, properties: properties, target: target, targetName: url,
+                                       recordHistory: ycsb.history != nil, firstProcess: earlier.nextProcess)
+        try writeHistory(outcome.historyRecorders, after: earlier.history)
     }
 
     /// Runs the phase, samples memory meanwhile, and prints and exports the result.

@@ -102,7 +102,64 @@ public enum SetChecker {
     /// functions are errors; `fail` and `info` adds are attempts, not acknowledgements.
     /// - Throws: `ModelError` (model `set`) for another function, or a read whose value is
     ///   not a collection.
+    ///
+    /// Events with keys (kvlab's consistency set workload adds to several sets) are checked
+    /// per key — each key's adds against that key's final read — and the results merged: the
+    /// lists are the union over keys, the history is invalid if any key is, else unknown if
+    /// any key was never read, else valid (`checkPerKey` gives each key's own result).
     public static func check(_ history: History) throws(ModelError) -> SetCheckResult {
+        let parts = try checkPerKey(history)
+        if parts.count == 1 { return parts[0].result }
+        var merged = SetCheckResult(validity: .valid, attempted: [], acknowledged: [], finalRead: nil, finalReadPosition: nil,
+                                    ok: [], lost: [], unexpected: [], recovered: [], duplicated: [], addedMoreThanOnce: [])
+        for (_, result) in parts {
+            if result.validity == .invalid || (result.validity == .unknown && merged.validity == .valid) {
+                merged.validity = result.validity
+            }
+            merged.attempted += result.attempted
+            merged.acknowledged += result.acknowledged
+            if let read = result.finalRead { merged.finalRead = (merged.finalRead ?? []) + read }
+            if let position = result.finalReadPosition { merged.finalReadPosition = max(merged.finalReadPosition ?? position, position) }
+            merged.ok += result.ok
+            merged.lost += result.lost
+            merged.unexpected += result.unexpected
+            merged.recovered += result.recovered
+            merged.duplicated += result.duplicated
+            merged.addedMoreThanOnce += result.addedMoreThanOnce
+        }
+        merged.attempted = sorted(merged.attempted)
+        merged.acknowledged = sorted(merged.acknowledged)
+        merged.finalRead = merged.finalRead.map(sorted)
+        merged.ok = sorted(merged.ok)
+        merged.lost = sorted(merged.lost)
+        merged.unexpected = sorted(merged.unexpected)
+        merged.recovered = sorted(merged.recovered)
+        merged.duplicated = sorted(merged.duplicated)
+        merged.addedMoreThanOnce = sorted(merged.addedMoreThanOnce)
+        return merged
+    }
+
+    /// The set checker's result for each key of the history (one part, key nil, when no event
+    /// has a key), keys in order of first appearance. Final-read positions refer to `history`.
+    /// - Throws: as `check`.
+    public static func checkPerKey(_ history: History) throws(ModelError) -> [(key: Value?, result: SetCheckResult)] {
+        var order: [Value?] = []
+        var positions: [Value?: [Int]] = [:]
+        for (position, event) in history.events.enumerated() {
+            if positions[event.key] == nil { order.append(event.key) }
+            positions[event.key, default: []].append(position)
+        }
+        if order.count <= 1 { return [(order.first ?? nil, try checkPart(history.events, positions: Array(history.events.indices)))] }
+        var results: [(key: Value?, result: SetCheckResult)] = []
+        for key in order {
+            let part = positions[key] ?? []
+            results.append((key, try checkPart(part.map { history.events[$0] }, positions: part)))
+        }
+        return results
+    }
+
+    /// Jepsen's set checker on one set's events (`positions`: each event's place in the history).
+    static func checkPart(_ events: [Event], positions: [Int]) throws(ModelError) -> SetCheckResult {
         var attempted: [Value] = []
         var attemptedSet = Set<Value>()
         var addedMoreThanOnce = Set<Value>()
@@ -110,7 +167,8 @@ public enum SetChecker {
         var acknowledged: [Value] = []
         var finalRead: [Value]?
         var finalReadPosition: Int?
-        for (position, event) in history.events.enumerated() {
+        for (index, event) in events.enumerated() {
+            let position = positions[index]
             switch event.function {
             case "add":
                 if event.kind == .invoke {
