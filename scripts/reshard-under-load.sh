@@ -4,7 +4,8 @@
 # Redis Cluster gets a fourth primary and `redis-cli --cluster reshard` moves 4096 slots to it
 # under the same load. Per-second latency/errors come from the driver's -s status lines; lost
 # writes are checked afterwards by reading back every key inserted (one sequential read each,
-# dataintegrity=true): an acknowledged insert that is gone shows as NOT_FOUND.
+# dataintegrity=true): an acknowledged insert that is gone shows as NOT_FOUND. Load and run are
+# also recorded as one history (--history, --history-append) and checked with kvlab check.
 # Usage: scripts/reshard-under-load.sh [path/to/kvlab]   (release build recommended)
 set -euo pipefail
 KVLAB=${1:-.build/release/kvlab}
@@ -43,8 +44,9 @@ OLD="127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}"
 NEW="$OLD,127.0.0.1:${PORTS[3]}"
 URL="ring://$OLD?hash=xxh64&vnodes=160&topology=$TOPO"
 echo "== ring of kvlab serve: $OLD, adding 127.0.0.1:${PORTS[3]}"
-"$KVLAB" load "${LOAD_PROPS[@]}" --server "$URL" > "$OUT/ring-load.txt" 2>&1
-"$KVLAB" run "${RUN_PROPS[@]}" --server "$URL" --export json "$OUT/ring-run.json" > "$OUT/ring-run.txt" 2> "$OUT/ring-status.txt" &
+"$KVLAB" load "${LOAD_PROPS[@]}" --server "$URL" --history "$WORK/ring-history.jsonl" > "$OUT/ring-load.txt" 2>&1
+"$KVLAB" run "${RUN_PROPS[@]}" --server "$URL" --history "$WORK/ring-history.jsonl" --history-append \
+  --export json "$OUT/ring-run.json" > "$OUT/ring-run.txt" 2> "$OUT/ring-status.txt" &
 RUN=$!
 sleep 8
 date +%s.%N > "$OUT/ring-reshard-start.txt"
@@ -54,6 +56,10 @@ wait $RUN
 cat "$OUT/ring-reshard.txt"
 for p in "${PORTS[@]}"; do echo "127.0.0.1:$p dbsize $(redis-cli -p "$p" dbsize)"; done | tee "$OUT/ring-dbsize.txt"
 verify "ring://$NEW?hash=xxh64&vnodes=160" "$OUT/ring-run.txt" ring
+# The recorded history (load + run, every operation with its digest) through the checker.
+"$KVLAB" check "$WORK/ring-history.jsonl" > "$OUT/ring-check.txt" 2>&1 || true
+echo "ring history: $(head -c 600 "$OUT/ring-check.txt")"
+gzip -c "$WORK/ring-history.jsonl" > "$OUT/ring-history.jsonl.gz"
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=()
 
 # ---- 2. Redis Cluster: 3 primaries, add a fourth, reshard 4096 slots under load -----------
@@ -75,8 +81,9 @@ sleep 2
 NEWID=$(redis-cli -p "${CPORTS[3]}" cluster myid)
 CURL="redis-cluster://127.0.0.1:${CPORTS[0]}"
 echo "== Redis Cluster 127.0.0.1:${CPORTS[0]}..${CPORTS[2]}, moving 4096 slots to 127.0.0.1:${CPORTS[3]} ($NEWID)"
-"$KVLAB" load "${LOAD_PROPS[@]}" --server "$CURL" > "$OUT/cluster-load.txt" 2>&1
-"$KVLAB" run "${RUN_PROPS[@]}" --server "$CURL" --export json "$OUT/cluster-run.json" > "$OUT/cluster-run.txt" 2> "$OUT/cluster-status.txt" &
+"$KVLAB" load "${LOAD_PROPS[@]}" --server "$CURL" --history "$WORK/cluster-history.jsonl" > "$OUT/cluster-load.txt" 2>&1
+"$KVLAB" run "${RUN_PROPS[@]}" --server "$CURL" --history "$WORK/cluster-history.jsonl" --history-append \
+  --export json "$OUT/cluster-run.json" > "$OUT/cluster-run.txt" 2> "$OUT/cluster-status.txt" &
 RUN=$!
 sleep 8
 date +%s.%N > "$OUT/cluster-reshard-start.txt"
@@ -87,4 +94,7 @@ wait $RUN
 echo "slots moved: $(grep -o "Moving slot [0-9]*" "$OUT/cluster-reshard.txt" | sort -u | wc -l)"
 for p in "${CPORTS[@]}"; do echo "127.0.0.1:$p dbsize $(redis-cli -p "$p" dbsize)"; done | tee "$OUT/cluster-dbsize.txt"
 verify "$CURL" "$OUT/cluster-run.txt" cluster
+"$KVLAB" check "$WORK/cluster-history.jsonl" > "$OUT/cluster-check.txt" 2>&1 || true
+echo "cluster history: $(head -c 600 "$OUT/cluster-check.txt")"
+gzip -c "$WORK/cluster-history.jsonl" > "$OUT/cluster-history.jsonl.gz"
 gzip -f "$OUT/cluster-reshard.txt"
