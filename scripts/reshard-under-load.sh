@@ -58,7 +58,7 @@ for p in "${PORTS[@]}"; do echo "127.0.0.1:$p dbsize $(redis-cli -p "$p" dbsize)
 verify "ring://$NEW?hash=xxh64&vnodes=160" "$OUT/ring-run.txt" ring
 # The recorded history (load + run, every operation with its digest) through the checker.
 "$KVLAB" check "$WORK/ring-history.jsonl" > "$OUT/ring-check.txt" 2>&1 || true
-echo "ring history: $(head -c 600 "$OUT/ring-check.txt")"
+echo "ring history: $(tail -1 "$OUT/ring-check.txt")"
 gzip -c "$WORK/ring-history.jsonl" > "$OUT/ring-history.jsonl.gz"
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=()
 
@@ -95,6 +95,6 @@ echo "slots moved: $(grep -o "Moving slot [0-9]*" "$OUT/cluster-reshard.txt" | s
 for p in "${CPORTS[@]}"; do echo "127.0.0.1:$p dbsize $(redis-cli -p "$p" dbsize)"; done | tee "$OUT/cluster-dbsize.txt"
 verify "$CURL" "$OUT/cluster-run.txt" cluster
 "$KVLAB" check "$WORK/cluster-history.jsonl" > "$OUT/cluster-check.txt" 2>&1 || true
-echo "cluster history: $(head -c 600 "$OUT/cluster-check.txt")"
+echo "cluster history: $(tail -1 "$OUT/cluster-check.txt")"
 gzip -c "$WORK/cluster-history.jsonl" > "$OUT/cluster-history.jsonl.gz"
 gzip -f "$OUT/cluster-reshard.txt"
