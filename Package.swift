@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Chaos", targets: ["Chaos"]),
         .library(name: "Plotting", targets: ["Plotting"]),
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
+        .library(name: "Sharding", targets: ["Sharding"]),
         .library(name: "Consistency", targets: ["Consistency"]),
         .library(name: "Sentinel", targets: ["Sentinel"]),
     ],
@@ -107,6 +108,8 @@ let package = Package(
         .target(name: "Plotting"),
         // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
         .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
+        // Sharding analysis and operations over KVClient's routers: `kvlab ring` (balance, movement), `kvlab reshard`.
+        .target(name: "Sharding", dependencies: ["KVClient", "RESP"]),
         // Jepsen-style register and set workloads over RESP, recording histories for the checker.
         .target(name: "Consistency", dependencies: ["History", "KVClient", "KVCore", "RESP"]),
         // `kvlab sentinel`: monitoring, quorum, leader election and failover of a replicated group (Redis Sentinel's rules).
@@ -125,7 +128,8 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Chaos", "FaultInjection", "Consistency", "Sentinel",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
+                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -163,6 +167,7 @@ let package = Package(
         ),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
+        .testTarget(name: "ShardingTests", dependencies: ["Sharding", "KVClient", "RESP", "KVLabTestSupport"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "History", "Linearizability", "KVClient", "Driver", "Workload", "Measurement", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "KVClient", "RESP", "KVLabTestSupport"]),

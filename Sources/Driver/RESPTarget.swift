@@ -65,7 +65,8 @@ public struct RESPTarget: DriverTarget {
     /// - Parameters:
     ///   - url: `redis://[:password@]host:port`, `redis-cluster://host:port[,host:port...]` or
     ///     `sentinel://host:port[,host:port...]/NAME` (the primary the sentinels name, asked again
-    ///     after each lost connection).
+    ///     after each lost connection), or
+    ///     `ring://host:port,host:port...[?router=...&hash=...&vnodes=...]` (client-side sharding).
     ///   - fieldNames: the workload's field names (`CoreWorkload.fieldNames`).
     ///   - connection: timeouts and the backoff between reconnection attempts.
     ///   - statusMapping: kvlab's statuses, or exactly those of YCSB's Redis binding.
@@ -97,7 +98,9 @@ public struct RESPTarget: DriverTarget {
         do {
             for _ in 0..<clientsPerThread {
                 let link: RESPSession.Link
-                if target.cluster {
+                if target.shard != nil {
+                    link = .cluster(try ShardedClient(target: target, settings: connection, clock: clock))
+                } else if target.cluster {
                     link = .cluster(try RedisClusterClient(seeds: target.endpoints, password: target.password,
                                                            settings: connection, clock: clock))
                 } else if let name = target.sentinelMasterName {
@@ -141,7 +144,8 @@ public func javaStringHashCode(_ key: UnsafeRawBufferPointer) -> Int32 {
 final class RESPSession: PipelinedTargetSession, HistoryDigestingSession {
     enum Link {
         case single(ReconnectingConnection)
-        case cluster(RedisClusterClient)
+        /// A Redis Cluster, or a ring of plain servers (`ring://`): commands routed by key.
+        case cluster(any KeyRoutedClient)
     }
 
     /// What a queued operation expects back.
@@ -214,7 +218,7 @@ final class RESPSession: PipelinedTargetSession, HistoryDigestingSession {
     }
 
     /// Sends the cluster link's pending commands (pipelined per node, in order) and keeps their replies.
-    private func flushCluster(_ cluster: RedisClusterClient) throws(RESPClientError) {
+    private func flushCluster(_ cluster: any KeyRoutedClient) throws(RESPClientError) {
         guard !clusterPending.isEmpty else { return }
         if clusterNext == clusterReplies.count {
             clusterReplies.removeAll(keepingCapacity: true)
@@ -222,7 +226,7 @@ final class RESPSession: PipelinedTargetSession, HistoryDigestingSession {
         }
         let commands = clusterPending
         clusterPending.removeAll(keepingCapacity: true)
-        clusterReplies += cluster.pipelineResults(commands)
+        clusterReplies += cluster.pipelineResults(commands, keyIndex: 1)
     }
 
     func nextReply() throws(RESPClientError) -> RESPValue {

@@ -1,7 +1,7 @@
-// Parsing driver targets: redis://[:password@]host:port, redis-cluster://[:password@]host:port[,host:port...]
-// and sentinel://[:password@]host:port[,host:port...]/NAME.
+// Parsing driver targets: redis://[:password@]host:port, redis-cluster://[:password@]host:port[,host:port...],
+// sentinel://[:password@]host:port[,host:port...]/NAME and ring://host:port,...?options.
 
-/// A parsed `redis://`, `redis-cluster://` or `sentinel://` target.
+/// A parsed `redis://`, `redis-cluster://`, `sentinel://` or `ring://` target.
 public struct RedisTarget: Sendable, Hashable {
     /// The server, the cluster's seed nodes, or the sentinels.
     public var endpoints: [RedisEndpoint]
@@ -9,18 +9,23 @@ public struct RedisTarget: Sendable, Hashable {
     public var cluster: Bool
     /// For `sentinel://`: the monitored group whose primary the sentinels (`endpoints`) name.
     public var sentinelMasterName: String? = nil
+    /// For `ring://`: how keys are routed over `endpoints` (see `ShardTargetOptions`).
+    public var shard: ShardTargetOptions?
 
     /// Parses `redis://[[user]:password@]host[:port]` (port 6379 by default),
-    /// `redis-cluster://[:password@]host:port[,host:port...]` (seed nodes), or
+    /// `redis-cluster://[:password@]host:port[,host:port...]` (seed nodes),
     /// `sentinel://[:password@]host:port[,host:port...]/NAME` (sentinels, port 26379 by default,
-    /// and the group's name; the password is the data nodes').
+    /// and the group's name; the password is the data nodes'), or
+    /// `ring://[:password@]host:port,host:port...[?query]` (see `ShardTargetOptions`).
     public init(url: String) throws(RESPClientError) {
         let scheme: String
         var defaultPort = 6379
+        shard = nil
         if url.hasPrefix("redis://") { scheme = "redis://"; cluster = false }
         else if url.hasPrefix("redis-cluster://") { scheme = "redis-cluster://"; cluster = true }
         else if url.hasPrefix("sentinel://") { scheme = "sentinel://"; cluster = false; defaultPort = 26379 }
-        else { throw .invalidURL(url, reason: "expected redis://host:port, redis-cluster://host:port or sentinel://host:port,host:port/NAME") }
+        else if url.hasPrefix("ring://") { scheme = "ring://"; cluster = false }
+        else { throw .invalidURL(url, reason: "expected redis://host:port, redis-cluster://host:port, sentinel://host:port,host:port/NAME or ring://host:port,host:port") }
         var rest = Substring(url.dropFirst(scheme.count))
         if scheme == "sentinel://" {
             guard let slash = rest.lastIndex(of: "/"), !rest[rest.index(after: slash)...].isEmpty else {
@@ -28,6 +33,14 @@ public struct RedisTarget: Sendable, Hashable {
             }
             sentinelMasterName = String(rest[rest.index(after: slash)...])
             rest = rest[..<slash]
+        }
+        if scheme == "ring://" {
+            var query: Substring = ""
+            if let q = rest.firstIndex(of: "?") {
+                query = rest[rest.index(after: q)...]
+                rest = rest[..<q]
+            }
+            shard = try ShardTargetOptions(query: query, url: url)
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         if let slash = rest.firstIndex(of: "/") {
@@ -62,8 +75,16 @@ public struct RedisTarget: Sendable, Hashable {
             list.append(RedisEndpoint(host: host, port: port))
         }
         guard !list.isEmpty else { throw .invalidURL(url, reason: "missing host") }
-        guard cluster || sentinelMasterName != nil || list.count == 1 else {
-            throw .invalidURL(url, reason: "several hosts need redis-cluster:// (or sentinel://.../NAME)")
+        guard cluster || sentinelMasterName != nil || shard != nil || list.count == 1 else {
+            throw .invalidURL(url, reason: "several hosts need redis-cluster://, ring:// or sentinel://.../NAME")
+        }
+        if let shard {
+            if let weights = shard.weights, weights.count != list.count {
+                throw .invalidURL(url, reason: "weights=: \(weights.count) weights for \(list.count) hosts, expected one per host")
+            }
+            do { _ = try shard.router.makeRouter(nodes: list.map(\.description), weights: shard.weights) } catch {
+                throw .invalidURL(url, reason: error.description)
+            }
         }
         endpoints = list
     }

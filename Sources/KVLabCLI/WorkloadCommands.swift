@@ -74,7 +74,7 @@ struct YCSBArguments: ParsableArguments {
 /// that is not a URL.
 struct NetworkTargetOptions: ParsableArguments {
     @Option(name: .customLong("server"), help: ArgumentHelp(
-        "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port, redis-cluster://host:port[,host:port...], or sentinel://host:port[,host:port...]/NAME (the primary the sentinels name, asked again after a lost connection).",
+        "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port, redis-cluster://host:port[,host:port...], sentinel://host:port[,host:port...]/NAME (the primary the sentinels name, asked again after a lost connection), or ring://host:port,host:port...[?router=ring|jump|rendezvous&hash=xxh64|murmur3|fnv1a&vnodes=160&topology=FILE] (client-side sharding over plain servers).",
         valueName: "url"))
     var server: String?
 
@@ -151,12 +151,14 @@ struct WorkloadPhaseRunner {
     var phase: DriverPhase
     var skipLoad: Bool
     var network: NetworkTargetOptions? = nil
+    /// `--client I/N`: this process's share of the load or run.
+    var slice = ClientSliceOptions()
 
     func execute() throws {
         let properties: WorkloadProperties
         let configuration: CoreWorkloadConfiguration
         do {
-            properties = try ycsb.loadProperties()
+            properties = try slice.applied(to: ycsb.loadProperties(), phase: phase.rawValue)
             configuration = try CoreWorkloadConfiguration(properties: properties)
         } catch {
             throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
@@ -357,9 +359,10 @@ struct LoadCommand: ParsableCommand {
     @OptionGroup var ycsb: YCSBArguments
     @OptionGroup var selection: EngineSelection
     @OptionGroup var network: NetworkTargetOptions
+    @OptionGroup var slice: ClientSliceOptions
 
     func run() throws {
-        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true, network: network).execute()
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true, network: network, slice: slice).execute()
     }
 }
 
@@ -383,11 +386,12 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var ycsb: YCSBArguments
     @OptionGroup var selection: EngineSelection
     @OptionGroup var network: NetworkTargetOptions
+    @OptionGroup var slice: ClientSliceOptions
 
     @Flag(name: .customLong("skip-load"), help: "Do not load an in-memory engine before the run.")
     var skipLoad = false
 
     func run() throws {
-        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad, network: network).execute()
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad, network: network, slice: slice).execute()
     }
 }
