@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
         .library(name: "Plotting", targets: ["Plotting"]),
+        .library(name: "Gate", targets: ["Gate"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -99,6 +100,8 @@ let package = Package(
         .target(name: "KVClient", dependencies: ["RESP"]),
         // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
         .target(name: "Plotting"),
+        // The repeat-aware regression gate, counting mode (callgrind), saturation search, reports.
+        .target(name: "Gate", dependencies: ["Measurement", "Driver", "Workload", "KVCore", "Plotting"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -110,7 +113,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "Gate", "Plotting",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,6 +149,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "GateTests", dependencies: ["Gate", "Measurement", "Driver", "Workload", "KVCore", "KVEngines", "Plotting"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
