@@ -55,6 +55,12 @@ struct GateCommand: ParsableCommand {
     @Option(name: .customLong("new-kvlab"), help: ArgumentHelp("With --repeat: the kvlab executable of NEW (default: this one).", valueName: "path"))
     var newKVLab: String?
 
+    @Option(name: .customLong("base-env"), help: ArgumentHelp("With --repeat: an environment variable for BASE runs; repeatable.", valueName: "key=value"))
+    var baseEnvironment: [String] = []
+
+    @Option(name: .customLong("new-env"), help: ArgumentHelp("With --repeat: an environment variable for NEW runs; repeatable.", valueName: "key=value"))
+    var newEnvironment: [String] = []
+
     @Option(name: .customLong("results-dir"), help: ArgumentHelp("With --repeat: keep the result files here (default: a temporary directory).", valueName: "dir"))
     var resultsDirectory: String?
 
@@ -146,7 +152,7 @@ struct GateCommand: ParsableCommand {
         var baseFiles: [String] = [], newFiles: [String] = []
         for index in 1...count {
             // Interleaved so a drift of the machine (another job starting, thermal state) hits both sides alike.
-            for (side, executable) in [("base", base), ("new", new)] {
+            for (side, executable, extra) in [("base", base, baseEnvironment), ("new", new, newEnvironment)] {
                 let file = directory.appendingPathComponent("\(side)-\(index).json").path
                 let output = subcommand == "run" ? ["--export", "json", file] : ["--output", file]
                 Console.error("kvlab gate: \(side) \(index)/\(count)")
@@ -155,6 +161,14 @@ struct GateCommand: ParsableCommand {
                 process.arguments = command + output
                 process.standardOutput = FileHandle.nullDevice
                 process.standardInput = FileHandle.nullDevice
+                var environment = ProcessInfo.processInfo.environment
+                for pair in extra {
+                    guard let equals = pair.firstIndex(of: "=") else {
+                        throw CLIError(message: "kvlab gate: --\(side)-env '\(pair)': expected key=value", code: 2)
+                    }
+                    environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+                }
+                process.environment = environment
                 do { try process.run() } catch { throw CLIError(message: "kvlab gate: cannot start \(executable): \(error)", code: 2) }
                 process.waitUntilExit()
                 guard process.terminationStatus == 0 else {
