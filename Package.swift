@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Sharding", targets: ["Sharding"]),
         .library(name: "Consistency", targets: ["Consistency"]),
         .library(name: "Sentinel", targets: ["Sentinel"]),
+        .library(name: "Gate", targets: ["Gate"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -106,6 +107,8 @@ let package = Package(
         .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting", "FaultInjection", "Consistency", "KVClient", "RESP"]),
         // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
         .target(name: "Plotting"),
+        // The repeat-aware regression gate, counting mode (callgrind), saturation search, reports.
+        .target(name: "Gate", dependencies: ["Measurement", "Driver", "Workload", "KVCore", "Plotting"]),
         // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
         .target(name: "FaultInjection", dependencies: ["KVCore", "KVClient", "RESP"]),
         // Sharding analysis and operations over KVClient's routers: `kvlab ring` (balance, movement), `kvlab reshard`.
@@ -129,7 +132,7 @@ let package = Package(
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
                 "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
-                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding",
+                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding", "Gate", "Plotting",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,6 +169,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "GateTests", dependencies: ["Gate", "Measurement", "Driver", "Workload", "KVCore", "KVEngines", "Plotting"]),
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "ShardingTests", dependencies: ["Sharding", "KVClient", "RESP", "KVLabTestSupport"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),

@@ -3,6 +3,8 @@
 import ArgumentParser
 import KVCore
 import KVEngines
+import Foundation
+import Gate
 
 struct EngineSelection: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Engine to use (see `kvlab engines`).", valueName: "name"))
@@ -41,6 +43,8 @@ struct EngineSelection: ParsableArguments {
 
     /// Opens a fresh engine as selected.
     func open() throws(EngineError) -> any KeyValueEngine {
-        try StandardEngines.registry.open(engine, options: try engineOptions())
+        let opened = try StandardEngines.registry.open(engine, options: try engineOptions())
+        // The gate's self-test plants a slowdown this way (scripts/gate-selftest.sh); unset, nothing changes.
+        return PlantedSlowdownEngine.wrapIfRequested(opened, environment: ProcessInfo.processInfo.environment)
     }
 }

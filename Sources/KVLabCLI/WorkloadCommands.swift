@@ -391,7 +391,13 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("skip-load"), help: "Do not load an in-memory engine before the run.")
     var skipLoad = false
 
+    @OptionGroup var saturation: SaturationOptions
+
     func run() throws {
+        if saturation.slo != nil {
+            try SaturationRunner(ycsb: ycsb, selection: selection, network: network, options: saturation).execute()
+            return
+        }
         try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad, network: network, slice: slice).execute()
     }
 }

@@ -1,0 +1,154 @@
+// Turns result files into gate metrics: configuration checks, throughput, per-series p99, error counts.
+
+import Foundation
+import Measurement
+
+/// A result with the name it was read from (for messages).
+public struct SourcedResult: Sendable {
+    /// Where the result came from (a file path or "run 3 of BASE").
+    public var source: String
+    /// The result.
+    public var result: RunResult
+    /// Creates a sourced result.
+    public init(source: String, result: RunResult) {
+        self.source = source
+        self.result = result
+    }
+}
+
+extension RegressionGate {
+    /// Statuses that are not failures: YCSB's OK, a batched OK, and a read of a missing key.
+    static let nonErrorStatuses: Set<String> = ["OK", "BATCHED_OK", "NOT_FOUND"]
+
+    /// Compares BASE and NEW timed runs: overall throughput, p99 of every series, error counts.
+    /// - Throws: `GateError` when a side is empty or two runs differ in engine, threads, target,
+    ///   phase or a workload property (other than `settings.ignoredProperties`).
+    public static func compare(base: [SourcedResult], new: [SourcedResult], settings: GateSettings = GateSettings()) throws(GateError) -> GateReport {
+        guard !base.isEmpty else { throw .noRuns(side: "BASE") }
+        guard !new.isEmpty else { throw .noRuns(side: "NEW") }
+        try checkComparable(base + new, ignoring: settings.ignoredProperties)
+        var metrics: [GateMetric] = [
+            GateMetric(name: "OVERALL throughput", unit: "ops/s", direction: .higherIsBetter, limit: settings.maxThroughputDrop,
+                       base: base.map { $0.result.throughput }, new: new.map { $0.result.throughput }),
+        ]
+        var names: [String] = []
+        for run in base + new { for series in run.result.series where !names.contains(series.name) { names.append(series.name) } }
+        var notes: [String] = []
+        for name in names {
+            func p99(_ runs: [SourcedResult]) -> [Double] {
+                runs.compactMap { run in
+                    guard let series = run.result.series(named: name), series.operations > 0 else { return nil }
+                    return Double(LatencyStatistics(series.histogram, percentiles: [99]).percentiles[0].value)
+                }
+            }
+            let b = p99(base), n = p99(new)
+            if b.isEmpty != n.isEmpty {
+                notes.append("series \(name) appears only in \(b.isEmpty ? "NEW" : "BASE") runs")
+            } else if b.count != base.count || n.count != new.count {
+                notes.append("series \(name) appears in \(b.count) of \(base.count) BASE and \(n.count) of \(new.count) NEW runs")
+            }
+            if b.isEmpty && n.isEmpty { continue }
+            metrics.append(GateMetric(name: "\(name) p99", unit: "µs", direction: .lowerIsBetter, limit: settings.maxP99Rise, base: b, new: n))
+        }
+        // Errors are a correctness signal, not noise: gated exactly, any rise above BASE's worst run fails.
+        let baseErrors = base.map { Double(errorCount($0.result)) }
+        let newErrors = new.map { Double(errorCount($0.result)) }
+        metrics.append(GateMetric(name: "errors", unit: "ops", direction: .lowerIsBetter, limit: 0, exact: true,
+                                  base: [baseErrors.max() ?? 0], new: [newErrors.max() ?? 0]))
+        var report = try evaluate(metrics, baseRuns: base.count, newRuns: new.count, settings: settings, notes: notes)
+        // A failure series NEW has and BASE never had is a regression even without a second side to test.
+        report = GateReport(rows: report.rows.map { row in
+            guard row.verdict == .oneSided, row.metric.name.contains("-FAILED"), row.baseMedian == nil else { return row }
+            return GateRow(metric: row.metric, baseMedian: nil, newMedian: row.newMedian, relativeShift: nil, cliffsDelta: nil,
+                           pValue: nil, verdict: .regression)
+        }, baseRuns: report.baseRuns, newRuns: report.newRuns, settings: settings, notes: report.notes)
+        return report
+    }
+
+    /// Operations that ended in a failure status, over the plain operation series.
+    public static func errorCount(_ result: RunResult) -> UInt64 {
+        var total: UInt64 = 0
+        for series in result.series where !series.name.hasPrefix("Intended-") {
+            for (status, count) in series.returns where !nonErrorStatuses.contains(status) { total += count }
+        }
+        return total
+    }
+
+    /// Checks that every run measured the same thing.
+    static func checkComparable(_ runs: [SourcedResult], ignoring ignored: Set<String>) throws(GateError) {
+        guard let first = runs.first else { return }
+        let reference = fingerprint(first.result, ignoring: ignored)
+        for run in runs.dropFirst() {
+            let other = fingerprint(run.result, ignoring: ignored)
+            for key in Set(reference.keys).union(other.keys).sorted() where reference[key] != other[key] {
+                throw .configurationMismatch(field: key, first: reference[key] ?? "(unset)", firstSource: first.source,
+                                             other: other[key] ?? "(unset)", otherSource: run.source)
+            }
+        }
+    }
+
+    /// What must be equal for two runs to be compared: engine, threads, target, phase, properties.
+    static func fingerprint(_ result: RunResult, ignoring ignored: Set<String>) -> [String: String] {
+        let m = result.metadata
+        var fields: [String: String] = [
+            "engine": m.engine, "threads": String(m.threads), "phase": m.phase.rawValue,
+            "target": m.target.map { String($0) } ?? "unthrottled",
+        ]
+        for (key, value) in m.engineOptions where key != "directory" { fields["engine option \(key)"] = value }
+        for (key, value) in m.properties where !ignored.contains(key) { fields["property \(key)"] = value }
+        return fields
+    }
+}
+
+// MARK: Rendering
+
+extension GateReport {
+    static let header = ["metric", "base median", "new median", "shift", "Cliff's δ", "p (worse)", "verdict"]
+
+    func cells(_ row: GateRow) -> [String] {
+        [row.metric.name, Self.value(row.baseMedian, row.metric.unit), Self.value(row.newMedian, row.metric.unit),
+         row.relativeShift.map { ($0 >= 0 ? "+" : "") + String(format: "%.1f%%", $0 * 100) } ?? "-",
+         row.cliffsDelta.map { String(format: "%+.2f", $0) } ?? "-",
+         row.pValue.map { $0 < 0.0001 ? "<0.0001" : String(format: "%.4f", $0) } ?? (row.metric.exact ? "exact" : "-"),
+         row.verdict.rawValue]
+    }
+
+    static func value(_ value: Double?, _ unit: String) -> String {
+        guard let value else { return "-" }
+        let text = value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.2f", value)
+        return text + " " + unit
+    }
+
+    var summary: String {
+        "\(verdictWord.uppercased()): \(baseRuns) BASE vs \(newRuns) NEW runs; a metric fails when NEW is worse with one-sided Mann–Whitney p < \(settings.significance) and a Hodges–Lehmann shift beyond its limit (throughput drop \(percent(settings.maxThroughputDrop)), p99 rise \(percent(settings.maxP99Rise)), counts \(percent(settings.maxCountRise)))"
+    }
+
+    private func percent(_ fraction: Double) -> String { String(format: "%g%%", fraction * 100) }
+
+    /// An aligned plain-text table, the verdict and the notes.
+    public func textTable() -> String {
+        let table = [Self.header] + rows.map(cells)
+        let widths = (0..<Self.header.count).map { column in table.map { $0[column].count }.max() ?? 0 }
+        var lines = table.map { cells in
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return index == 0 || index == cells.count - 1 ? cell + pad : pad + cell
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        lines += ["", summary] + notes.map { "note: \($0)" }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A GitHub-flavoured markdown table, the verdict in bold and the notes as a list.
+    public func markdownTable() -> String {
+        var lines = ["| " + Self.header.joined(separator: " | ") + " |", "|---|---:|---:|---:|---:|---:|---|"]
+        lines += rows.map { row in
+            var cells = cells(row)
+            if row.verdict == .regression { cells[cells.count - 1] = "**regression**" }
+            return "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |"
+        }
+        lines += ["", "**" + summary.replacingOccurrences(of: ":", with: ":**", options: [], range: summary.range(of: ":"))]
+        lines += notes.map { "- \($0)" }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

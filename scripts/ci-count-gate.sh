@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# CI regression gate in counting mode: instructions and allocations per operation of kvlab's
+# in-memory engines against the committed baselines in results/baselines/count-*.json.
+#
+# Counts repeat exactly for one binary, build configuration and toolchain, so one run per
+# engine decides; the limit is --max-count-rise (1%). A change that moves the counts on purpose
+# refreshes the baselines with:  scripts/ci-count-gate.sh --update
+# Cost: one callgrind run per engine and workload (2 x 2 here), about 10-30 s each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KVLAB=${KVLAB:-.build/debug/kvlab}
+BASELINES=results/baselines
+UPDATE=${1:-}
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
+status=0
+for engine in hash skiplist; do
+  for workload in workloada workloadc; do
+    name="count-$engine-$workload"
+    args=(-P "workloads/$workload" -p recordcount=500 -p operationcount=1000 --engine "$engine")
+    if [[ $UPDATE == --update ]]; then
+      "$KVLAB" count "${args[@]}" --output "$BASELINES/$name.json"
+      continue
+    fi
+    if [[ ! -f $BASELINES/$name.json ]]; then
+      echo "ci-count-gate: missing baseline $BASELINES/$name.json (make it with scripts/ci-count-gate.sh --update)" >&2
+      exit 2
+    fi
+    "$KVLAB" count "${args[@]}" --output "$SCRATCH/$name.json" > /dev/null
+    echo "== $engine $workload"
+    set +e
+    "$KVLAB" gate "$BASELINES/$name.json" -- "$SCRATCH/$name.json"
+    rc=$?
+    set -e
+    if [[ $rc -ne 0 ]]; then status=$rc; fi
+  done
+done
+exit $status
