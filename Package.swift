@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "KVServer", targets: ["KVServer"]),
         .library(name: "KVClient", targets: ["KVClient"]),
+        .library(name: "StoreProcesses", targets: ["StoreProcesses"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -96,6 +97,8 @@ let package = Package(
         ),
         // A blocking, pipelined RESP client: connect timeouts, reconnection with backoff, a pool, Redis Cluster routing.
         .target(name: "KVClient", dependencies: ["RESP"]),
+        // Real etcd clusters and memcached servers on free loopback ports, for tests and `kvlab` commands.
+        .target(name: "StoreProcesses", dependencies: ["KVClient"]),
         // libFuzzer entry point for the RESP parsers (see README: "Fuzzing the RESP parser").
         .executableTarget(name: "FuzzRESP", dependencies: ["RESP"]),
         // libFuzzer entry point for the command executor: fuzz bytes drive ExecutorHarness's grammar.
@@ -107,7 +110,7 @@ let package = Package(
             name: "KVLabCLI",
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
-                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
+                "History", "Linearizability", "KVServer", "KVClient", "CrashTesting", "StoreProcesses",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -143,6 +146,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "RESP", "KVServer", "KVEngines", "KVCore", "KVLabTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "StoreTargetTests", dependencies: ["StoreProcesses", "KVClient", "Driver", "Workload", "Measurement", "History", "Linearizability"]),
         // Helpers the test targets share: real redis-server processes and clusters.
         .target(name: "KVLabTestSupport", dependencies: ["KVClient", "RESP"], path: "Tests/KVLabTestSupport"),
     ]
