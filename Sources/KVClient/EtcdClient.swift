@@ -202,6 +202,7 @@ public final class EtcdClient {
     private func request(_ path: String, _ json: String, idempotent: Bool) throws(EtcdError) -> [String: Any] {
         var unreachable: [String] = []
         var attempts = 0
+        var sent = false
         // Every member once for connection failures; idempotent requests also retry once per
         // member on a lost answer or an unavailable member.
         while attempts < endpoints.count * (idempotent ? 2 : 1) {
@@ -227,6 +228,7 @@ public final class EtcdClient {
                 s.writeDecimal(json.utf8.count)
                 s.write("\r\n\r\n")
                 s.write(json)
+                sent = true
                 try s.flush()
                 let status = try readResponse(s)
                 let object = try parse(endpoint)
@@ -240,7 +242,7 @@ public final class EtcdClient {
                 // timed out — a proposal may have been committed.
                 if code == 14 || code == 4 || status == 503 {
                     moveToNextMember()
-                    if idempotent { continue }
+                    if idempotent { unreachable.append("\(endpoint): \(message)"); continue }
                     throw EtcdError.indeterminate("\(endpoint): \(message)")
                 }
                 throw EtcdError.rejected(code: code, message: message)
@@ -257,7 +259,8 @@ public final class EtcdClient {
         // does not spin.
         consecutiveFailures += 1
         clock.sleep(until: clock.nanoseconds() &+ settings.backoff.delayNanoseconds(afterFailures: consecutiveFailures))
-        if idempotent && unreachable.count < attempts { throw .indeterminate(unreachable.last ?? "no member could serve the request") }
+        // A read that reached a member but got no usable answer is not "unreachable".
+        if sent { throw .indeterminate(unreachable.last ?? "no member could serve the request") }
         throw .unreachable(unreachable.joined(separator: "; "))
     }
 

@@ -59,8 +59,12 @@ public final class ChildProcess: @unchecked Sendable {
         self.logFile = logFile
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        guard FileManager.default.createFile(atPath: logFile.path, contents: nil),
-              let handle = try? FileHandle(forWritingTo: logFile) else { throw .launch("cannot create \(logFile.path)") }
+        // Appends: a restarted member's log keeps what the earlier run wrote.
+        if !FileManager.default.fileExists(atPath: logFile.path) {
+            guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else { throw .launch("cannot create \(logFile.path)") }
+        }
+        guard let handle = try? FileHandle(forWritingTo: logFile) else { throw .launch("cannot open \(logFile.path)") }
+        handle.seekToEndOfFile()
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
@@ -133,7 +137,7 @@ public final class MemcachedServer: @unchecked Sendable {
         }
         let log = child.logTail()
         stop()
-        throw .notReady(what: "memcached on port \(port)", seconds: 10, log: log)
+        throw .notReady(what: "memcached on port \(self.port)", seconds: 10, log: log)
     }
 
     deinit { stop() }
@@ -235,10 +239,7 @@ public final class EtcdCluster: @unchecked Sendable {
     public var endpoints: [RedisEndpoint] { members.map(\.endpoint) }
 
     private func start(_ m: Member) throws(StoreProcessError) {
-        // Append to the member's log across restarts.
-        let log = m.logFile
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
-        let child = try ChildProcess(executable: program, arguments: m.arguments, logFile: log)
+        let child = try ChildProcess(executable: program, arguments: m.arguments, logFile: m.logFile)
         m.child = child
     }
 
