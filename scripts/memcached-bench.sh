@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
 CONNECTIONS=${2:-32}
 SCRATCH=${SCRATCH:-.build}
-swift build -c release --scratch-path "$SCRATCH" --product kvlab >&2
-KVLAB="$SCRATCH/release/kvlab"
+# KVLAB=path/to/kvlab uses that binary as it is (no build).
+if [ -z "${KVLAB:-}" ]; then
+    swift build -c release --scratch-path "$SCRATCH" --product kvlab >&2
+    KVLAB="$SCRATCH/release/kvlab"
+fi
 # kvlab store prints the URL, then waits for SIGTERM.
 "$KVLAB" store memcached --threads 2 >/tmp/kvlab-memcached-url.$$ 2>/dev/null &
 STORE_PID=$!
