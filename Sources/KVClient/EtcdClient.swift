@@ -185,7 +185,9 @@ public final class EtcdClient {
     public func status() throws(EtcdError) -> (leader: UInt64, member: UInt64) {
         let reply = try request("/v3/maintenance/status", "{}", idempotent: true)
         let header = reply["header"] as? [String: Any] ?? [:]
-        return (UInt64(int64(reply["leader"])), UInt64(int64(header["member_id"])))
+        // Member ids are uint64, often above Int64.max: parsed unsigned.
+        func unsigned(_ value: Any?) -> UInt64 { (value as? String).flatMap { UInt64($0) } ?? 0 }
+        return (unsigned(reply["leader"]), unsigned(header["member_id"]))
     }
 
     // MARK: HTTP

@@ -108,6 +108,27 @@ struct EtcdTargetTests {
         #expect(Set(operations.compactMap(\.key)).count == 3)
     }
 
+    @Test("a CAS-register history stays linearizable when the leader is killed mid-run")
+    func leaderKilledMidRun() throws {
+        let cluster = try EtcdCluster()
+        defer { cluster.stop() }
+        let leader = try #require(cluster.leaderIndex(), "no member reports a leader")
+        let workload = EtcdRegisterWorkload(clients: 8, keys: 3, operationsPerClient: 60, maximumSeconds: 60, seed: testSeed("etcd leader kill"),
+                                            connection: ConnectionSettings(ioTimeoutSeconds: 3, connectTimeoutSeconds: 1,
+                                                                           backoff: Backoff(initialSeconds: 0.02, maximumSeconds: 0.2)))
+        // Kill the leader once the clients have started (bounded wait: 1 s).
+        let killer = Thread { usleep(1_000_000); cluster.kill(leader) }
+        killer.start()
+        let outcome = workload.run(endpoints: cluster.endpoints)
+        #expect(cluster.members[leader].child == nil, "the leader was not killed during the run")
+        #expect(outcome.ok > 0)
+        let result = try check(outcome.history, model: CASRegisterModel())
+        print("etcd leader kill: \(outcome.ok) ok, \(outcome.fail) fail, \(outcome.info) info; \(result.verdict)")
+        #expect(result.verdict == .linearizable, "\(result.textReport())")
+        // The survivors elect a new leader and take writes again.
+        try cluster.waitUntilWritable(seconds: 20)
+    }
+
     @Test("the etcd client keeps reading and writing when the member it uses is killed")
     func failover() throws {
         let cluster = try EtcdCluster()
