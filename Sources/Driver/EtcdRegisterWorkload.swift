@@ -37,6 +37,11 @@ public struct EtcdRegisterWorkload: Sendable {
     /// Keys are `keyPrefix` + index.
     public var keyPrefix: String
     public var connection: ConnectionSettings
+    /// A fault to inject mid-run (kill the leader, say): client 0 calls it once, right after
+    /// its `faultAfterOperations`-th operation, so the fault lands among the operations
+    /// whatever the machine's speed.
+    public var fault: (@Sendable () -> Void)? = nil
+    public var faultAfterOperations = 0
 
     public init(clients: Int = 8, keys: Int = 3, operationsPerClient: Int = 100, maximumSeconds: Double = 60, values: Int = 5,
                 readConsistency: EtcdReadConsistency = .linearizable, seed: UInt64 = 1, keyPrefix: String = "kvlab-register-",
@@ -80,8 +85,9 @@ public struct EtcdRegisterWorkload: Sendable {
         let client = EtcdClient(endpoints: endpoints, settings: connection, clock: clock, startingAt: index)
         defer { client.close() }
         var process = index
-        for _ in 0..<operationsPerClient {
+        for done in 0..<operationsPerClient {
             if clock.nanoseconds() >= deadline { break }
+            if index == 0, done == faultAfterOperations, let fault { fault() }
             let k = Int(random.next(below: UInt64(keys)))
             let keyValue = Value.string("\(keyPrefix)\(k)")
             let key = Array("\(keyPrefix)\(k)".utf8)

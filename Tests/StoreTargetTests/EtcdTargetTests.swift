@@ -113,12 +113,12 @@ struct EtcdTargetTests {
         let cluster = try EtcdCluster()
         defer { cluster.stop() }
         let leader = try #require(cluster.leaderIndex(), "no member reports a leader")
-        let workload = EtcdRegisterWorkload(clients: 8, keys: 3, operationsPerClient: 60, maximumSeconds: 60, seed: testSeed("etcd leader kill"),
+        var workload = EtcdRegisterWorkload(clients: 8, keys: 3, operationsPerClient: 60, maximumSeconds: 60, seed: testSeed("etcd leader kill"),
                                             connection: ConnectionSettings(ioTimeoutSeconds: 3, connectTimeoutSeconds: 1,
                                                                            backoff: Backoff(initialSeconds: 0.02, maximumSeconds: 0.2)))
-        // Kill the leader once the clients have started (bounded wait: 1 s).
-        let killer = Thread { usleep(1_000_000); cluster.kill(leader) }
-        killer.start()
+        // Client 0 kills the leader after its 20th operation: mid-run on any machine.
+        workload.fault = { cluster.kill(leader) }
+        workload.faultAfterOperations = 20
         let outcome = workload.run(endpoints: cluster.endpoints)
         #expect(cluster.members[leader].child == nil, "the leader was not killed during the run")
         #expect(outcome.ok > 0)
