@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "Consistency", targets: ["Consistency"]),
         .library(name: "Sentinel", targets: ["Sentinel"]),
         .library(name: "Gate", targets: ["Gate"]),
+        .library(name: "StoreProcesses", targets: ["StoreProcesses"]),
     ],
     traits: [
         .trait(name: "Jemalloc", description: "Link jemalloc (Debian's libjemalloc-dev) as the kvlab executable's allocator."),
@@ -107,6 +108,8 @@ let package = Package(
         .target(name: "Chaos", dependencies: ["KVCore", "Workload", "History", "Linearizability", "Plotting", "FaultInjection", "Consistency", "KVClient", "RESP"]),
         // Dependency-free SVG charts (lines, steps, stacked areas/bars, log and percentile axes) for reports.
         .target(name: "Plotting"),
+        // Real etcd clusters and memcached servers on free loopback ports, for tests and `kvlab` commands.
+        .target(name: "StoreProcesses", dependencies: ["KVClient"]),
         // The repeat-aware regression gate, counting mode (callgrind), saturation search, reports.
         .target(name: "Gate", dependencies: ["Measurement", "Driver", "Workload", "KVCore", "Plotting"]),
         // Fault injection for experiments: a fault proxy, a process supervisor, the nemesis, cluster launchers.
@@ -132,7 +135,7 @@ let package = Package(
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
                 "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
-                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding", "Gate", "Plotting",
+                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding", "Gate", "Plotting", "StoreProcesses",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,6 +172,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "StoreTargetTests", dependencies: ["StoreProcesses", "KVClient", "Driver", "Workload", "Measurement", "History", "Linearizability"]),
         .testTarget(name: "GateTests", dependencies: ["Gate", "Measurement", "Driver", "Workload", "KVCore", "KVEngines", "Plotting"]),
         .testTarget(name: "FaultInjectionTests", dependencies: ["FaultInjection", "KVClient", "RESP", "KVCore"]),
         .testTarget(name: "ShardingTests", dependencies: ["Sharding", "KVClient", "RESP", "KVLabTestSupport"]),

@@ -149,14 +149,21 @@ final class ClientThread: @unchecked Sendable {
         case .delete:
             return session.delete(operation)
         case .readModifyWrite:
+            // The session sees a plain read, then a plain update: network targets choose their
+            // commands by kind, and a read-modify-write kind matched none of them
+            // (NOT_IMPLEMENTED on every workload F operation against Redis and memcached).
+            var readPart = operation
+            readPart.kind = .read
+            var updatePart = operation
+            updatePart.kind = .update
             let t0 = clock.nanoseconds()
-            let readStatus = read(operation)
+            let readStatus = read(readPart)
             let t1 = clock.nanoseconds()
             if let history { recordHistory(history, .read, operation.key, readStatus, t0, t1) }
             recorder.record(series: .read, nanos: t1 &- t0, status: readStatus)
             // With a history, the update's invocation is stamped after the read was recorded.
             let t1b = history == nil ? t1 : clock.nanoseconds()
-            let updateStatus = session.update(operation)
+            let updateStatus = session.update(updatePart)
             let t2 = clock.nanoseconds()
             if let history { recordHistory(history, .update, operation.key, updateStatus, t1b, t2) }
             recorder.record(series: .update, nanos: t2 &- t1, status: updateStatus)

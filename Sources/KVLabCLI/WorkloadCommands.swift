@@ -74,7 +74,7 @@ struct YCSBArguments: ParsableArguments {
 /// that is not a URL.
 struct NetworkTargetOptions: ParsableArguments {
     @Option(name: .customLong("server"), help: ArgumentHelp(
-        "Run against a Redis-protocol server instead of an in-process engine: redis://[:password@]host:port, redis-cluster://host:port[,host:port...], sentinel://host:port[,host:port...]/NAME (the primary the sentinels name, asked again after a lost connection), or ring://host:port,host:port...[?router=ring|jump|rendezvous&hash=xxh64|murmur3|fnv1a&vnodes=160&topology=FILE] (client-side sharding over plain servers).",
+        "Run against a server instead of an in-process engine: redis://[:password@]host:port, redis-cluster://host:port[,host:port...], sentinel://host:port[,host:port...]/NAME (the primary the sentinels name, asked again after a lost connection), memcached://host:port, etcd://host:port[,host:port...], or ring://host:port,host:port...[?router=ring|jump|rendezvous&hash=xxh64|murmur3|fnv1a&vnodes=160&topology=FILE] (client-side sharding over plain servers).",
         valueName: "url"))
     var server: String?
 
@@ -109,6 +109,11 @@ struct NetworkTargetOptions: ParsableArguments {
         valueName: "seconds"))
     var maxBackoff: Double = 1
 
+    @Option(name: .customLong("read-consistency"), help: ArgumentHelp(
+        "With an etcd:// server: linearizable (etcd's default: a quorum confirms each read) or serializable (the member answers from its own state, possibly stale).",
+        valueName: "linearizable|serializable"))
+    var readConsistency: String = "linearizable"
+
     /// The server URL, under either spelling.
     var url: String? { server ?? legacyTarget }
 
@@ -133,7 +138,14 @@ struct NetworkTargetOptions: ParsableArguments {
         }
         if let url {
             let option = server != nil ? "--server" : "--target"
-            do { _ = try RedisTarget(url: url) } catch { throw ValidationError("\(option): \(error)") }
+            do {
+                if url.hasPrefix("memcached://") { _ = try MemcachedURL(url) }
+                else if url.hasPrefix("etcd://") { _ = try EtcdURL(url) }
+                else { _ = try RedisTarget(url: url) }
+            } catch { throw ValidationError("\(option): \(error)") }
+        }
+        guard EtcdReadConsistency(rawValue: readConsistency) != nil else {
+            throw ValidationError("--read-consistency \(readConsistency): expected linearizable or serializable")
         }
     }
 
@@ -246,13 +258,21 @@ struct WorkloadPhaseRunner {
     private func executeOnServer(url: String, network: NetworkTargetOptions, configuration: CoreWorkloadConfiguration,
                                  properties: WorkloadProperties) throws {
         let fieldNames = (0..<configuration.fieldCount).map { Array(configuration.fieldName($0).utf8) }
-        let target: RESPTarget
+        let target: any DriverTarget
         do {
+            if url.hasPrefix("memcached://") {
+                target = try MemcachedTarget(url: url, pipeline: network.pipeline, clientsPerThread: network.clients,
+                                             fieldCount: configuration.fieldCount, connection: network.connectionSettings)
+            } else if url.hasPrefix("etcd://") {
+                target = try EtcdTarget(url: url, readConsistency: EtcdReadConsistency(rawValue: network.readConsistency) ?? .linearizable,
+                                        fieldCount: configuration.fieldCount, connection: network.connectionSettings)
+            } else {
             target = try RESPTarget(url: url, mapping: RecordMapping(rawValue: network.mapping) ?? .hash, pipeline: network.pipeline,
                                     clientsPerThread: network.clients,
                                     scanIndex: !network.noScanIndex, fieldNames: fieldNames,
                                     connection: network.connectionSettings,
                                     statusMapping: StatusMapping(rawValue: network.statuses) ?? .kvlab)
+            }
         } catch {
             throw CLIError(message: "kvlab \(phase.rawValue): \(error)", code: 2)
         }

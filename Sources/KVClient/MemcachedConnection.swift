@@ -1,0 +1,243 @@
+// A blocking memcached client over the text protocol: pipelined get/gets/set/cas/delete, reconnection with backoff.
+
+/// A parsed `memcached://host[:port]` target (port 11211 by default).
+public struct MemcachedURL: Sendable, Hashable {
+    public var endpoint: RedisEndpoint
+
+    public init(_ url: String) throws(RESPClientError) {
+        guard url.hasPrefix("memcached://") else { throw .invalidURL(url, reason: "expected memcached://host:port") }
+        var rest = Substring(url.dropFirst("memcached://".count))
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.contains(",") && !rest.contains("/") && !rest.contains("@") else {
+            throw .invalidURL(url, reason: "expected one host:port (no path, credentials or list)")
+        }
+        var host = String(rest)
+        var port = 11211
+        if let colon = rest.lastIndex(of: ":") {
+            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
+                throw .invalidURL(url, reason: "port '\(rest[rest.index(after: colon)...])' is not in 1...65535")
+            }
+            port = p
+            host = String(rest[..<colon])
+        }
+        guard !host.isEmpty else { throw .invalidURL(url, reason: "missing host") }
+        endpoint = RedisEndpoint(host: host, port: port)
+    }
+}
+
+/// What a storage command (`set`, `cas`) answered.
+public enum MemcachedStoreResult: Sendable, Equatable {
+    /// `STORED`.
+    case stored
+    /// `EXISTS`: a `cas` whose item changed since its `gets`.
+    case exists
+    /// `NOT_FOUND`: a `cas` on a missing item.
+    case notFound
+    /// An error line (`ERROR`, `CLIENT_ERROR ...`, `SERVER_ERROR ...`), as sent.
+    case error(String)
+}
+
+/// One memcached server over the text protocol (`get`/`gets`, `set`, `cas`, `delete`).
+///
+/// Requests are queued with the `queue…` methods and sent together by `flush` (or by the first
+/// read); replies come back in request order and are read with the matching `read…` method —
+/// so any number of requests can be pipelined per round trip, as memtier does. The connection
+/// reopens itself after a failure, waiting `settings.backoff` while attempts keep failing
+/// (as `ReconnectingConnection` does for RESP). Not thread-safe: one driver thread owns it.
+///
+/// Keys must be 1–250 bytes without spaces or control characters (memcached's rule); values
+/// are stored with flags 0 and no expiry.
+public final class MemcachedConnection {
+    public let endpoint: RedisEndpoint
+    public let settings: ConnectionSettings
+    let clock: any ClientClock
+    private var socket: BlockingSocket?
+    private var consecutiveFailures = 0
+    private var nextAttempt: UInt64 = 0
+    /// Connections opened after the first one.
+    public private(set) var reconnections = 0
+    /// Requests queued or sent whose replies have not been read.
+    public private(set) var pendingReplies = 0
+
+    /// Connects at once (a server missing at the start is a configuration error).
+    public init(endpoint: RedisEndpoint, settings: ConnectionSettings = ConnectionSettings(),
+                clock: any ClientClock = SystemClientClock()) throws(SocketError) {
+        self.endpoint = endpoint
+        self.settings = settings
+        self.clock = clock
+        socket = try BlockingSocket(endpoint: endpoint, settings: settings)
+    }
+
+    /// Whether a connection is open now.
+    public var isConnected: Bool { socket?.isOpen ?? false }
+
+    /// The open socket, reconnecting (after the backoff) if the last one failed.
+    private func open() throws(SocketError) -> BlockingSocket {
+        if let s = socket, s.isOpen { return s }
+        socket = nil
+        pendingReplies = 0
+        if nextAttempt > 0 { clock.sleep(until: nextAttempt) }
+        do {
+            let s = try BlockingSocket(endpoint: endpoint, settings: settings)
+            socket = s
+            reconnections += 1
+            return s
+        } catch {
+            failed()
+            throw error
+        }
+    }
+
+    /// Records a lost connection: it is closed, and the next attempt waits longer.
+    public func failed() {
+        socket?.close()
+        socket = nil
+        pendingReplies = 0
+        consecutiveFailures += 1
+        nextAttempt = clock.nanoseconds() &+ settings.backoff.delayNanoseconds(afterFailures: consecutiveFailures)
+    }
+
+    /// Records that the server answered: the next reconnection is immediate.
+    public func succeeded() {
+        consecutiveFailures = 0
+        nextAttempt = 0
+    }
+
+    /// Closes the connection.
+    public func close() {
+        socket?.close()
+        socket = nil
+        pendingReplies = 0
+    }
+
+    // MARK: Requests
+
+    /// Queues `get key` (or `gets key` with `cas: true`, which also returns the item's CAS unique).
+    public func queueGet(_ key: UnsafeRawBufferPointer, cas: Bool = false) throws(SocketError) {
+        let s = try open()
+        if cas { s.write("gets ") } else { s.write("get ") }
+        s.write(key)
+        s.write("\r\n")
+        pendingReplies += 1
+    }
+
+    /// Queues `set key 0 0 n` with `value` (or `cas key 0 0 n unique` when `casUnique` is given).
+    public func queueSet(_ key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, casUnique: UInt64? = nil) throws(SocketError) {
+        let s = try open()
+        if casUnique != nil { s.write("cas ") } else { s.write("set ") }
+        s.write(key)
+        s.write(" 0 0 ")
+        s.writeDecimal(value.count)
+        if let casUnique {
+            s.write(" ")
+            s.write(String(casUnique))
+        }
+        s.write("\r\n")
+        s.write(value)
+        s.write("\r\n")
+        pendingReplies += 1
+    }
+
+    /// Queues `delete key`.
+    public func queueDelete(_ key: UnsafeRawBufferPointer) throws(SocketError) {
+        let s = try open()
+        s.write("delete ")
+        s.write(key)
+        s.write("\r\n")
+        pendingReplies += 1
+    }
+
+    /// Sends what is queued.
+    public func flush() throws(SocketError) {
+        guard let s = socket, s.isOpen else { throw .closed(endpoint: endpoint.description) }
+        try s.flush()
+    }
+
+    // MARK: Replies
+
+    private func replySocket() throws(SocketError) -> BlockingSocket {
+        guard let s = socket, s.isOpen else { throw .closed(endpoint: endpoint.description) }
+        try s.flush()
+        if pendingReplies > 0 { pendingReplies -= 1 }
+        return s
+    }
+
+    /// Reads the reply of a `get`/`gets`: `body` gets the value (nil for a miss) and its CAS
+    /// unique (0 for a plain `get`). - Throws: a transport failure, or `.protocolViolation`.
+    public func readGet<R>(_ body: (UnsafeRawBufferPointer?, UInt64) -> R) throws(SocketError) -> R {
+        let s = try replySocket()
+        // "VALUE <key> <flags> <bytes> [<cas unique>]" or "END".
+        let header: (length: Int, cas: UInt64)? = try s.readLine { line throws(SocketError) in
+            if line.equals("END") { return nil }
+            let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+            guard words.count >= 4, UnsafeRawBufferPointer(rebasing: words[0]).equals("VALUE"),
+                  let length = UnsafeRawBufferPointer(rebasing: words[3]).decimalValue else {
+                throw self.violation("VALUE <key> <flags> <bytes> or END", line)
+            }
+            let cas = words.count >= 5 ? UInt64(UnsafeRawBufferPointer(rebasing: words[4]).decimalValue ?? 0) : 0
+            return (length, cas)
+        }
+        guard let header else { return body(nil, 0) }
+        let result = try s.readExactly(header.length + 2) { data in body(UnsafeRawBufferPointer(rebasing: data[0..<header.length]), header.cas) }
+        try s.readLine { line throws(SocketError) in
+            guard line.equals("END") else { throw self.violation("END after the value", line) }
+        }
+        return result
+    }
+
+    /// Reads the reply of a `set` or `cas`.
+    public func readStore() throws(SocketError) -> MemcachedStoreResult {
+        try replySocket().readLine { line -> MemcachedStoreResult in
+            if line.equals("STORED") { return .stored }
+            if line.equals("EXISTS") { return .exists }
+            if line.equals("NOT_FOUND") { return .notFound }
+            return .error(String(decoding: line, as: UTF8.self))
+        }
+    }
+
+    /// Reads the reply of a `delete`: true for `DELETED`, false for `NOT_FOUND`.
+    public func readDelete() throws(SocketError) -> Bool {
+        try replySocket().readLine { line throws(SocketError) -> Bool in
+            if line.equals("DELETED") { return true }
+            if line.equals("NOT_FOUND") { return false }
+            throw self.violation("DELETED or NOT_FOUND", line)
+        }
+    }
+
+    private func violation(_ expected: String, _ line: UnsafeRawBufferPointer) -> SocketError {
+        socket?.close()
+        return .protocolViolation(endpoint: endpoint.description, expected: expected,
+                                  found: String(decoding: line.prefix(80), as: UTF8.self))
+    }
+
+    // MARK: Conveniences
+
+    /// `get` (or `gets`) of one key: the value and CAS unique, nil if missing.
+    public func get(_ key: [UInt8], cas: Bool = false) throws(SocketError) -> (value: [UInt8], cas: UInt64)? {
+        try withBytes(key) { k throws(SocketError) in try queueGet(k, cas: cas) }
+        return try readGet { value, unique in value.map { (Array($0), unique) } }
+    }
+
+    /// `set`, or `cas` with `casUnique`.
+    public func set(_ key: [UInt8], _ value: [UInt8], casUnique: UInt64? = nil) throws(SocketError) -> MemcachedStoreResult {
+        try withBytes(key) { k throws(SocketError) in
+            try withBytes(value) { v throws(SocketError) in try queueSet(k, value: v, casUnique: casUnique) }
+        }
+        return try readStore()
+    }
+
+    /// `delete`: whether the key existed.
+    public func delete(_ key: [UInt8]) throws(SocketError) -> Bool {
+        try withBytes(key) { k throws(SocketError) in try queueDelete(k) }
+        return try readDelete()
+    }
+}
+
+/// `body` over `bytes`, keeping `SocketError` typed (Array's `withUnsafeBytes` rethrows untyped).
+func withBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SocketError) -> R) throws(SocketError) -> R {
+    do {
+        return try bytes.withUnsafeBytes { try body($0) }
+    } catch {
+        throw error as! SocketError
+    }
+}
