@@ -142,13 +142,19 @@ public final class CommandExecutor: Sendable {
     }
 
     /// `execute` for tests and tools: runs one command and returns its decoded reply. A wait
-    /// for replicas (WAIT, a sync-mode write) is resolved at once with the acks already in.
+    /// for replicas (WAIT, a sync-mode write) is resolved at once with the acks already in,
+    /// and a PSYNC's replica feed is dropped after its reply.
     public func execute(_ command: RESPCommand, state: inout ConnectionState) -> RESPValue {
         var reply = Reply(buffer: ByteBufferAllocator().buffer(capacity: 256), version: state.protocolVersion)
         execute(command, state: &state, reply: &reply)
         if let request = state.waitRequest {
             state.waitRequest = nil
             completeWait(request, count: replication.ackedCount(request.targetOffset), reply: &reply)
+        }
+        // No transport carries a stream from here: a PSYNC's feed would only pile up bytes.
+        if let feed = state.replicaFeed {
+            replication.detach(feed)
+            state.replicaFeed = nil
         }
         let bytes = reply.buffer.readBytes(length: reply.buffer.readableBytes) ?? []
         guard !bytes.isEmpty else { return .null }
