@@ -358,7 +358,9 @@ public final class RunningCluster: NemesisHooks, @unchecked Sendable {
         var changes: [ProxyLink: LinkFault?] = [:]
         for source in nodes {
             for destination in nodes where destination.name != source.name {
-                changes[ProxyLink(source: source.partyAddress, destination: destination.name)] = milliseconds > 0 ? .delay(milliseconds: milliseconds) : nil
+                // updateValue, not subscript assignment: assigning nil would drop the entry, not heal the link.
+                changes.updateValue(milliseconds > 0 ? .delay(milliseconds: milliseconds) : nil,
+                                    forKey: ProxyLink(source: source.partyAddress, destination: destination.name))
             }
         }
         try proxy.setFaults(changes)
