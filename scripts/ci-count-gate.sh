@@ -5,7 +5,7 @@
 # Counts repeat exactly for one binary, build configuration and toolchain, so one run per
 # engine decides; the limit is --max-count-rise (1%). A change that moves the counts on purpose
 # refreshes the baselines with:  scripts/ci-count-gate.sh --update
-# Cost: one callgrind run per engine and workload (2 x 2 here), about 10-30 s each.
+# Cost: one callgrind run per engine and workload (1 x 2 here), about 10-45 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KVLAB=${KVLAB:-.build/debug/kvlab}
@@ -14,7 +14,9 @@ UPDATE=${1:-}
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 status=0
-for engine in hash skiplist; do
+# skiplist is left out: its malloc calls per operation on the counting thread vary between
+# identical runs (0.008 and 0.015 per op seen), which an exact gate would report as noise.
+for engine in hash; do
   for workload in workloada workloadc; do
     name="count-$engine-$workload"
     args=(-P "workloads/$workload" -p recordcount=500 -p operationcount=1000 --engine "$engine")

@@ -98,7 +98,9 @@ public struct CountingResult: Sendable, Equatable, Codable {
 public enum CallgrindCounter {
     /// The valgrind arguments that count only inside `CountingTarget`'s functions.
     public static func valgrindArguments(outputFile: String) -> [String] {
-        ["--tool=callgrind", "--callgrind-out-file=\(outputFile)", "--collect-atstart=no"]
+        // One file per thread: collection is switched on process-wide while the driver thread is
+        // inside a counted function, so other threads' malloc calls in that window must be told apart.
+        ["--tool=callgrind", "--callgrind-out-file=\(outputFile)", "--collect-atstart=no", "--separate-threads=yes"]
             + CountingTarget.symbols.map { "--toggle-collect=\($0.symbol)" }
     }
 
@@ -116,7 +118,7 @@ public enum CallgrindCounter {
         guard FileManager.default.isExecutableFile(atPath: valgrind) else {
             throw .valgrind("valgrind not found at \(valgrind): counting mode needs it (Debian: apt-get install valgrind)")
         }
-        let profilePath = directory.appendingPathComponent("callgrind.out").path
+        let profilePath = directory.appendingPathComponent("callgrind.out").path   // callgrind appends -NN per thread
         let version = (try? capture(valgrind, ["--version"]).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
         let run: (status: Int32, output: String)
         do { run = try capture(valgrind, valgrindArguments(outputFile: profilePath) + [executable] + arguments) } catch {
@@ -125,11 +127,26 @@ public enum CallgrindCounter {
         guard run.status == 0 else {
             throw .valgrind("the counting worker under valgrind exited with status \(run.status):\n" + run.output.suffix(2000))
         }
-        let text: String
-        do { text = try String(contentsOfFile: profilePath, encoding: .utf8) } catch {
-            throw .valgrind("callgrind wrote no profile at \(profilePath): \(error.localizedDescription)")
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasPrefix("callgrind.out") }.sorted()
+        guard !files.isEmpty else { throw .valgrind("callgrind wrote no profile in \(directory.path)") }
+        let symbols = Set(CountingTarget.symbols.map(\.symbol))
+        var profile = CallgrindProfile(inclusiveInstructions: [:], allocationCalls: 0, totalInstructions: 0)
+        for file in files {
+            let path = directory.appendingPathComponent(file).path
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw .valgrind("cannot read callgrind profile \(path): \(error.localizedDescription)")
+            }
+            // The base name stays as an empty file beside the per-thread ones.
+            if text.isEmpty { continue }
+            let part = try CallgrindProfile.parse(text, functions: symbols, file: path)
+            // Only the threads that ran counted operations: their allocations are the operations'.
+            guard part.inclusiveInstructions.values.contains(where: { $0 > 0 }) else { continue }
+            for (symbol, cost) in part.inclusiveInstructions { profile.inclusiveInstructions[symbol, default: 0] += cost }
+            profile.allocationCalls += part.allocationCalls
+            profile.totalInstructions += part.totalInstructions
         }
-        let profile = try CallgrindProfile.parse(text, functions: Set(CountingTarget.symbols.map(\.symbol)), file: profilePath)
         let result: RunResult
         do { result = try ResultFile.read(contentsOf: resultFile) } catch {
             throw .resultFile(file: resultFile.path, detail: "the worker's result: \(error)")
