@@ -154,18 +154,18 @@ struct FailoverProcessTests {
             // Replica A falls behind: stopped, its link dropped, while the writes reach B only.
             replicaA.signal(SIGSTOP)
             cutReplicaLinks(primaryPort)
-            try waitFor("only replica B is linked", seconds: 10) {
+            try waitFor("only replica B is linked", seconds: 30) {
                 (ask(primaryPort, ["INFO", "replication"])?.text ?? "").contains("connected_slaves:1")
                     && replicationField(portB, "master_link_status") == "up"
             }
             let writer = try RESPConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: primaryPort), timeoutSeconds: 2)
             _ = try writer.pipeline((0..<200).map { ["SET", "key\($0)", "value\($0)"] })
             let target = Int(replicationField(primaryPort, "master_repl_offset") ?? "") ?? -1
-            try waitFor("replica B has every write", seconds: 5) { Int(replicationField(portB, "slave_repl_offset") ?? "") == target }
+            try waitFor("replica B has every write", seconds: 30) { Int(replicationField(portB, "slave_repl_offset") ?? "") == target }
             primary.signal(SIGKILL)
             primary.stop()
             replicaA.signal(SIGCONT)
-            try waitFor("replica A reports its lower offset", seconds: 5) {
+            try waitFor("replica A reports its lower offset", seconds: 30) {
                 (Int(replicationField(portA, "slave_repl_offset") ?? "") ?? .max) < target
             }
 
@@ -176,7 +176,7 @@ struct FailoverProcessTests {
                 }
             }
             #expect(replicationField(portB, "role") == "master")
-            try waitFor("replica A follows B", seconds: 10) { replicationField(portA, "master_port") == String(portB) }
+            try waitFor("replica A follows B", seconds: 30) { replicationField(portA, "master_port") == String(portB) }
             #expect(ask(portB, ["GET", "key199"]) == .bulk("value199"), "the promoted replica has the last write")
 
             var discovery = SentinelDiscovery(sentinels: (0..<3).map { RedisEndpoint(host: hosts[$0], port: ports[$0]) }, masterName: "mymaster")
