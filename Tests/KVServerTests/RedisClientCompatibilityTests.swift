@@ -128,13 +128,14 @@ struct RedisClientCompatibilityTests {
         let cli = try redisTool("redis-cli")
         let port = String(server.port)
         var input = ""
-        for i in 0..<200 { input += "SET t\(i) v PX 50\n" }
+        // 1 s: long enough that none expires while redis-cli is still sending them on a loaded machine.
+        for i in 0..<200 { input += "SET t\(i) v PX 1000\n" }
         input += "SET keep v\nDBSIZE\n"
         let set = try runTool(cli, ["-p", port], input: input)
         #expect(set.stdout.hasSuffix("201\n"), "\(set.stdout.suffix(40))")
-        // Bounded: at most 5 s for the 100 ms cycle to find them; only DBSIZE is asked, which touches no key.
+        // Bounded: at most 15 s for the 100 ms cycle to find them; only DBSIZE is asked, which touches no key.
         var size = ""
-        for _ in 0..<50 {
+        for _ in 0..<150 {
             size = try runTool(cli, ["-p", port, "DBSIZE"]).stdout
             if size == "1\n" { break }
             Thread.sleep(forTimeInterval: 0.1)
