@@ -113,9 +113,13 @@ public final class ChaosRunner: @unchecked Sendable {
         // Nemesis: the seeded plan, each fault started and healed on time.
         let plan = FaultSchedule.plan(e.nemesis, duration: e.durationSeconds)
         let workloadOver = Atomic<Bool>(false)
+        // The final heal waits for the nemesis: healing while it is still injecting or healing
+        // could find "nothing to heal" and start the settle and final reads before the fault ends.
+        let nemesisDone = DispatchGroup()
         finished.enter()
+        nemesisDone.enter()
         Thread { [self] in
-            defer { finished.leave() }
+            defer { finished.leave(); nemesisDone.leave() }
             let cancelled = { workloadOver.load(ordering: .relaxed) || done.load(ordering: .relaxed) }
             for fault in plan {
                 guard sleep(until: fault.start, since: start, cancelled: cancelled) else { return }
@@ -142,7 +146,8 @@ public final class ChaosRunner: @unchecked Sendable {
                                             end: nil, detail: detail))
                     return list.count - 1
                 }
-                _ = sleep(until: fault.end, since: start, cancelled: { done.load(ordering: .relaxed) })
+                // Cut short when the workload is over: the heal then comes at once.
+                _ = sleep(until: fault.end, since: start, cancelled: cancelled)
                 let healed: String
                 do { healed = try cluster.healAll() } catch { healed = "heal failed: \(error)" }
                 let healedAt = HistoryAnalysis.round3(elapsed(since: start))
@@ -163,6 +168,7 @@ public final class ChaosRunner: @unchecked Sendable {
             failure = error
         }
         workloadOver.store(true, ordering: .relaxed)
+        nemesisDone.wait()
         // Heal everything, let the cluster settle, then read back.
         if !overtime.load(ordering: .relaxed) {
             do {

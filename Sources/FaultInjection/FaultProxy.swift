@@ -380,6 +380,10 @@ final class ProxiedConnection {
         server = fd
         if Sockets.connect(fd, address) == 0 { connecting = false; return true }
         if errno == EINPROGRESS { connecting = true; return true }
+        // Failed at once (ENETUNREACH, EADDRNOTAVAIL...): close the socket here, since the
+        // accept path resets only the client's end.
+        _ = Glibc.close(fd)
+        server = -1
         return false
     }
 }

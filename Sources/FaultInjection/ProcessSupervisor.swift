@@ -58,6 +58,10 @@ public final class ProcessSupervisor: @unchecked Sendable {
     public let runDirectory: String
 
     private let lock = ConditionLock()
+    /// Held across a whole `spawn` (check, posix_spawn, record): two spawns of one name at once
+    /// (a nemesis heal and the final heal both restarting a node) would otherwise both start a
+    /// process, and the first one's entry, overwritten, would no longer be killed by `stopAll`.
+    private let spawnLock = ConditionLock()
     private var entries: [String: Entry] = [:]
 
     private final class Entry: @unchecked Sendable {   // fields guarded by `lock`
@@ -96,6 +100,8 @@ public final class ProcessSupervisor: @unchecked Sendable {
     /// - Throws: `.duplicateName` if a running process has that name, `.logFile`, `.spawn`.
     @discardableResult
     public func spawn(_ specification: ProcessSpecification) throws(FaultInjectionError) -> Int32 {
+        spawnLock.lock()
+        defer { spawnLock.unlock() }
         let existing: Bool = lock.withLock { entries[specification.name]?.isRunning ?? false }
         if existing { throw .duplicateName(specification.name) }
         let logPath = runDirectory + "/" + specification.name + ".log"

@@ -164,3 +164,15 @@ struct FaultProxyTests {
         #expect(throws: FaultInjectionError.proxyStopped) { try proxy.healAll() }
     }
 }
+
+@Suite("FaultProxy connect failures")
+struct FaultProxyConnectFailureTests {
+    @Test("a connection to the node that fails at once holds no socket afterwards (the accept path closed only the client's end)")
+    func failedConnectClosesItsSocket() {
+        // 224.0.0.1 (multicast) is refused by connect(2) at once with ENETUNREACH.
+        let route = ProxyRoute(node: "n1", publicHost: "127.0.0.1", publicPort: 1, targetHost: "224.0.0.1", targetPort: 80)
+        let connection = ProxiedConnection(link: ProxyLink(source: "127.0.0.1", destination: "n1"), route: route, client: -1)
+        #expect(connection.startConnect() == false)
+        #expect(connection.server == -1)
+    }
+}

@@ -1,6 +1,7 @@
 // The process supervisor with real processes: logs, signals, restart, readiness, and cleanup on SIGINT.
 
 import Foundation
+import Synchronization
 import Testing
 @testable import FaultInjection
 
@@ -144,5 +145,31 @@ struct ProcessSupervisorTests {
         #expect(eventually(seconds: 10) { (try? supervisor.status("kvlab").isRunning) == false })
         #expect(try supervisor.status("kvlab").termination == .signaled(SIGINT))
         for pid in grandchildren { #expect(eventually(seconds: 5) { isGone(pid) }, "grandchild \(pid) outlived its supervisor") }
+    }
+}
+
+@Suite("ProcessSupervisor concurrent spawns")
+struct ProcessSupervisorConcurrentSpawnTests {
+    @Test("spawns of one name from several threads at once start exactly one process, and stopAll leaves none behind")
+    func concurrentSpawnsOfOneName() throws {
+        let directory = temporaryRunDirectory("supervisor-race")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let supervisor = try ProcessSupervisor(runDirectory: directory)
+        let started = Mutex<[Int32]>([])
+        let group = DispatchGroup()
+        for _ in 0..<8 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                if let pid = try? supervisor.spawn(name: "sleeper", executable: "sleep", arguments: ["300"]) {
+                    started.withLock { $0.append(pid) }
+                }
+            }.start()
+        }
+        group.wait()
+        let pids = started.withLock { $0 }
+        supervisor.stopAll()
+        #expect(pids.count == 1)
+        for pid in pids { #expect(isGone(pid), "process \(pid) outlived stopAll") }
     }
 }
