@@ -166,7 +166,7 @@ final class ClientThread: @unchecked Sendable {
             let updateStatus = session.update(updatePart)
             let t2 = clock.nanoseconds()
             if let history { recordHistory(history, .update, operation.key, updateStatus, t1b, t2) }
-            recorder.record(series: .update, nanos: t2 &- t1, status: updateStatus)
+            recorder.record(series: .update, nanos: t2 &- t1b, status: updateStatus)
             return readStatus.isSuccess ? updateStatus : readStatus
         }
     }

@@ -260,7 +260,11 @@ extension UnsafeRawBufferPointer {
         var v = 0
         for b in self {
             guard b >= 48 && b <= 57 else { return nil }
-            v = v * 10 + Int(b - 48)
+            // 19 digits can exceed Int.max: a number from the network must not trap.
+            let (tens, o1) = v.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = tens.addingReportingOverflow(Int(b - 48))
+            guard !o1 && !o2 else { return nil }
+            v = sum
         }
         return v
     }

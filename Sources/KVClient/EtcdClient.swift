@@ -104,6 +104,8 @@ public final class EtcdClient {
     public private(set) var failovers = 0
     private var body: [UInt8] = []
     private var responseBody: [UInt8] = []
+    /// The largest response body accepted (a Content-Length or the chunks' total).
+    public static let maximumBodyLength = 1 << 30
 
     /// Does not connect: the first request does (to the first reachable member).
     public init(endpoints: [RedisEndpoint], settings: ConnectionSettings = ConnectionSettings(),
@@ -297,8 +299,8 @@ public final class EtcdClient {
                     let hex = String(decoding: line, as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
                     return Int(hex.trimmingCharacters(in: .whitespaces), radix: 16) ?? -1
                 }
-                guard size >= 0 else {
-                    throw SocketError.protocolViolation(endpoint: s.endpoint.description, expected: "a chunk size", found: "not hex")
+                guard size >= 0, size <= Self.maximumBodyLength - responseBody.count else {
+                    throw SocketError.protocolViolation(endpoint: s.endpoint.description, expected: "a hex chunk size with the body under \(Self.maximumBodyLength) bytes", found: String(size))
                 }
                 if size == 0 {
                     // Trailers, then the empty line.
@@ -308,6 +310,11 @@ public final class EtcdClient {
                 try s.readExactly(size + 2) { responseBody.append(contentsOf: $0.prefix(size)) }
             }
         } else if let contentLength {
+            // A length from the network: negative or huge is a violation, not a crash or a giant buffer.
+            guard contentLength >= 0, contentLength <= Self.maximumBodyLength else {
+                throw SocketError.protocolViolation(endpoint: s.endpoint.description, expected: "a Content-Length in 0...\(Self.maximumBodyLength)",
+                                                    found: String(contentLength))
+            }
             try s.readExactly(contentLength) { responseBody.append(contentsOf: $0) }
         } else {
             throw SocketError.protocolViolation(endpoint: s.endpoint.description, expected: "Content-Length or chunked encoding", found: "neither")

@@ -58,6 +58,9 @@ public final class MemcachedConnection {
     public private(set) var reconnections = 0
     /// Requests queued or sent whose replies have not been read.
     public private(set) var pendingReplies = 0
+    /// The largest value length a reply may announce (memcached's own ceiling, `-I 1024m`): a
+    /// larger one is a protocol violation, not a buffer of that size.
+    public static let maximumValueLength = 1 << 30
 
     /// Connects at once (a server missing at the start is a configuration error).
     public init(endpoint: RedisEndpoint, settings: ConnectionSettings = ConnectionSettings(),
@@ -171,7 +174,7 @@ public final class MemcachedConnection {
             if line.equals("END") { return nil }
             let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
             guard words.count >= 4, UnsafeRawBufferPointer(rebasing: words[0]).equals("VALUE"),
-                  let length = UnsafeRawBufferPointer(rebasing: words[3]).decimalValue else {
+                  let length = UnsafeRawBufferPointer(rebasing: words[3]).decimalValue, length <= Self.maximumValueLength else {
                 throw self.violation("VALUE <key> <flags> <bytes> or END", line)
             }
             let cas = words.count >= 5 ? UInt64(UnsafeRawBufferPointer(rebasing: words[4]).decimalValue ?? 0) : 0

@@ -79,6 +79,11 @@ public struct RedisTarget: Sendable, Hashable {
             throw .invalidURL(url, reason: "several hosts need redis-cluster://, ring:// or sentinel://.../NAME")
         }
         if let shard {
+            // A topology file's node lists carry no weights, and `kvlab reshard` places keys
+            // unweighted: weights here would route differently from the file and the resharder.
+            if shard.weights != nil, shard.topologyFile != nil {
+                throw .invalidURL(url, reason: "weights= with topology=: a topology file routes unweighted (as kvlab reshard copies), so the two cannot be combined")
+            }
             if let weights = shard.weights, weights.count != list.count {
                 throw .invalidURL(url, reason: "weights=: \(weights.count) weights for \(list.count) hosts, expected one per host")
             }

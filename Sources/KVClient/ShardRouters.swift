@@ -39,6 +39,9 @@ public enum RouterKind: String, Sendable, CaseIterable, CustomStringConvertible 
     public var description: String { rawValue }
 }
 
+/// The most points one node may have on a consistent-hash ring (vnodes × weight).
+let maximumRingPointsPerNode: Double = 1_048_576
+
 /// Why a router could not be built.
 public enum ShardRouterError: Error, Sendable, Equatable, CustomStringConvertible {
     case noNodes
@@ -53,7 +56,7 @@ public enum ShardRouterError: Error, Sendable, Equatable, CustomStringConvertibl
         case .noNodes: "a router needs at least one node"
         case .duplicateNode(let n): "node \(n) is listed twice: expected distinct host:port names"
         case let .weightCount(nodes, weights): "\(weights) weights for \(nodes) nodes: expected one weight per node"
-        case let .invalidWeight(node, weight): "weight \(weight) of node \(node): expected a finite number > 0"
+        case let .invalidWeight(node, weight): "weight \(weight) of node \(node): expected a finite number > 0 (and at most \(Int(maximumRingPointsPerNode)) ring points per node: vnodes × weight)"
         case .weightsUnsupported(let kind): "router \(kind) does not take weights: expected every weight to be 1 (use ring or rendezvous)"
         case .invalidVirtualNodes(let v): "vnodes=\(v): expected 1...65536 virtual nodes per node"
         }
@@ -141,7 +144,10 @@ public struct ConsistentHashRing: ShardRouter {
         self.hash = hash
         var all: [(UInt64, UInt32)] = []
         for (i, name) in nodes.enumerated() {
-            let count = max(1, Int((Double(virtualNodes) * w[i]).rounded()))
+            // A huge weight from a URL must not trap converting to Int nor allocate without bound.
+            let points = (Double(virtualNodes) * w[i]).rounded()
+            guard points <= maximumRingPointsPerNode else { throw .invalidWeight(node: name, weight: w[i]) }
+            let count = max(1, Int(points))
             for v in 0..<count {
                 all.append((hash.hash("\(name)#\(v)"), UInt32(i)))
             }

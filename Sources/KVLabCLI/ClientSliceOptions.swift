@@ -40,7 +40,8 @@ struct ClientSliceOptions: ParsableArguments {
         guard let (i, n) = try parsed() else { return properties }
         let whole = try CoreWorkloadConfiguration(properties: properties)
         var sliced = properties
-        func share(_ total: Int64, _ k: Int) -> Int64 { total * Int64(k) / Int64(n) }
+        // ⌊total·k/N⌋ without forming total·k, which overflows for large counts times large N.
+        func share(_ total: Int64, _ k: Int) -> Int64 { total / Int64(n) * Int64(k) + total % Int64(n) * Int64(k) / Int64(n) }
         if phase == "load" {
             let start = whole.insertStart + share(whole.insertCount, i)
             let end = whole.insertStart + share(whole.insertCount, i + 1)

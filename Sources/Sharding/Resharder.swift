@@ -115,6 +115,12 @@ public enum RingResharder {
             guard existing.phase == .stable || existing.nodes == toNames else {
                 throw .inconsistent("topology \(c.topologyFile) is in phase \(existing.phase.rawValue) towards \(existing.nodes): expected stable, or the same target list to finish that move")
             }
+            // Already moved: starting over would publish `migrating` with the --from list as the
+            // read owner, sending every client's reads back to the old nodes, which no longer
+            // hold the keys written since (or any moved key, after cleanup).
+            guard !(existing.phase == .stable && existing.nodes == toNames && toNames != fromNames) else {
+                throw .inconsistent("topology \(c.topologyFile) is already stable on the --to nodes \(toNames) (epoch \(existing.epoch)): nothing to move")
+            }
             guard existing.nodes == fromNames || existing.nodes == toNames else {
                 throw .inconsistent("topology \(c.topologyFile) lists \(existing.nodes), not the --from nodes \(fromNames)")
             }

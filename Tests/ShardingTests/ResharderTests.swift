@@ -84,3 +84,39 @@ struct ResharderTests {
         #expect(!expected.isEmpty, "the writer made acknowledged writes during the move")
     }
 }
+
+@Suite("resharding reruns", .serialized)
+struct ResharderRerunTests {
+    @Test("rerunning a finished move is refused and leaves the topology and every key where they are")
+    func rerunAfterFinish() throws {
+        let servers = try (0..<3).map { _ in try RedisServerProcess() }
+        defer { for s in servers { s.stop() } }
+        let old = servers.prefix(2).map(\.endpoint), all = servers.map(\.endpoint)
+        let topology = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-rerun-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: topology) }
+        let options = ShardTargetOptions(router: RouterOptions(kind: .ring, hash: .xxh64, virtualNodes: 64), topologyFile: topology)
+        let loader = try ShardedClient(nodes: old, options: options)
+        let keys = (0..<100).map { "key\($0)" }
+        _ = loader.pipelineResults(keys.map { [Array("SET".utf8), Array($0.utf8), Array("v-\($0)".utf8)] })
+        loader.close()
+        let configuration = ReshardConfiguration(from: old, to: all, router: options.router, topologyFile: topology, graceSeconds: 0.05, batch: 50)
+        let first = try RingResharder.run(configuration)
+        #expect(first.movingKeys > 0)
+        let after = try RingTopology.read(path: topology)
+        var phases: [RingPhase] = []
+        do {
+            _ = try RingResharder.run(configuration) { event in if case .phase(let p, _) = event { phases.append(p) } }
+            Issue.record("a second identical move ran")
+        } catch {
+            guard case .inconsistent(let message) = error else { Issue.record("expected inconsistent, got \(error)"); return }
+            #expect(message.contains("already stable"))
+        }
+        #expect(phases.isEmpty, "the rerun published \(phases): clients would read the old nodes again")
+        #expect(try RingTopology.read(path: topology) == after)
+        // Every key is still readable through a client of the finished ring.
+        let reader = try ShardedClient(nodes: all, options: options)
+        defer { reader.close() }
+        let values = reader.pipelineResults(keys.map { [Array("GET".utf8), Array($0.utf8)] })
+        #expect(zip(keys, values).allSatisfy { (try? $0.1.get())?.text == "v-\($0.0)" })
+    }
+}
