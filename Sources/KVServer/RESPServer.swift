@@ -148,6 +148,8 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     var waitingForReplicas = false
     /// After PSYNC this connection carries the replication stream (ReplicaFeed).
     var feedAttached = false
+    /// The controller's id of this connection's parked wait, dropped if the client goes first.
+    var parkedWaitID: Int?
 
     init(executor: CommandExecutor, logger: Logger, barrier: ReplyBarrier? = nil) {
         self.executor = executor
@@ -214,6 +216,10 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         softLimitCheck?.cancel()
         softLimitCheck = nil
         if let feed = state.replicaFeed { executor.replication.detach(feed) }
+        if let id = parkedWaitID {
+            parkedWaitID = nil
+            executor.replication.cancelWait(id)
+        }
         executor.statistics.collect(&state)
         context.fireChannelInactive()
     }
@@ -444,14 +450,18 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         let bound = NIOLoopBound(self, eventLoop: loop)
         flushReplies(context: context)
         waitingForReplicas = true
-        let immediate = executor.replication.wait(target: request.targetOffset, needed: request.replicasNeeded,
-                                                  timeoutMilliseconds: request.timeoutMilliseconds, eventLoop: loop) { count in
+        let registration = executor.replication.wait(target: request.targetOffset, needed: request.replicasNeeded,
+                                                     timeoutMilliseconds: request.timeoutMilliseconds, eventLoop: loop) { count in
             loop.execute { bound.value.finishWait(request, count: count) }
         }
-        if let count = immediate { finishWait(request, count: count) }
+        switch registration {
+        case .reached(let count): finishWait(request, count: count)
+        case .parked(let id): parkedWaitID = id
+        }
     }
 
     private func finishWait(_ request: ReplicationWaitRequest, count: Int) {
+        parkedWaitID = nil
         guard waitingForReplicas, let context, !closing else { return }
         waitingForReplicas = false
         executor.completeWait(request, count: count, reply: &reply)

@@ -271,11 +271,17 @@ public final class ReplicationController: Sendable {
         return ready
     }
 
+    /// What `wait` did: answered at once, or registered a waiter (`cancelWait` drops it).
+    enum WaitRegistration: Equatable {
+        case reached(Int)
+        case parked(id: Int)
+    }
+
     /// Registers a wait for `needed` replicas to ack `target`. Returns the count at once when
-    /// it is already reached (nothing registered), else nil: `complete` runs later, once, from
-    /// an ack or from the timeout on `eventLoop`.
+    /// it is already reached (nothing registered), else the waiter's id: `complete` runs later,
+    /// once, from an ack or from the timeout on `eventLoop`, unless `cancelWait` drops it first.
     func wait(target: Int64, needed: Int, timeoutMilliseconds: Int, eventLoop: any EventLoop,
-              complete: @escaping @Sendable (Int) -> Void) -> Int? {
+              complete: @escaping @Sendable (Int) -> Void) -> WaitRegistration {
         let registered: Int? = state.withLock { s in
             let count = acked(s, target)
             if count >= needed { return nil }
@@ -290,7 +296,7 @@ public final class ReplicationController: Sendable {
             }
             return id
         }
-        guard let id = registered else { return state.withLock { acked($0, target) } }
+        guard let id = registered else { return .reached(state.withLock { acked($0, target) }) }
         if timeoutMilliseconds > 0 {
             eventLoop.scheduleTask(in: .milliseconds(Int64(timeoutMilliseconds))) { [self] in
                 let expired: (Waiter, Int)? = state.withLock { s in
@@ -300,8 +306,17 @@ public final class ReplicationController: Sendable {
                 if let (w, count) = expired { w.complete(count) }
             }
         }
-        return nil
+        return .parked(id: id)
     }
+
+    /// Drops a waiter whose client is gone, without completing it: `WAIT n 0` waits forever,
+    /// and a disconnected client's waiter (and the connection its closure holds) would stay.
+    func cancelWait(_ id: Int) {
+        _ = state.withLock { $0.waiters.removeValue(forKey: id) }
+    }
+
+    /// Waiters registered and not yet completed (tests).
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
 
     /// The count of replicas that acked `target` now (WAIT outside a transport).
     func ackedCount(_ target: Int64) -> Int { state.withLock { acked($0, target) } }
@@ -676,24 +691,38 @@ final class ReplicaFeed: @unchecked Sendable {
         var pending: [UInt8] = []
         var flushScheduled = false
         var closed = false
+        /// Bytes handed to the channel whose write has not completed yet.
+        var inFlight = 0
     }
     private let inner = Mutex(Inner())
 
     func send(_ bytes: [UInt8], limit: Int) {
-        let schedule: (any Channel)? = inner.withLock { f in
-            guard !f.closed else { return nil }
+        enum Next { case nothing, flush(any Channel), close((any Channel)?) }
+        let next: Next = inner.withLock { f in
+            guard !f.closed else { return .nothing }
             f.pending += bytes
-            if f.pending.count > limit {
+            // The limit counts what NIO still holds too: a replica that stops reading (SIGSTOP)
+            // would otherwise grow the channel's outbound buffer without bound.
+            if f.pending.count + f.inFlight > limit {
                 f.closed = true
                 f.pending = []
-                f.channel?.close(promise: nil)
-                return nil
+                return .close(f.channel)
             }
-            guard let c = f.channel, !f.flushScheduled else { return nil }
+            guard let c = f.channel, !f.flushScheduled else { return .nothing }
             f.flushScheduled = true
-            return c
+            return .flush(c)
         }
-        if let schedule { schedule.eventLoop.execute { self.flush() } }
+        switch next {
+        case .nothing, .close(.none):
+            break
+        case .flush(let c):
+            c.eventLoop.execute { self.flush() }
+        case .close(.some(let c)):
+            // Never close here: callers hold the controller's state lock (and the write order
+            // lock), and on the channel's own event loop a close runs channelInactive, whose
+            // `detach` takes those locks again, at once.
+            c.eventLoop.execute { c.close(promise: nil) }
+        }
     }
 
     /// Hands the feed its channel once the PSYNC reply is written.
@@ -714,10 +743,15 @@ final class ReplicaFeed: @unchecked Sendable {
             f.flushScheduled = false
             let b = f.pending
             f.pending = []
-            return (f.closed ? nil : f.channel, b)
+            guard !f.closed, let c = f.channel, !b.isEmpty else { return (nil, []) }
+            f.inFlight += b.count
+            return (c, b)
         }
-        guard let channel, !bytes.isEmpty else { return }
-        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+        guard let channel else { return }
+        let count = bytes.count
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.inner.withLock { $0.inFlight -= count } }
+        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: promise)
     }
 
     func close() {

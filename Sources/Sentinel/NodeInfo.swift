@@ -38,7 +38,8 @@ public struct NodeInfo: Sendable, Equatable {
             case "master_host": primaryHost = value
             case "master_port": primaryPort = Int(value)
             case "master_link_status": linkUp = value == "up"
-            case "master_link_down_since_seconds": linkDownSeconds = Int64(value)
+            // Bounded: the sentinel multiplies it by 1000, and a node's text must not trap it.
+            case "master_link_down_since_seconds": linkDownSeconds = Int64(value).map { min(max($0, -1), Int64.max / 1000) }
             case "slave_repl_offset": offset = Int64(value) ?? offset
             case "master_repl_offset" where role != .replica: offset = Int64(value) ?? offset
             case "slave_priority", "replica_priority": priority = Int(value) ?? priority

@@ -67,9 +67,13 @@ extension SentinelMonitor {
         case "is-master-down-by-addr":
             guard a.count == 5 else { return wrongArity() }
             guard let port = Int(a[2]), (1...65535).contains(port) else { return .error("ERR invalid port '\(a[2])': expected 1..65535") }
-            guard let epoch = UInt64(a[3]) else { return .error("ERR invalid epoch '\(a[3])': expected a non-negative integer") }
+            // Epochs are RESP integers (signed 64-bit) in the reply and are incremented by a
+            // failover: a larger one from the network would trap.
+            guard let epoch = UInt64(a[3]), epoch < UInt64(Int64.max) else {
+                return .error("ERR invalid epoch '\(a[3])': expected an integer in 0..<\(Int64.max)")
+            }
             let reply = answerVoteRequest(SentinelVoteRequest(master: RedisEndpoint(host: a[1], port: port), epoch: epoch, runID: a[4]), now: now)
-            return .array([.integer(reply.masterDown ? 1 : 0), .bulk(reply.leader ?? "*"), .integer(Int64(reply.leaderEpoch))])
+            return .array([.integer(reply.masterDown ? 1 : 0), .bulk(reply.leader ?? "*"), .integer(Int64(clamping: reply.leaderEpoch))])
         case "failover":
             guard a.count == 2 else { return wrongArity() }
             guard a[1] == configuration.masterName else { return unknownMaster() }
@@ -94,7 +98,8 @@ extension SentinelMonitor {
             // kvlab's replacement for the __sentinel__:hello channel: ip port runid current-epoch
             // master-name master-ip master-port config-epoch (Redis's hello fields, in order).
             guard a.count == 9 else { return wrongArity() }
-            guard let port = Int(a[2]), let epoch = UInt64(a[4]), let masterPort = Int(a[7]), let config = UInt64(a[8]) else {
+            guard let port = Int(a[2]), (1...65535).contains(port), let epoch = UInt64(a[4]), epoch < UInt64(Int64.max),
+                  let masterPort = Int(a[7]), (1...65535).contains(masterPort), let config = UInt64(a[8]), config < UInt64(Int64.max) else {
                 return .error("ERR malformed SENTINEL HELLO: expected ip port runid current-epoch master-name master-ip master-port config-epoch")
             }
             receiveHello(SentinelHello(sentinel: RedisEndpoint(host: a[1], port: port), runID: a[3], currentEpoch: epoch,

@@ -110,3 +110,25 @@ struct SentinelRESP3Tests {
         #expect(state.first == RESPPair(.bulk("name"), .bulk("mymaster")))
     }
 }
+
+@Suite("Sentinel commands: epochs from the network")
+struct EpochBoundTests {
+    @Test("an epoch beyond a signed 64-bit integer is refused, in a vote request and in a hello, instead of trapping")
+    func hugeEpochsAreRefused() {
+        var c = SentinelConfiguration(masterName: "mymaster", master: RedisEndpoint(host: "127.0.0.1", port: 6379), quorum: 2,
+                                      peers: [RedisEndpoint(host: "127.0.0.1", port: 26380)], runID: String(repeating: "a", count: 40),
+                                      announced: RedisEndpoint(host: "127.0.0.1", port: 26379))
+        c.downAfterMilliseconds = 1000
+        var m = SentinelMonitor(configuration: c, now: 0, seed: 1)
+        let huge = String(UInt64.max)
+        // Before the fix: the vote was cast in epoch UInt64.max and its reply trapped in Int64(_:).
+        #expect(m.execute(["SENTINEL", "is-master-down-by-addr", "127.0.0.1", "6379", huge, "bbbb"], now: 0, serverPort: 1).isError)
+        // Before the fix: the hello set currentEpoch to UInt64.max and the next failover's `+= 1` trapped.
+        #expect(m.execute(["SENTINEL", "HELLO", "127.0.0.1", "26380", "bbbb", huge, "mymaster", "127.0.0.1", "6379", "0"],
+                          now: 0, serverPort: 1).isError)
+        #expect(m.currentEpoch == 0 && m.votedLeader == nil)
+        // A node's absurd link-down time does not trap the replica choice.
+        let info = NodeInfo(parsing: "role:slave\r\nmaster_link_down_since_seconds:\(Int64.max)\r\n")
+        #expect(info.linkDownSeconds == Int64.max / 1000)
+    }
+}
