@@ -67,55 +67,15 @@ public final class BlockingSocket {
         end = 0
     }
 
+    /// Dials with the same code as `RESPConnection` (timeouts, TCP_NODELAY, the source address).
     private static func open(_ endpoint: RedisEndpoint, settings: ConnectionSettings) throws(SocketError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>? = nil
-        let status = getaddrinfo(endpoint.host, String(endpoint.port), &hints, &result)
-        guard status == 0, let first = result else {
-            throw .connect(endpoint: endpoint.description, message: String(cString: gai_strerror(status)))
+        do {
+            return try RESPConnection.dial(endpoint, timeoutSeconds: settings.ioTimeoutSeconds,
+                                           connectTimeoutSeconds: settings.connectTimeoutSeconds, sourceHost: settings.sourceHost)
+        } catch {
+            if case .connect(let where_, let message) = error { throw .connect(endpoint: where_, message: message) }
+            throw .connect(endpoint: endpoint.description, message: error.description)
         }
-        defer { freeaddrinfo(result) }
-        var lastError = "no address"
-        var info: UnsafeMutablePointer<addrinfo>? = first
-        while let ai = info {
-            info = ai.pointee.ai_next
-            let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
-            guard s >= 0 else { continue }
-            if let failure = connect(s, ai.pointee.ai_addr, ai.pointee.ai_addrlen, timeout: settings.connectTimeoutSeconds) {
-                lastError = failure
-                _ = Glibc.close(s)
-                continue
-            }
-            var one: Int32 = 1
-            setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let t = settings.ioTimeoutSeconds
-            var tv = timeval(tv_sec: Int(t), tv_usec: Int((t - t.rounded(.down)) * 1e6))
-            setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            return s
-        }
-        throw .connect(endpoint: endpoint.description, message: lastError)
-    }
-
-    /// A connect bounded by `timeout` seconds (non-blocking connect, then poll); nil on success.
-    private static func connect(_ s: Int32, _ address: UnsafeMutablePointer<sockaddr>?, _ length: socklen_t, timeout: Double) -> String? {
-        guard timeout > 0 else { return Glibc.connect(s, address, length) == 0 ? nil : String(cString: strerror(errno)) }
-        let flags = fcntl(s, F_GETFL, 0)
-        _ = fcntl(s, F_SETFL, flags | O_NONBLOCK)
-        defer { _ = fcntl(s, F_SETFL, flags) }
-        if Glibc.connect(s, address, length) == 0 { return nil }
-        guard errno == EINPROGRESS || errno == EINTR else { return String(cString: strerror(errno)) }
-        var ready = pollfd(fd: s, events: Int16(POLLOUT), revents: 0)
-        var n: Int32
-        repeat { n = poll(&ready, 1, Int32(clamping: Int(max(1, timeout * 1000)))) } while n < 0 && errno == EINTR
-        if n == 0 { return "timed out after \(timeout) s" }
-        if n < 0 { return String(cString: strerror(errno)) }
-        var socketError: Int32 = 0
-        var size = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(s, SOL_SOCKET, SO_ERROR, &socketError, &size) == 0 else { return String(cString: strerror(errno)) }
-        return socketError == 0 ? nil : String(cString: strerror(socketError))
     }
 
     // MARK: Writing

@@ -86,8 +86,8 @@ public final class RESPConnection: @unchecked Sendable {
         parser = RESPValueParser(limits: limits)
         readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
         writeBuffer.reserveCapacity(64 * 1024)
-        fd = try Self.connect(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds,
-                              sourceHost: sourceHost)
+        fd = try Self.dial(endpoint, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: connectTimeoutSeconds,
+                           sourceHost: sourceHost)
         if let password {
             let reply = try call(["AUTH", password])
             if case .error(let message) = reply { close(); throw .server(message) }
@@ -103,8 +103,11 @@ public final class RESPConnection: @unchecked Sendable {
 
     public var isOpen: Bool { fd >= 0 }
 
-    private static func connect(_ endpoint: RedisEndpoint, timeoutSeconds: Double,
-                                connectTimeoutSeconds: Double, sourceHost: String?) throws(RESPClientError) -> Int32 {
+    /// A connected TCP socket to `endpoint` (each address tried in turn), bound first to
+    /// `sourceHost` if given, with TCP_NODELAY and `timeoutSeconds` send/receive timeouts.
+    /// Also used by `BlockingSocket` (memcached, etcd).
+    static func dial(_ endpoint: RedisEndpoint, timeoutSeconds: Double,
+                     connectTimeoutSeconds: Double, sourceHost: String?) throws(RESPClientError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
