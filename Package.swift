@@ -135,7 +135,7 @@ let package = Package(
             dependencies: [
                 "KVCore", "KVEngines", "KVBench", "Workload", "Measurement", "Driver", "KVMemory",
                 "History", "Linearizability", "KVServer", "KVClient", "CrashTesting",
-                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding", "Gate", "Plotting", "StoreProcesses",
+                "Chaos", "FaultInjection", "Consistency", "Sentinel", "Sharding", "Gate", "Plotting", "StoreProcesses", "KVStorage",
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -8,10 +8,9 @@ import KVCore
 
 /// The kinds of fault the nemesis injects.
 ///
-/// Disk faults are not among them: KVStorage's `FaultInjectingFileSystem` is an in-memory file
-/// system that only code in the same process can drive (`inject`, `failSync`, `crash`), while
-/// `kvlab serve` opens its persistent engines on the real file system (`PosixFileSystem`) and has
-/// no command or option that switches to it; a nemesis in another process cannot reach it.
+/// Disk faults are not among them yet: `kvlab serve --disk-faults` can now fail fsyncs or fill the
+/// disk on command (`DEBUG DISKFAULT`, over KVStorage's `SwitchableFaultFileSystem`), but no kind
+/// here drives it and ClusterLauncher does not start nodes with that option.
 public enum NemesisFaultKind: String, CaseIterable, Sendable, Codable {
     /// SIGKILL a node; restart it with the same arguments at heal.
     case kill

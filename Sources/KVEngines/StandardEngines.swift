@@ -49,16 +49,7 @@ public enum StandardEngines {
                 EngineOptionDescriptor(name: "memtable-size", help: "bytes of memtable before it is flushed to a table", defaultValue: "4M"),
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of the block cache", defaultValue: "8M"),
             ] + EngineOptions.durabilityOptionDescriptors,
-            factory: { (options) throws(EngineError) in
-                let directory = options.string("directory") ?? ""
-                var lsm = directory.isEmpty
-                    ? LSMOptions(directory: "/lsm", fileSystem: FaultInjectingFileSystem())
-                    : LSMOptions(directory: directory)
-                lsm.memtableSize = try options.integer("memtable-size", engine: "lsm", default: 4 << 20, range: 4096...(1 << 34))
-                lsm.blockCacheSize = try options.integer("cache-size", engine: "lsm", default: 8 << 20, range: 0...(1 << 40))
-                lsm.durability = try options.durabilityPolicy(engine: "lsm")
-                return try LSMEngine(options: lsm)
-            }
+            factory: { (options) throws(EngineError) in try openLSM(options: options, fileSystem: nil) }
         ),
         EngineDescriptor(
             name: "btree",
@@ -70,17 +61,7 @@ public enum StandardEngines {
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of pages kept in the page cache", defaultValue: "512M"),
                 EngineOptionDescriptor(name: "commit-size", help: "durability=buffered only: bytes of changed pages after which the open transaction is checkpointed", defaultValue: "256M"),
             ] + EngineOptions.durabilityOptionDescriptors,
-            factory: { (options) throws(EngineError) in
-                var configuration = BTreeConfiguration()
-                configuration.pageSize = try options.integer("page-size", engine: "btree", default: 4096, range: 512...32768)
-                configuration.cacheBytes = try options.integer("cache-size", engine: "btree", default: 512 << 20, range: 0...(1 << 44))
-                configuration.durability = try options.durabilityPolicy(engine: "btree")
-                configuration.commitBytes = try options.integer("commit-size", engine: "btree", default: 256 << 20, range: 0...(1 << 44))
-                if let directory = options.string("directory"), !directory.isEmpty {
-                    return try BTreeEngine(directory: directory, configuration: configuration)
-                }
-                return try BTreeEngine(fileSystem: FaultInjectingFileSystem(), directory: "/btree", configuration: configuration)
-            }
+            factory: { (options) throws(EngineError) in try openBTree(options: options, fileSystem: nil) }
         ),
         EngineDescriptor(
             name: "null",

@@ -8,6 +8,7 @@ import ArgumentParser
 import KVCore
 import KVEngines
 import KVServer
+import KVStorage
 import Logging
 import NIOCore
 import RESP
@@ -74,6 +75,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("When acknowledged writes are fsynced: always, everysec or no (Redis's names; persistent engines with --db; default everysec).", valueName: "mode"))
     var appendfsync: AppendFsync?
 
+    @Flag(name: .customLong("disk-faults"), help: "Open the persistent engine (lsm or btree, with --db) through a switchable fault-injecting file layer; DEBUG DISKFAULT none|fsync-error|disk-full then fails its fsyncs or fills its disk.")
+    var diskFaults = false
+
     @OptionGroup(title: "Replication") var replication: ReplicationOptions
 
     /// The environment variable `kvlab serve` reads the password from when no option gives one.
@@ -124,6 +128,11 @@ struct ServeCommand: ParsableCommand {
             let persistent = (StandardEngines.registry.descriptor(named: selection.engine)?.capabilities.contains(.persistent) ?? false)
                 && !(options["directory"] ?? "").isEmpty
             durability = try ServerDurability.resolve(appendfsync: appendfsync, options: &options, engine: selection.engine, persistent: persistent)
+            if diskFaults && !(persistent && StandardEngines.acceptsFileSystem(selection.engine)) {
+                throw CLIError(message: "kvlab serve: --disk-faults needs a persistent engine with files: --engine lsm or btree with --db DIR (got --engine \(selection.engine)\((options["directory"] ?? "").isEmpty ? " without --db" : ""))", code: 2)
+            }
+        } catch let error as CLIError {
+            throw error
         } catch let error as PersistenceError {
             throw CLIError(message: "kvlab serve: \(error)", code: 2)
         } catch {
@@ -131,9 +140,16 @@ struct ServeCommand: ParsableCommand {
         }
         let engineOptions = options
         let engineName = selection.engine
+        let faultFileSystem = diskFaults ? SwitchableFaultFileSystem(wrapping: PosixFileSystem()) : nil
         let keyspace: Keyspace
         do {
-            keyspace = try Keyspace(factory: { () throws(EngineError) in try StandardEngines.registry.open(engineName, options: engineOptions) })
+            if let faultFileSystem {
+                keyspace = try Keyspace(factory: { () throws(EngineError) in
+                    try StandardEngines.open(engineName, options: engineOptions, fileSystem: faultFileSystem)
+                })
+            } else {
+                keyspace = try Keyspace(factory: { () throws(EngineError) in try StandardEngines.registry.open(engineName, options: engineOptions) })
+            }
         } catch {
             throw CLIError(message: "kvlab serve: \(error)", code: 2)
         }
@@ -146,6 +162,13 @@ struct ServeCommand: ParsableCommand {
                                                 engineName: selection.engine, protectedMode: protectedMode.lowercased() == "yes",
                                                 outputBufferLimit: try OutputBufferLimit(parsing: clientOutputBufferLimit))
         configuration.durability = durability
+        if let faults = faultFileSystem?.faults {
+            configuration.diskFaults = ServerDiskFaults(current: { faults.mode.description }, set: { name in
+                guard let mode = DiskFaultMode(name: name) else { return false }
+                faults.mode = mode
+                return true
+            })
+        }
         configuration.replication = try replication.configuration()
         let server = RESPServer(executor: CommandExecutor(keyspace: keyspace, configuration: configuration, logger: logger), logger: logger)
         let bound: Int

@@ -12,7 +12,7 @@ extension CommandExecutor {
     public static let redisCompatibleVersion = "7.0.0"
 
     static let allCommands: [CommandSpec] = connectionCommands + stringCommands + hashCommands + sortedSetCommands + keyCommands + replicationCommands
-        + transactionCommands + expiryCommands + listAndSetCommands
+        + transactionCommands + expiryCommands + listAndSetCommands + debugCommands
 
     static let connectionCommands: [CommandSpec] = [
         CommandSpec(name: "ping", arity: -1, flags: ["fast", "stale"], firstKey: 0, lastKey: 0, step: 0) { _, c, _, r in

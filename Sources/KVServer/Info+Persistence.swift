@@ -31,6 +31,7 @@ extension CommandExecutor {
                       "kvlab_fsync_barrier_write_commands:\(p.barrierWriteCommands.load(ordering: .relaxed))",
                       "kvlab_write_failures:\(p.writeFailures.load(ordering: .relaxed))"]
         }
+        if let faults = configuration.diskFaults { lines.append("kvlab_disk_fault:\(faults.current())") }
         return lines
     }
 }

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var engineName: String
     /// appendfsync and the engine's durability policy (nil: an in-memory engine); see `ServerDurability`.
     public var durability: ServerDurability? = nil
+    /// The run-time disk-fault switch (`kvlab serve --disk-faults`); nil: DEBUG DISKFAULT is refused.
+    public var diskFaults: ServerDiskFaults? = nil
     /// `protected-mode`: while on and no password is set, clients from addresses other than
     /// loopback get Redis's `-DENIED` reply and are disconnected (on by default, as in Redis).
     public var protectedMode: Bool
