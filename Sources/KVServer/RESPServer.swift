@@ -28,6 +28,9 @@ public final class RESPServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channelBox = ChannelBox()
+    /// Set by the first `shutdown()`: a second call returns at once (closing a channel whose
+    /// event loops are gone would wait forever).
+    private let stopped = Mutex(false)
     /// appendfsync always: one fsync per event-loop turn before that turn's replies (ReplyBarrier.swift).
     let barriers: [ObjectIdentifier: ReplyBarrier]
 
@@ -86,9 +89,14 @@ public final class RESPServer: Sendable {
         channelBox.get()?.close(promise: nil)
     }
 
-    /// Stops accepting, closes every connection, stops the event loops, then flushes and
-    /// closes the engine.
+    /// Stops replication, accepting and every connection, stops the event loops, then flushes
+    /// and closes the engine. Idempotent: later calls return at once.
     public func shutdown() throws {
+        let first = stopped.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
         executor.replication.stop()
         if let channel = channelBox.get() {
             try? channel.close().wait()
