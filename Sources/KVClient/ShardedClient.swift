@@ -46,7 +46,8 @@ public final class ShardedClient: KeyRoutedClient, @unchecked Sendable {
     /// - Parameters:
     ///   - nodes: the servers, in URL order (the node list used until a topology file says otherwise).
     ///   - options: router, hash, virtual nodes, weights and topology file.
-    /// - Throws: `RESPClientError.invalidURL` when no router can be built over `nodes`.
+    /// - Throws: `RESPClientError.invalidURL` when no router can be built over `nodes`, or the
+    ///   topology file exists but cannot be read or parsed (a missing one is waited for).
     public init(nodes: [RedisEndpoint], options: ShardTargetOptions, password: String? = nil,
                 settings: ConnectionSettings = ConnectionSettings(), clock: any ClientClock = SystemClientClock()) throws(RESPClientError) {
         self.options = options
@@ -57,6 +58,11 @@ public final class ShardedClient: KeyRoutedClient, @unchecked Sendable {
             throw .invalidURL(nodes.map(\.description).joined(separator: ","), reason: error.description)
         }
         pollTopology(force: true)
+        // A bad file at start is the user's mistake, not a rewrite in progress: before this,
+        // a garbage topology file was ignored and the run routed by the URL's nodes silently.
+        if let topologyError {
+            throw .invalidURL(nodes.map(\.description).joined(separator: ","), reason: topologyError.description)
+        }
     }
 
     /// Convenience: a client for a parsed `ring://` target.

@@ -27,7 +27,9 @@ struct ClientSliceOptions: ParsableArguments {
         guard let client else { return nil }
         let parts = client.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, n <= 1_000_000, (0..<n).contains(i) else {
-            throw ValidationError("--client \(client): expected I/N with N ≥ 1 and 0 ≤ I < N (e.g. 0/4 ... 3/4)")
+            // The message names every bound checked: 1/1000000000 used to be refused with a
+            // message it satisfied (N ≤ 1,000,000 was not said).
+            throw ValidationError("--client \(client): expected I/N with 1 ≤ N ≤ 1000000 and 0 ≤ I < N (e.g. 0/4 ... 3/4)")
         }
         return (i, n)
     }

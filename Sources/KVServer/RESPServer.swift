@@ -291,13 +291,22 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             case .success(let n?):
                 buffer.moveReaderIndex(forwardBy: n)
                 consumed += n
-                if command.isEmpty { continue }
+                if command.isEmpty {
+                    // A replica's keep-alive newline while it loads a snapshot.
+                    if let feed = state.replicaFeed { executor.replication.keepAlive(feed) }
+                    continue
+                }
                 executor.execute(command, state: &state, reply: &reply)
                 if state.replicaFeed != nil && !feedAttached, let feed = state.replicaFeed {
                     // The PSYNC reply (and snapshot) leave first, then the stream.
                     feedAttached = true
                     flushReplies(context: context)
                     feed.attach(context.channel)
+                    // Completes once every byte before it (the snapshot) is written.
+                    let replication = executor.replication
+                    let sent = context.eventLoop.makePromise(of: Void.self)
+                    sent.futureResult.whenSuccess { replication.transferDone(feed) }
+                    context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: sent)
                 }
                 if let request = state.waitRequest {
                     state.waitRequest = nil

@@ -47,6 +47,14 @@ public final class ReplicationController: Sendable {
         var ackOffset: Int64 = 0
         var lastAckMilliseconds: Int64
         var online = false
+        /// Last ACK or keep-alive newline: what repl-timeout measures. A replica loading a big
+        /// snapshot sends newlines (as Redis's does) but no ACK, since it has no offset to
+        /// claim yet; min-replicas and WAIT still count only ACKs.
+        var lastHeardMilliseconds: Int64 = 0
+        /// The snapshot is still on its way (the PSYNC reply's bytes are not all written):
+        /// repl-timeout starts when it is, since the primary stops reading a connection whose
+        /// output is that far behind and would not see the replica's keep-alives meanwhile.
+        var transferring = false
     }
 
     struct Waiter {
@@ -220,7 +228,7 @@ public final class ReplicationController: Sendable {
         // No write ran since the snapshot (the caller holds the order lock); PINGs may have.
         let (id, offset) = state.withLock { s in
             s.syncFull += 1
-            register(feed, ip: ip, port: listeningPort, now: now, &s)
+            register(feed, ip: ip, port: listeningPort, now: now, transferring: true, &s)
             return (s.replicationID, s.backlog.endOffset)
         }
         reply.simple("FULLRESYNC \(id) \(offset)")
@@ -229,10 +237,21 @@ public final class ReplicationController: Sendable {
         return feed
     }
 
-    private func register(_ feed: ReplicaFeed, ip: String, port: Int, now: Int64, _ s: inout State) {
+    private func register(_ feed: ReplicaFeed, ip: String, port: Int, now: Int64, transferring: Bool = false, _ s: inout State) {
         feed.id = s.nextID
         s.nextID += 1
-        s.replicas[feed.id] = ConnectedReplica(feed: feed, ip: ip, port: port, lastAckMilliseconds: now, online: true)
+        s.replicas[feed.id] = ConnectedReplica(feed: feed, ip: ip, port: port, lastAckMilliseconds: now, online: true,
+                                                  lastHeardMilliseconds: now, transferring: transferring)
+    }
+
+    /// The PSYNC reply (with its snapshot) has been written to the replica's socket.
+    func transferDone(_ feed: ReplicaFeed) {
+        let now = clock.millisecondsSinceEpoch()
+        state.withLock { s in
+            guard s.replicas[feed.id]?.transferring == true else { return }
+            s.replicas[feed.id]?.transferring = false
+            s.replicas[feed.id]?.lastHeardMilliseconds = now
+        }
     }
 
     /// A replica's connection closed.
@@ -248,11 +267,19 @@ public final class ReplicationController: Sendable {
             guard var r = s.replicas[feed.id] else { return [] }
             r.ackOffset = max(r.ackOffset, offset)
             r.lastAckMilliseconds = now
+            r.lastHeardMilliseconds = now
             r.online = true
             s.replicas[feed.id] = r
             return takeSatisfiedWaiters(&s)
         }
         for (w, count) in ready { w.complete(count) }
+    }
+
+    /// An empty line from a replica (Redis's `replicationSendNewlineToMaster`): it is alive but
+    /// busy loading a snapshot, so repl-timeout must not drop it. Claims no offset.
+    func keepAlive(_ feed: ReplicaFeed) {
+        let now = clock.millisecondsSinceEpoch()
+        state.withLock { s in s.replicas[feed.id]?.lastHeardMilliseconds = now }
     }
 
     private func acked(_ s: State, _ target: Int64) -> Int {
@@ -412,7 +439,7 @@ public final class ReplicationController: Sendable {
                 for r in s.replicas.values { r.feed.send(ReplicationStream.ping, limit: configuration.replicaOutputLimit) }
             }
             let timeout = Int64(configuration.timeoutMilliseconds)
-            let silent = s.replicas.values.filter { now - $0.lastAckMilliseconds > timeout }.map(\.feed)
+            let silent = s.replicas.values.filter { !$0.transferring && now - $0.lastHeardMilliseconds > timeout }.map(\.feed)
             var link: (any Channel)? = nil
             if case .replica = s.role, s.linkState == .connected || s.linkState == .sync, now - s.lastIOMilliseconds > timeout {
                 link = s.linkChannel
@@ -546,12 +573,25 @@ public final class ReplicationController: Sendable {
     }
 
     /// +FULLRESYNC: replaces the dataset with `snapshot` and adopts the primary's history.
-    func loadSnapshot(_ snapshot: [UInt8], replicationID: String, offset: Int64, generation: Int) throws(ReplicationError) {
+    /// `keepAlive` runs every `ackIntervalMilliseconds` of loading: a load longer than
+    /// repl-timeout otherwise had the primary drop this replica and the replica its link, so a
+    /// big dataset resynced fully forever (found by attack 1b, results/hostile-attacks.md).
+    func loadSnapshot(_ snapshot: [UInt8], replicationID: String, offset: Int64, generation: Int,
+                      keepAlive: () -> Void = {}) throws(ReplicationError) {
         try withWriteOrderThrowing { () throws(ReplicationError) in
             guard isCurrent(generation) else { return }
+            let interval = Int64(max(1, configuration.ackIntervalMilliseconds))
+            var last = clock.millisecondsSinceEpoch()
             try keyspace.withCommandLock(exclusive: true) { () throws(ReplicationError) in
-                try keyspace.heldLoadSnapshot(snapshot)
+                try keyspace.heldLoadSnapshot(snapshot) {
+                    let now = clock.millisecondsSinceEpoch()
+                    guard now - last >= interval else { return }
+                    last = now
+                    noteIO(generation: generation)
+                    keepAlive()
+                }
             }
+            noteIO(generation: generation)
             let feeds: [ReplicaFeed] = state.withLock { s in
                 s.replicationID = replicationID
                 s.replicationID2 = String(repeating: "0", count: 40)

@@ -35,6 +35,8 @@ final class ReplicaLinkHandler: ChannelInboundHandler {
     var parser: RESPCommandParser
     var command = RESPCommand()
     var ackTask: RepeatedTask?
+    /// When the last keep-alive newline went out while a snapshot arrives or loads.
+    var lastKeepAliveMilliseconds: Int64 = 0
 
     init(controller: ReplicationController, generation: Int) {
         self.controller = controller
@@ -128,8 +130,15 @@ final class ReplicaLinkHandler: ChannelInboundHandler {
                 }
                 phase = .snapshotBody(replicationID: id, offset: offset, length: length)
             case .snapshotBody(let id, let offset, let length):
-                guard buffer.readableBytes >= length, let bytes = buffer.readBytes(length: length) else { return }
-                try controller.loadSnapshot(bytes, replicationID: id, offset: offset, generation: generation)
+                // Newlines while a big snapshot arrives and loads: the primary hears no ACK
+                // until it is loaded, and would drop this replica after repl-timeout.
+                guard buffer.readableBytes >= length, let bytes = buffer.readBytes(length: length) else {
+                    keepAlive(context: context, force: false)
+                    return
+                }
+                try controller.loadSnapshot(bytes, replicationID: id, offset: offset, generation: generation) {
+                    keepAlive(context: context, force: true)
+                }
                 startStreaming(context: context)
             case .streaming:
                 guard buffer.readableBytes > 0 else { return }
@@ -165,6 +174,15 @@ final class ReplicaLinkHandler: ChannelInboundHandler {
         }
     }
 
+    /// An empty line to the primary (Redis's `replicationSendNewlineToMaster`), at most every
+    /// ack interval unless `force` (the snapshot loader already spaced its calls).
+    private func keepAlive(context: ChannelHandlerContext, force: Bool) {
+        let now = controller.clock.millisecondsSinceEpoch()
+        guard force || now - lastKeepAliveMilliseconds >= Int64(max(1, controller.configuration.ackIntervalMilliseconds)) else { return }
+        lastKeepAliveMilliseconds = now
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "\n")), promise: nil)
+    }
+
     func sendAck(context: ChannelHandlerContext) {
         guard case .streaming = phase, context.channel.isActive else { return }
         let words = [Array("REPLCONF".utf8), Array("ACK".utf8), Array(String(controller.offset).utf8)]
@@ -174,10 +192,14 @@ final class ReplicaLinkHandler: ChannelInboundHandler {
 
 extension Keyspace {
     /// Replaces every record with a snapshot's. The caller holds the command lock exclusively.
-    func heldLoadSnapshot(_ snapshot: [UInt8]) throws(ReplicationError) {
+    /// `progress` runs every 256 records (the caller decides whether to send a keep-alive).
+    func heldLoadSnapshot(_ snapshot: [UInt8], progress: () -> Void = {}) throws(ReplicationError) {
         do { try heldFlushAll() } catch { throw .engine(error) }
+        var count = 0
         try ReplicationStream.records(of: snapshot) { (key, value) throws(EngineError) in
             try heldApply(.put(key: Array(key), value: Array(value)))
+            count += 1
+            if count & 255 == 0 { progress() }
         }
     }
 

@@ -12,6 +12,8 @@ public final class SentinelServer: Sendable {
     public let node: SentinelNode
     let group: MultiThreadedEventLoopGroup
     private let channel = Mutex<Channel?>(nil)
+    /// Commands answered since start (tests check that a client which never reads stops being served).
+    public let commandsProcessed = Atomic<Int>(0)
 
     public init(node: SentinelNode) {
         self.node = node
@@ -22,6 +24,7 @@ public final class SentinelServer: Sendable {
     @discardableResult
     public func start(host: String, port: Int) throws -> Int {
         let node = self.node
+        let server = self
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -29,7 +32,7 @@ public final class SentinelServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPCommandDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(SentinelCommandHandler(node: node))
+                    try channel.pipeline.syncOperations.addHandler(SentinelCommandHandler(node: node, server: server))
                 }
             }
         let bound = try bootstrap.bind(host: host, port: port).wait()
@@ -58,19 +61,34 @@ public final class SentinelServer: Sendable {
 
 /// One connection: each decoded command is executed and its reply written; a read's replies
 /// are flushed together. Malformed input gets an error reply and the connection is closed.
+/// A client that does not read its replies stops being read (autoRead follows the channel's
+/// writability): before, a pipelining client that never read grew the outbound buffer without
+/// bound and kept the sentinel's one event loop busy, so peers and clients got no answers.
 final class SentinelCommandHandler: ChannelInboundHandler {
     typealias InboundIn = RESPCommand
     typealias OutboundOut = ByteBuffer
     let node: SentinelNode
+    let server: SentinelServer
     /// The protocol the client chose with HELLO (RESP2 until then).
     var resp3 = false
 
-    init(node: SentinelNode) { self.node = node }
+    init(node: SentinelNode, server: SentinelServer) {
+        self.node = node
+        self.server = server
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: writable)
+        if writable { context.read() }
+        context.fireChannelWritabilityChanged()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let command = unwrapInboundIn(data)
         let arguments = (0..<command.count).map { command.string($0) }
         let reply = node.execute(arguments, resp3: resp3)
+        server.commandsProcessed.add(1, ordering: .relaxed)
         if arguments.first?.lowercased() == "hello", arguments.count > 1, !reply.isError { resp3 = arguments[1] == "3" }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         if resp3 && reply.isNull {

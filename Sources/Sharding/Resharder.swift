@@ -172,6 +172,16 @@ public enum RingResharder {
             } while cursor != Array("0".utf8)
         }
 
+        // A move not yet published: every node must answer before clients are told to write to
+        // the new owners. Before, a --to node that was down (a typo, a stopped server) was
+        // found only after `migrating` was published: the clients' writes to it failed and
+        // the file could only go forward, towards the dead node.
+        if existing == nil || existing?.phase == .stable {
+            for e in c.from + c.to {
+                let reply = try pipeline(e, [[Array("PING".utf8)]])[0]
+                guard reply == .simpleString("PONG") else { throw .reply(e.description, command: "PING", reply) }
+            }
+        }
         if existing?.phase != .switching {
             try publish(.migrating)
             let copyStart = elapsed()

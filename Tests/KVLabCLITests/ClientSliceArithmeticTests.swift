@@ -31,4 +31,17 @@ struct ClientSliceArithmeticTests {
             #expect(next == start + count)
         }
     }
+
+    @Test("a bad --client names the bound it breaks, including the cap on N")
+    func badClientMessages() {
+        for bad in ["0/0", "3/3", "-1/2", "1/1000000000", "a/b", "1", "0/1/2"] {
+            #expect {
+                _ = try ClientSliceOptions.parse(["--client=\(bad)"])
+            } throws: { error in
+                let message = ClientSliceOptions.message(for: error)
+                return message.contains("--client \(bad)") && message.contains("N ≤ 1000000")
+            }
+        }
+        #expect(throws: Never.self) { _ = try ClientSliceOptions.parse(["--client", "999999/1000000"]) }
+    }
 }
