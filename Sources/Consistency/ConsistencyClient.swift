@@ -199,6 +199,16 @@ final class ConsistencyClient: @unchecked Sendable {
         (ReplyClassification.outcome(ofError: message, writes: operation.writes), operation.input)
     }
 
+    /// A write that succeeded, followed by `WAIT` when the configuration asks for it: `ok` only
+    /// if enough replicas confirmed; otherwise `info`, since the write is applied on the primary
+    /// and a failover may keep or lose it. A transport failure during WAIT is `info` as well.
+    private func acknowledged(_ c: RESPConnection, _ operation: Operation) throws(TransportFailure) -> (Event.Kind, Value) {
+        guard let wait = configuration.waitAfterWrite else { return (.ok, operation.input) }
+        let reply = try call(c, ["WAIT", String(wait.replicas), String(wait.timeoutMilliseconds)], writes: true)
+        if case .integer(let confirmed) = reply, confirmed >= wait.replicas { return (.ok, operation.input) }
+        return (.info, operation.input)
+    }
+
     static let casScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end
         """
@@ -219,7 +229,7 @@ final class ConsistencyClient: @unchecked Sendable {
         case .write(_, let value):
             let reply = try call(c, ["SET", key, String(value)], writes: true)
             if case .error(let m) = reply { return errorOutcome(m, operation) }
-            return reply == .simpleString("OK") ? (.ok, operation.input) : (.info, operation.input)
+            return reply == .simpleString("OK") ? try acknowledged(c, operation) : (.info, operation.input)
         case .cas(_, let old, let new):
             return configuration.casMethod == .watchMulti
                 ? try casWithWatch(c, key: key, old: old, new: new, operation)
@@ -227,7 +237,7 @@ final class ConsistencyClient: @unchecked Sendable {
         case .add(_, let element):
             let reply = try call(c, ["SADD", key, String(element)], writes: true)
             if case .error(let m) = reply { return errorOutcome(m, operation) }
-            if case .integer = reply { return (.ok, operation.input) }
+            if case .integer = reply { return try acknowledged(c, operation) }
             return (.info, operation.input)
         case .readSet:
             let reply = try call(c, ["SMEMBERS", key], writes: false)
@@ -246,7 +256,7 @@ final class ConsistencyClient: @unchecked Sendable {
                                _ operation: Operation) throws(TransportFailure) -> (Event.Kind, Value) {
         let reply = try call(c, ["EVAL", Self.casScript, "1", key, String(old), String(new)], writes: true)
         switch reply {
-        case .integer(1): return (.ok, operation.input)
+        case .integer(1): return try acknowledged(c, operation)
         case .integer(0): return (.fail, operation.input)
         case .error(let m): return errorOutcome(m, operation)
         default: return (.info, operation.input)
@@ -281,7 +291,7 @@ final class ConsistencyClient: @unchecked Sendable {
         case .nullArray, .null: return (.fail, operation.input)       // aborted: the key changed
         case .array(let results):
             if case .error(let m)? = results.first { return errorOutcome(m, operation) }
-            return results.first == .simpleString("OK") ? (.ok, operation.input) : (.info, operation.input)
+            return results.first == .simpleString("OK") ? try acknowledged(c, operation) : (.info, operation.input)
         case .error(let m):
             // EXECABORT (a queued command was refused) is a fail; anything else is unknown.
             return errorOutcome(m, operation)
