@@ -182,7 +182,8 @@ final class ConsistencyClient: @unchecked Sendable {
         guard let c = openConnection() else { return (.fail, operation.input) }
         do {
             let result = try send(operation, on: c)
-            consecutiveFailures = 0
+            // Still connected: the server answered as a primary would (READONLY dropped it).
+            if connection != nil { consecutiveFailures = 0 }
             return result
         } catch {
             transportFailed()
@@ -196,7 +197,13 @@ final class ConsistencyClient: @unchecked Sendable {
     }
 
     private func errorOutcome(_ message: String, _ operation: Operation) -> (Event.Kind, Value) {
-        (ReplyClassification.outcome(ofError: message, writes: operation.writes), operation.input)
+        // A node that says it is no primary (demoted after a failover, or a replica the
+        // resolver named) will not become one again soon: look the primary up afresh, as
+        // Sentinel-aware Redis clients do on READONLY, instead of writing to it until a
+        // connection error happens.
+        // Counted as a failure, so a resolver that keeps naming such a node is asked with backoff.
+        if message.hasPrefix("READONLY") || message.hasPrefix("MASTERDOWN") { transportFailed() }
+        return (ReplyClassification.outcome(ofError: message, writes: operation.writes), operation.input)
     }
 
     /// A write that succeeded, followed by `WAIT` when the configuration asks for it: `ok` only

@@ -146,8 +146,8 @@ public enum ConsistencyError: Error, Equatable, Sendable, CustomStringConvertibl
 /// Runs a consistency workload and returns its history.
 ///
 /// Each of `configuration.clients` threads opens its own connection to `resolve()`, and calls
-/// `resolve()` again after every connection error (so a resolver that asks Sentinel follows a
-/// failover), waiting a growing backoff between failed attempts. Every request is recorded as an
+/// `resolve()` again after every connection error and every `READONLY`/`MASTERDOWN` reply (so a
+/// resolver that asks Sentinel follows a failover), waiting a growing backoff between failed attempts. Every request is recorded as an
 /// invocation and a completion (`ok`, `fail` or `info`, see `ReplyClassification`) with `time`
 /// in nanoseconds of `clock` (CLOCK_MONOTONIC by default, so a nemesis reading the same clock can
 /// place its events on the same axis). After an `info`, the thread continues as a new process

@@ -106,3 +106,37 @@ struct WaitAfterWriteTests {
         #expect(throws: ConsistencyError.self) { try c.validate() }
     }
 }
+
+@Suite("Consistency workloads after a demotion", .serialized)
+struct ReadOnlyReresolveTests {
+    @Test("a READONLY reply makes the client look the primary up again, without waiting for a connection error")
+    func readOnlyFollowsTheNewPrimary() throws {
+        // a is a demoted primary: it answers every write READONLY and keeps the connection open.
+        let a = try ScriptedRESPServer { _, command in
+            switch command.first?.uppercased() {
+            case "SADD", "SET": .reply(.error("READONLY You can't write against a read only replica."))
+            case "DEL": .reply(.integer(0))
+            default: .reply(.array([]))
+            }
+        }
+        let store = ScriptedStore(fault: .none)
+        let b = try ScriptedRESPServer { _, command in store.handle(command) }
+        defer { a.stop(); b.stop() }
+        // The resolver names a at first (setup and the first connections), then b.
+        let calls = Atomic<Int>(0)
+        let (first, second) = (a.endpoint, b.endpoint)
+        var c = shortConfiguration(.set, seed: testSeed())
+        c.performsFinalReads = false
+        let clients = c.clients
+        let resolve: @Sendable () throws -> RedisEndpoint = {
+            calls.add(1, ordering: .relaxed).newValue <= 1 + clients ? first : second
+        }
+        let history = try runConsistencyWorkload(c, resolve: resolve)
+        let adds = history.events.filter { $0.function == "add" && $0.kind != .invoke }
+        // Each client gets one READONLY (fail: refused before apply) from a, then writes to b.
+        #expect(adds.filter { $0.kind == .fail }.count == c.clients)
+        #expect(adds.filter { $0.kind == .ok }.count > 10)
+        #expect(a.commands.filter { $0.first == "SADD" }.count == c.clients)
+        #expect(b.commands.contains { $0.first == "SADD" })
+    }
+}
