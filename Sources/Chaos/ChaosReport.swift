@@ -29,7 +29,7 @@ public struct ExperimentSummary: Sendable, Equatable, Codable {
         name = e.name
         path = e.path
         cluster = e.cluster.rawValue
-        engine = e.cluster == .kvlab ? e.engine : "redis-server"
+        engine = e.cluster == .kvlab ? e.engine + (e.persistentNodes ? " (files on disk\(e.appendfsync.map { ", appendfsync \($0)" } ?? ""))" : "") : "redis-server"
         replicas = e.replicas
         sentinels = e.sentinels
         ack = e.ack.description

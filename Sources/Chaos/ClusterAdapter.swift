@@ -9,7 +9,7 @@ import Synchronization
 /// cluster's nemesis hooks, with what is active remembered so `healAll()` undoes exactly that.
 public final class LaunchedCluster: ChaosCluster, @unchecked Sendable {
     public let cluster: RunningCluster
-    private let active = Mutex<(killed: Set<String>, paused: Set<String>, network: Bool)>(([], [], false))
+    private let active = Mutex<(killed: Set<String>, paused: Set<String>, network: Bool, disks: Set<String>)>(([], [], false, []))
 
     init(_ cluster: RunningCluster) { self.cluster = cluster }
 
@@ -21,6 +21,7 @@ public final class LaunchedCluster: ChaosCluster, @unchecked Sendable {
             arguments += ["--repl-ack", "sync", "--sync-replicas", String(n), "--sync-timeout", String(e.ackTimeoutMilliseconds)]
         default: break
         }
+        if e.cluster == .kvlab, let appendfsync = e.appendfsync { arguments += ["--appendfsync", appendfsync] }
         if let fencing = e.fencing {
             arguments += ["--min-replicas-to-write", String(fencing.minReplicas),
                           "--min-replicas-max-lag", String(fencing.maxLagSeconds)]
@@ -40,7 +41,8 @@ public final class LaunchedCluster: ChaosCluster, @unchecked Sendable {
             kind: e.cluster == .kvlab ? .kvlab : .redis, replicas: e.replicas, sentinels: max(1, e.sentinels), engine: e.engine,
             runDirectory: runDirectory, downAfterMilliseconds: e.downAfterMilliseconds,
             failoverTimeoutMilliseconds: e.failoverTimeoutMilliseconds, extraNodeArguments: nodeArguments(e),
-            kvlabExecutable: kvlabExecutable)
+            kvlabExecutable: kvlabExecutable, persistentData: e.cluster == .kvlab && e.persistentNodes,
+            diskFaults: e.hasDiskFaults)
         do {
             return LaunchedCluster(try ClusterLauncher.start(configuration))
         } catch {
@@ -110,16 +112,25 @@ public final class LaunchedCluster: ChaosCluster, @unchecked Sendable {
             try cluster.kill(node: target)
             active.withLock { _ = $0.killed.insert(target) }
             return "replication links to \(target) reset (in-flight bytes discarded), SIGKILL \(target)"
+        case .diskFsyncError, .diskFull:
+            let diskFault: NemesisDiskFault = fault == .diskFull ? .diskFull : .fsyncError
+            // Remembered first: a switch that failed half-way is still cleared by the heal.
+            active.withLock { _ = $0.disks.insert(target) }
+            try cluster.setDiskFault(node: target, diskFault)
+            return "DEBUG DISKFAULT \(diskFault.rawValue) on \(target)"
         }
     }
 
     public func healAll() throws -> String {
-        let (killed, paused, network) = active.withLock { state in
-            defer { state = ([], [], false) }
-            return (state.killed.sorted(), state.paused.sorted(), state.network)
+        let (killed, paused, network, disks) = active.withLock { state in
+            defer { state = ([], [], false, []) }
+            return (state.killed.sorted(), state.paused.sorted(), state.network, state.disks.sorted())
         }
         var done: [String] = []
         var failures: [String] = []
+        for node in disks {
+            do { done.append(try cluster.healDiskFault(node: node)) } catch { failures.append("disk of \(node): \(error)") }
+        }
         if network {
             do {
                 try cluster.setReplicationDelay(milliseconds: 0)

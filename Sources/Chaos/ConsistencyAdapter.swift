@@ -45,8 +45,9 @@ public final class PrimaryResolver: Sendable {
     }
 }
 
-/// `runConsistencyWorkload` as the run loop's workload: the final reads are left to the run
-/// loop, which calls them after healing and settling.
+/// `runConsistencyWorkload` as the run loop's workload, for every ack mode (`ack = wait N` sets
+/// its WAIT-after-write step): the final reads are left to the run loop, which calls them after
+/// healing and settling.
 public final class ConsistencyChaosWorkload: ChaosWorkload, @unchecked Sendable {
     public let configuration: ConsistencyWorkloadConfiguration
     let resolver: PrimaryResolver
@@ -54,8 +55,10 @@ public final class ConsistencyChaosWorkload: ChaosWorkload, @unchecked Sendable 
     /// - Parameters:
     ///   - kind: register or set.
     ///   - durationSeconds: how long the clients run (the run loop may stop them sooner).
+    ///   - waitAfterWrite: `ack = wait N` experiments: WAIT after each write, ok only when confirmed.
     public init(kind: ConsistencyWorkloadConfiguration.Kind, clients: Int, keys: Int, durationSeconds: Double,
-                requestTimeoutSeconds: Double, rateLimit: Double, seed: UInt64, resolver: PrimaryResolver) {
+                requestTimeoutSeconds: Double, rateLimit: Double, seed: UInt64, resolver: PrimaryResolver,
+                waitAfterWrite: ConsistencyWorkloadConfiguration.WaitStep? = nil) {
         var configuration = ConsistencyWorkloadConfiguration(kind: kind)
         configuration.clients = clients
         configuration.keys = keys
@@ -65,6 +68,7 @@ public final class ConsistencyChaosWorkload: ChaosWorkload, @unchecked Sendable 
         configuration.operationsPerSecond = rateLimit
         configuration.seed = seed
         configuration.performsFinalReads = false
+        configuration.waitAfterWrite = waitAfterWrite
         self.configuration = configuration
         self.resolver = resolver
     }

@@ -7,6 +7,7 @@ import Workload
 /// ```
 /// cluster = kvlab            # kvlab | redis
 /// engine = hash              # kvlab's engine on every node
+/// appendfsync = always       # lsm/btree nodes keep files (always | everysec | no)
 /// replicas = 2
 /// sentinels = 3
 /// ack = async                # async | sync N | wait  (wait: WAIT all replicas after each write)
@@ -93,6 +94,14 @@ public struct Experiment: Sendable, Equatable {
         /// Delay the replication links, then, halfway through the fault, SIGKILL the target:
         /// the replicas are behind when the primary dies.
         case lagThenKill = "lag-replication+kill"
+        /// The target's disk fails every fsync (`DEBUG DISKFAULT fsync-error`) until the heal,
+        /// which clears it and restarts the node if its engine failed. kvlab nodes on lsm or btree.
+        case diskFsyncError = "disk-fsync-error"
+        /// The target's disk is full (writes fail with ENOSPC) until the heal, as above.
+        case diskFull = "disk-full"
+
+        /// A disk fault (needs kvlab nodes on a persistent engine with the fault layer).
+        public var isDiskFault: Bool { self == .diskFsyncError || self == .diskFull }
     }
 
     /// Whom a fault hits.
@@ -137,6 +146,9 @@ public struct Experiment: Sendable, Equatable {
     public var name: String
     public var cluster: ClusterKind
     public var engine: String
+    /// Redis's appendfsync for kvlab nodes on lsm or btree (`--appendfsync`); set, or a disk
+    /// fault in the nemesis, makes the nodes keep their files in the run directory.
+    public var appendfsync: String?
     public var replicas: Int
     public var sentinels: Int
     public var ack: AckMode
@@ -167,6 +179,7 @@ public struct Experiment: Sendable, Equatable {
     public static let knownKeys: [(key: String, expected: String)] = [
         ("cluster", "kvlab or redis"),
         ("engine", "an engine name (hash, skiplist, btree, lsm)"),
+        ("appendfsync", "always, everysec or no, with cluster = kvlab and engine = lsm or btree"),
         ("replicas", "an integer 0...8"),
         ("sentinels", "an integer 0...7"),
         ("ack", "async, sync N or wait N"),
@@ -322,8 +335,22 @@ public struct Experiment: Sendable, Equatable {
         nemesis = NemesisPlan(kinds: kinds, target: target, intervalSeconds: interval, faultDurationSeconds: faultDuration,
                               firstFaultSeconds: try seconds("nemesis.first", min(3, durationSeconds / 4), positive: false),
                               seed: seed, lagMilliseconds: Int(lag * 1000))
-        if !kinds.isEmpty && replicas == 0 && kinds.contains(where: { $0 != .kill && $0 != .pause }) {
+        if !kinds.isEmpty && replicas == 0 && kinds.contains(where: { $0 != .kill && $0 != .pause && !$0.isDiskFault }) {
             throw bad("nemesis")
+        }
+        let persistentEngine = ["lsm", "btree"].contains(engine)
+        if let disk = kinds.first(where: \.isDiskFault), cluster != .kvlab || !persistentEngine {
+            throw .invalidProperty(path: path, line: latest["nemesis"]?.line, key: "nemesis", found: nemesisText,
+                                   expected: "\(disk.rawValue) only with cluster = kvlab and engine = lsm or btree "
+                                       + "(a real redis-server has no fault-injecting file layer; hash and skiplist keep no files; "
+                                       + "found cluster = \(cluster.rawValue), engine = \(engine))")
+        }
+        if let entry = latest["appendfsync"] {
+            let mode = entry.value.trimmingBlanks
+            guard ["always", "everysec", "no"].contains(mode), cluster == .kvlab, persistentEngine else { throw bad("appendfsync") }
+            appendfsync = mode
+        } else {
+            appendfsync = nil
         }
 
         self.downAfterMilliseconds = Int(try seconds("sentinel.down_after", 1) * 1000)
@@ -342,6 +369,12 @@ public struct Experiment: Sendable, Equatable {
             checkMaximumMemoryBytes = 1 << 30
         }
     }
+
+    /// Whether the nemesis injects disk faults (the nodes then start with the fault layer).
+    public var hasDiskFaults: Bool { nemesis.kinds.contains(where: \.isDiskFault) }
+
+    /// Whether kvlab nodes keep their engine's files (`--db` in the run directory).
+    public var persistentNodes: Bool { appendfsync != nil || hasDiskFaults }
 
     /// `500ms`, `2s`, `1.5m`, or a bare number of seconds; nil for anything else.
     public static func parseDuration(_ text: String) -> Double? {

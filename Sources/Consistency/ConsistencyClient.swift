@@ -182,7 +182,8 @@ final class ConsistencyClient: @unchecked Sendable {
         guard let c = openConnection() else { return (.fail, operation.input) }
         do {
             let result = try send(operation, on: c)
-            consecutiveFailures = 0
+            // Still connected: the server answered as a primary would (READONLY dropped it).
+            if connection != nil { consecutiveFailures = 0 }
             return result
         } catch {
             transportFailed()
@@ -196,7 +197,23 @@ final class ConsistencyClient: @unchecked Sendable {
     }
 
     private func errorOutcome(_ message: String, _ operation: Operation) -> (Event.Kind, Value) {
-        (ReplyClassification.outcome(ofError: message, writes: operation.writes), operation.input)
+        // A node that says it is no primary (demoted after a failover, or a replica the
+        // resolver named) will not become one again soon: look the primary up afresh, as
+        // Sentinel-aware Redis clients do on READONLY, instead of writing to it until a
+        // connection error happens.
+        // Counted as a failure, so a resolver that keeps naming such a node is asked with backoff.
+        if message.hasPrefix("READONLY") || message.hasPrefix("MASTERDOWN") { transportFailed() }
+        return (ReplyClassification.outcome(ofError: message, writes: operation.writes), operation.input)
+    }
+
+    /// A write that succeeded, followed by `WAIT` when the configuration asks for it: `ok` only
+    /// if enough replicas confirmed; otherwise `info`, since the write is applied on the primary
+    /// and a failover may keep or lose it. A transport failure during WAIT is `info` as well.
+    private func acknowledged(_ c: RESPConnection, _ operation: Operation) throws(TransportFailure) -> (Event.Kind, Value) {
+        guard let wait = configuration.waitAfterWrite else { return (.ok, operation.input) }
+        let reply = try call(c, ["WAIT", String(wait.replicas), String(wait.timeoutMilliseconds)], writes: true)
+        if case .integer(let confirmed) = reply, confirmed >= wait.replicas { return (.ok, operation.input) }
+        return (.info, operation.input)
     }
 
     static let casScript = """
@@ -219,7 +236,7 @@ final class ConsistencyClient: @unchecked Sendable {
         case .write(_, let value):
             let reply = try call(c, ["SET", key, String(value)], writes: true)
             if case .error(let m) = reply { return errorOutcome(m, operation) }
-            return reply == .simpleString("OK") ? (.ok, operation.input) : (.info, operation.input)
+            return reply == .simpleString("OK") ? try acknowledged(c, operation) : (.info, operation.input)
         case .cas(_, let old, let new):
             return configuration.casMethod == .watchMulti
                 ? try casWithWatch(c, key: key, old: old, new: new, operation)
@@ -227,7 +244,7 @@ final class ConsistencyClient: @unchecked Sendable {
         case .add(_, let element):
             let reply = try call(c, ["SADD", key, String(element)], writes: true)
             if case .error(let m) = reply { return errorOutcome(m, operation) }
-            if case .integer = reply { return (.ok, operation.input) }
+            if case .integer = reply { return try acknowledged(c, operation) }
             return (.info, operation.input)
         case .readSet:
             let reply = try call(c, ["SMEMBERS", key], writes: false)
@@ -246,7 +263,7 @@ final class ConsistencyClient: @unchecked Sendable {
                                _ operation: Operation) throws(TransportFailure) -> (Event.Kind, Value) {
         let reply = try call(c, ["EVAL", Self.casScript, "1", key, String(old), String(new)], writes: true)
         switch reply {
-        case .integer(1): return (.ok, operation.input)
+        case .integer(1): return try acknowledged(c, operation)
         case .integer(0): return (.fail, operation.input)
         case .error(let m): return errorOutcome(m, operation)
         default: return (.info, operation.input)
@@ -281,7 +298,7 @@ final class ConsistencyClient: @unchecked Sendable {
         case .nullArray, .null: return (.fail, operation.input)       // aborted: the key changed
         case .array(let results):
             if case .error(let m)? = results.first { return errorOutcome(m, operation) }
-            return results.first == .simpleString("OK") ? (.ok, operation.input) : (.info, operation.input)
+            return results.first == .simpleString("OK") ? try acknowledged(c, operation) : (.info, operation.input)
         case .error(let m):
             // EXECABORT (a queued command was refused) is a fail; anything else is unknown.
             return errorOutcome(m, operation)

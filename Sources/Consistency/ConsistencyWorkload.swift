@@ -35,7 +35,26 @@ public struct ConsistencyWorkloadConfiguration: Sendable {
         case watchMulti = "watch-multi"
     }
 
+    /// A `WAIT numreplicas timeout` sent after each write that succeeded (Redis's way to ask
+    /// for synchronous replication per write).
+    public struct WaitStep: Sendable, Equatable {
+        /// Replicas that must confirm the write (WAIT's `numreplicas`).
+        public var replicas: Int
+        /// How long WAIT may block, in milliseconds (WAIT's `timeout`; 0 blocks forever, which
+        /// the request timeout then cuts short).
+        public var timeoutMilliseconds: Int
+
+        public init(replicas: Int, timeoutMilliseconds: Int) {
+            self.replicas = replicas
+            self.timeoutMilliseconds = timeoutMilliseconds
+        }
+    }
+
     public var kind: Kind
+    /// After every write that succeeded (set, SADD, a cas that swapped), `WAIT` for this many
+    /// replicas: the write is `ok` only if WAIT reports at least that many, else `info` (it
+    /// stays applied on the primary, but is not known to be on the replicas). nil: no WAIT.
+    public var waitAfterWrite: WaitStep?
     /// Client threads (Jepsen's concurrency); thread t starts as process t.
     public var clients: Int = 5
     /// Keys the operations spread over (registers, or sets).
@@ -100,6 +119,12 @@ public struct ConsistencyWorkloadConfiguration: Sendable {
             throw bad("operationsPerSecond", operationsPerSecond, "a rate >= 0 (0 = unthrottled)")
         }
         guard !keyPrefix.isEmpty else { throw bad("keyPrefix", "\"\"", "a non-empty key prefix") }
+        if let wait = waitAfterWrite {
+            guard wait.replicas >= 1 && wait.replicas <= 1024 else { throw bad("waitAfterWrite.replicas", wait.replicas, "1 to 1024 replicas") }
+            guard wait.timeoutMilliseconds >= 0 && wait.timeoutMilliseconds <= 86_400_000 else {
+                throw bad("waitAfterWrite.timeoutMilliseconds", wait.timeoutMilliseconds, "0 to 86400000 ms")
+            }
+        }
     }
 }
 
@@ -121,8 +146,8 @@ public enum ConsistencyError: Error, Equatable, Sendable, CustomStringConvertibl
 /// Runs a consistency workload and returns its history.
 ///
 /// Each of `configuration.clients` threads opens its own connection to `resolve()`, and calls
-/// `resolve()` again after every connection error (so a resolver that asks Sentinel follows a
-/// failover), waiting a growing backoff between failed attempts. Every request is recorded as an
+/// `resolve()` again after every connection error and every `READONLY`/`MASTERDOWN` reply (so a
+/// resolver that asks Sentinel follows a failover), waiting a growing backoff between failed attempts. Every request is recorded as an
 /// invocation and a completion (`ok`, `fail` or `info`, see `ReplyClassification`) with `time`
 /// in nanoseconds of `clock` (CLOCK_MONOTONIC by default, so a nemesis reading the same clock can
 /// place its events on the same axis). After an `info`, the thread continues as a new process

@@ -40,11 +40,19 @@ public struct ClusterConfiguration: Sendable {
     public var firstPartyAddress: Int
     /// How long each start-up step may take.
     public var readinessTimeoutSeconds: Double
+    /// kvlab nodes keep their engine's files in `<runDirectory>/<node>/db` (`--db`), so a
+    /// restarted node recovers them. Persistent engines only (lsm, btree).
+    public var persistentData: Bool
+    /// kvlab nodes open their engine through the switchable disk-fault layer (`--disk-faults`),
+    /// for the nemesis's disk kinds; implies `persistentData`. Refused for Redis (redis-server
+    /// has no fault layer) and for in-memory engines (no disk to fail).
+    public var diskFaults: Bool
 
     public init(kind: ClusterKind, replicas: Int = 2, sentinels: Int = 3, engine: String = "hash", runDirectory: String,
                 masterName: String = "kvlab", quorum: Int? = nil, downAfterMilliseconds: Int = 1000,
                 failoverTimeoutMilliseconds: Int = 3000, extraNodeArguments: [String] = [], kvlabExecutable: String? = nil,
-                firstPartyAddress: Int = 2, readinessTimeoutSeconds: Double = 30) {
+                firstPartyAddress: Int = 2, readinessTimeoutSeconds: Double = 30, persistentData: Bool = false,
+                diskFaults: Bool = false) {
         self.kind = kind
         self.replicas = replicas
         self.sentinels = sentinels
@@ -58,6 +66,24 @@ public struct ClusterConfiguration: Sendable {
         self.kvlabExecutable = kvlabExecutable
         self.firstPartyAddress = firstPartyAddress
         self.readinessTimeoutSeconds = readinessTimeoutSeconds
+        self.persistentData = persistentData
+        self.diskFaults = diskFaults
+    }
+
+    /// The engines whose nodes can keep files and take disk faults.
+    public static let persistentEngines = ["lsm", "btree"]
+
+    /// Why this configuration cannot have `persistentData`/`diskFaults`, or nil if it can.
+    public var persistenceProblem: String? {
+        guard persistentData || diskFaults else { return nil }
+        let what = diskFaults ? "disk faults" : "persistent node data"
+        if kind == .redis {
+            return "\(what) need kvlab nodes: a real redis-server has no fault-injecting file layer (cluster kind redis)"
+        }
+        if !Self.persistentEngines.contains(engine) {
+            return "\(what) need a persistent engine (\(Self.persistentEngines.joined(separator: " or "))): engine \(engine) keeps its data in memory"
+        }
+        return nil
     }
 }
 
@@ -121,6 +147,7 @@ public final class RunningCluster: NemesisHooks, @unchecked Sendable {
               configuration.firstPartyAddress >= 2, configuration.firstPartyAddress + configuration.replicas + configuration.sentinels <= 250 else {
             throw FaultInjectionError.cluster("cluster of \(configuration.replicas) replicas and \(configuration.sentinels) sentinels from 127.0.0.\(configuration.firstPartyAddress): expected at least one sentinel and addresses up to 127.0.0.250")
         }
+        if let problem = configuration.persistenceProblem { throw FaultInjectionError.cluster(problem) }
         self.configuration = configuration
         proxy = try FaultProxy()
         do {
@@ -215,6 +242,12 @@ public final class RunningCluster: NemesisHooks, @unchecked Sendable {
             var arguments = ["serve", "--engine", configuration.engine, "--port", String(node.port), "--bind", node.partyAddress,
                              "--replica-announce-ip", node.publicEndpoint.host, "--replica-announce-port", String(node.publicEndpoint.port)]
             if let replicaOf { arguments += ["--replicaof", "\(replicaOf.host):\(replicaOf.port)"] }
+            if configuration.persistentData || configuration.diskFaults {
+                let data = directory + "/db"
+                try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+                arguments += ["--db", data]
+            }
+            if configuration.diskFaults { arguments.append("--disk-faults") }
             return (executable, arguments + configuration.extraNodeArguments)
         }
     }
@@ -367,4 +400,61 @@ public final class RunningCluster: NemesisHooks, @unchecked Sendable {
     }
 
     public func healNetwork() throws { try proxy.healAll() }
+
+    /// Sends `DEBUG DISKFAULT fsync-error|disk-full` to the node's own port.
+    public func setDiskFault(node: String, _ fault: NemesisDiskFault) throws {
+        try debugDiskFault(node, fault.rawValue)
+    }
+
+    /// Sends `DEBUG DISKFAULT none` to the node's own port, then restarts the node if its engine
+    /// failed while the fault was on: kvlab's engines never retry after an I/O error (a failed
+    /// fsync may have dropped pages a retry would report as durable), so only a restart, which
+    /// recovers from the files, brings the node back. A failed engine shows as
+    /// `aof_last_write_status:err` (a client's write failed) or, on a replica, as a replication
+    /// link that is down (applying the primary's stream failed).
+    public func healDiskFault(node: String) throws -> String {
+        try debugDiskFault(node, "none")
+        guard let member = member(node) else { throw FaultInjectionError.unknownNode(node) }
+        let persistence = directInfo(member, "persistence")
+        let replication = directInfo(member, "replication")
+        var reason: String?
+        if persistence["aof_last_write_status"] == "err" {
+            reason = "aof_last_write_status:err"
+        } else if replication["role"] == "slave", replication["master_link_status"] != "up" {
+            reason = "replica with master_link_status:\(replication["master_link_status"] ?? "?")"
+        }
+        guard let reason else { return "DEBUG DISKFAULT none on \(node)" }
+        try restart(node: node)
+        return "DEBUG DISKFAULT none on \(node); its engine had failed (\(reason)): restarted \(node)"
+    }
+
+    /// One `DEBUG DISKFAULT mode` to the node's real port: the proxy is not in the way, so the
+    /// switch works whatever network fault is on.
+    private func debugDiskFault(_ node: String, _ mode: String) throws {
+        guard configuration.diskFaults else {
+            throw FaultInjectionError.cluster("\(node): DEBUG DISKFAULT \(mode): the cluster was started without disk faults")
+        }
+        guard let member = member(node), member.role == .node else { throw FaultInjectionError.unknownNode(node) }
+        let connection = try RESPConnection(endpoint: RedisEndpoint(host: member.partyAddress, port: member.port),
+                                            timeoutSeconds: 5, connectTimeoutSeconds: 5)
+        defer { connection.close() }
+        let reply = try connection.call(["DEBUG", "DISKFAULT", mode])
+        guard !reply.isError, reply.text == "OK" else {
+            throw FaultInjectionError.cluster("\(node) (\(member.partyAddress):\(member.port)): DEBUG DISKFAULT \(mode) answered \(reply.text ?? "\(reply)")")
+        }
+    }
+
+    /// An INFO section of the node, asked on its real port, as field → value (empty on failure).
+    private func directInfo(_ member: ClusterMember, _ section: String) -> [String: String] {
+        guard let connection = try? RESPConnection(endpoint: RedisEndpoint(host: member.partyAddress, port: member.port),
+                                                   timeoutSeconds: 2, connectTimeoutSeconds: 2) else { return [:] }
+        defer { connection.close() }
+        guard let text = (try? connection.call(["INFO", section]))?.text else { return [:] }
+        var fields: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+        }
+        return fields
+    }
 }

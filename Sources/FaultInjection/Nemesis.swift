@@ -8,9 +8,9 @@ import KVCore
 
 /// The kinds of fault the nemesis injects.
 ///
-/// Disk faults are not among them yet: `kvlab serve --disk-faults` can now fail fsyncs or fill the
-/// disk on command (`DEBUG DISKFAULT`, over KVStorage's `SwitchableFaultFileSystem`), but no kind
-/// here drives it and ClusterLauncher does not start nodes with that option.
+/// The disk kinds need kvlab nodes on a persistent engine started with disk faults
+/// (`ClusterConfiguration.diskFaults`: `kvlab serve --db DIR --disk-faults`), whose
+/// `DEBUG DISKFAULT` switches KVStorage's `SwitchableFaultFileSystem` under the engine.
 public enum NemesisFaultKind: String, CaseIterable, Sendable, Codable {
     /// SIGKILL a node; restart it with the same arguments at heal.
     case kill
@@ -24,6 +24,21 @@ public enum NemesisFaultKind: String, CaseIterable, Sendable, Codable {
     case majoritySplit = "majority-split"
     /// A delay on every node-to-node link (replication falls behind).
     case replicationLag = "replication-lag"
+    /// The node's disk fails every fsync (`DEBUG DISKFAULT fsync-error`); `DEBUG DISKFAULT none`
+    /// at heal, and a restart if the node's engine failed meanwhile.
+    case diskFsyncError = "disk-fsync-error"
+    /// The node's disk is full: writes fail with ENOSPC (`DEBUG DISKFAULT disk-full`); healed as
+    /// `disk-fsync-error` is.
+    case diskFull = "disk-full"
+}
+
+/// A disk fault a node's fault-injecting file layer can be switched to, by its `DEBUG DISKFAULT` name.
+public enum NemesisDiskFault: String, Sendable, Equatable, Codable, CaseIterable {
+    case fsyncError = "fsync-error"
+    case diskFull = "disk-full"
+
+    /// The nemesis kind that injects it.
+    public var kind: NemesisFaultKind { self == .fsyncError ? .diskFsyncError : .diskFull }
 }
 
 /// Which node a single-node fault (kill, pause, isolate) hits.
@@ -46,7 +61,7 @@ public struct NemesisConfiguration: Sendable, Equatable {
     public var kinds: [NemesisFaultKind]
     /// The nodes (names as the cluster knows them).
     public var nodes: [String]
-    /// How kill, pause and isolate choose their node.
+    /// How kill, pause, isolate and the disk faults choose their node.
     public var target: NemesisTargetChoice
     /// Faults start only while start + hold <= this.
     public var durationSeconds: Double
@@ -90,6 +105,8 @@ public enum NemesisFault: Sendable, Equatable, Codable {
     /// The minority's nodes.
     case majoritySplit(minority: [String])
     case replicationLag(milliseconds: Int)
+    /// The target's disk fails as `fault` says until the heal.
+    case disk(NemesisTarget, NemesisDiskFault)
 
     /// The kind of this fault.
     public var kind: NemesisFaultKind {
@@ -100,6 +117,7 @@ public enum NemesisFault: Sendable, Equatable, Codable {
         case .primaryInMinority: return .primaryInMinority
         case .majoritySplit: return .majoritySplit
         case .replicationLag: return .replicationLag
+        case .disk(_, let fault): return fault.kind
         }
     }
 }
@@ -150,6 +168,8 @@ public struct NemesisSchedule: Sendable, Equatable {
                 }
                 fault = .majoritySplit(minority: Array(shuffled.prefix(max(1, (nodes.count - 1) / 2))).sorted())
             case .replicationLag: fault = .replicationLag(milliseconds: configuration.lagMilliseconds)
+            case .diskFsyncError: fault = .disk(pickNode(), .fsyncError)
+            case .diskFull: fault = .disk(pickNode(), .diskFull)
             }
             steps.append(NemesisStep(startSeconds: start, healSeconds: start + configuration.holdSeconds, fault: fault))
             start += configuration.intervalSeconds
@@ -178,6 +198,23 @@ public protocol NemesisHooks: AnyObject, Sendable {
     func setReplicationDelay(milliseconds: Int) throws
     /// Remove every network fault.
     func healNetwork() throws
+    /// Switch the node's disk to `fault` (`DEBUG DISKFAULT`, sent to the node's own port, not
+    /// through the proxy, so a partition cannot stop it).
+    func setDiskFault(node: String, _ fault: NemesisDiskFault) throws
+    /// Clear the node's disk fault (`DEBUG DISKFAULT none`) and restart the node if its engine
+    /// failed meanwhile (kvlab's engines stop for good after an I/O error); returns what was
+    /// done, for the timeline.
+    func healDiskFault(node: String) throws -> String
+}
+
+extension NemesisHooks {
+    /// Hooks without a disk-fault layer refuse disk faults (the nemesis records an `error` event).
+    public func setDiskFault(node: String, _ fault: NemesisDiskFault) throws {
+        throw FaultInjectionError.cluster("\(node): this cluster has no disk-fault layer (\(fault.kind.rawValue) needs kvlab nodes on lsm or btree started with disk faults)")
+    }
+
+    /// See `setDiskFault(node:_:)`: nothing to heal.
+    public func healDiskFault(node: String) throws -> String { "no disk-fault layer on \(node)" }
 }
 
 /// One entry of the run's fault timeline.
@@ -212,6 +249,8 @@ public final class Nemesis: @unchecked Sendable {
     private var killed: Set<String> = []
     private var paused: Set<String> = []
     private var networkFaulted = false
+    /// Nodes whose disk is faulted, with the kind (for the heal's event).
+    private var diskFaulted: [String: NemesisFaultKind] = [:]
     private var stopRequested = false
     private var running = false
     private var thread: Thread?
@@ -259,12 +298,14 @@ public final class Nemesis: @unchecked Sendable {
     }
 
     /// Heals every fault the nemesis has active: network faults removed, paused nodes resumed,
-    /// killed nodes restarted. Errors become `error` events (healing carries on with the rest).
+    /// killed nodes restarted, disk faults cleared. Errors become `error` events (healing
+    /// carries on with the rest).
     public func healAll() {
-        let (toResume, toRestart, network) = lock.withLock { () -> ([String], [String], Bool) in
-            defer { paused.removeAll(); killed.removeAll(); networkFaulted = false }
-            return (paused.sorted(), killed.sorted(), networkFaulted)
+        let (toResume, toRestart, network, disks) = lock.withLock { () -> ([String], [String], Bool, [(key: String, value: NemesisFaultKind)]) in
+            defer { paused.removeAll(); killed.removeAll(); networkFaulted = false; diskFaulted.removeAll() }
+            return (paused.sorted(), killed.sorted(), networkFaulted, diskFaulted.sorted { $0.key < $1.key })
         }
+        for (node, kind) in disks { healDisk(node, kind: kind, suffix: " (heal all)") }
         for node in toResume { attempt(.pause, [node], "resume (heal all)") { try hooks.resume(node: node) } }
         for node in toRestart { attempt(.kill, [node], "restart (heal all)") { try hooks.restart(node: node) } }
         if network {
@@ -298,6 +339,16 @@ public final class Nemesis: @unchecked Sendable {
             record(phase, kind, targets, detail)
         } catch {
             record(.error, kind, targets, "\(detail): \(error)")
+        }
+    }
+
+    /// Clears one node's disk fault; the event says whether the node had to be restarted.
+    private func healDisk(_ node: String, kind: NemesisFaultKind, suffix: String = "") {
+        do {
+            let detail = try hooks.healDiskFault(node: node)
+            record(.heal, kind, [node], detail + suffix)
+        } catch {
+            record(.error, kind, [node], "DEBUG DISKFAULT none on \(node)\(suffix): \(error)")
         }
     }
 
@@ -356,6 +407,13 @@ public final class Nemesis: @unchecked Sendable {
                 lock.withLock { networkFaulted = true }
                 try hooks.setReplicationDelay(milliseconds: milliseconds)
             }
+        case .disk(let target, let diskFault):
+            guard let node = resolve(target) else { record(.error, kind, [], "no primary found"); return }
+            attempt(kind, [node], "DEBUG DISKFAULT \(diskFault.rawValue) on \(node)", phase: .start) {
+                // Remembered before the switch: a node left half-switched is still healed.
+                lock.withLock { diskFaulted[node] = kind }
+                try hooks.setDiskFault(node: node, diskFault)
+            }
         }
     }
 
@@ -374,6 +432,9 @@ public final class Nemesis: @unchecked Sendable {
         case .replicationLag:
             lock.withLock { networkFaulted = false }
             attempt(kind, [], "delay removed") { try hooks.setReplicationDelay(milliseconds: 0) }
+        case .disk:
+            let nodes = lock.withLock { () -> [String] in defer { diskFaulted.removeAll() }; return diskFaulted.keys.sorted() }
+            for node in nodes { healDisk(node, kind: kind) }
         }
     }
 }

@@ -67,20 +67,15 @@ struct ChaosCommand: ParsableCommand {
             throw CLIError(message: "kvlab chaos: \(error)", code: 2)
         }
         defer { cluster.stop() }
-        let workload: ChaosWorkload
+        var waitAfterWrite: ConsistencyWorkloadConfiguration.WaitStep?
         if case .wait(let n) = experiment.ack {
-            // WAIT after each write: the Consistency workloads have no such step.
-            workload = ClientWorkload(kind: workloadKind == .set ? .set : .register, clients: experiment.clients, keys: experiment.keys,
-                                      sentinels: cluster.sentinelEndpoints, masterName: cluster.masterName,
-                                      requestTimeoutSeconds: experiment.requestTimeoutSeconds,
-                                      waitReplicas: (n, experiment.ackTimeoutMilliseconds),
-                                      rateLimit: experiment.rateLimit, seed: experiment.nemesis.seed)
-        } else {
-            workload = ConsistencyChaosWorkload(
-                kind: workloadKind, clients: experiment.clients, keys: experiment.keys, durationSeconds: experiment.durationSeconds,
-                requestTimeoutSeconds: experiment.requestTimeoutSeconds, rateLimit: experiment.rateLimit, seed: experiment.nemesis.seed,
-                resolver: PrimaryResolver(sentinels: cluster.sentinelEndpoints, masterName: cluster.masterName))
+            waitAfterWrite = .init(replicas: n, timeoutMilliseconds: experiment.ackTimeoutMilliseconds)
         }
+        let workload = ConsistencyChaosWorkload(
+            kind: workloadKind, clients: experiment.clients, keys: experiment.keys, durationSeconds: experiment.durationSeconds,
+            requestTimeoutSeconds: experiment.requestTimeoutSeconds, rateLimit: experiment.rateLimit, seed: experiment.nemesis.seed,
+            resolver: PrimaryResolver(sentinels: cluster.sentinelEndpoints, masterName: cluster.masterName),
+            waitAfterWrite: waitAfterWrite)
         let command = (["kvlab", "chaos"] + CommandLine.arguments.dropFirst(2)).joined(separator: " ")
         let report: ChaosReport
         do {

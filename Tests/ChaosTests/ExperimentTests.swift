@@ -69,6 +69,48 @@ struct ExperimentTests {
         }
     }
 
+    @Test("appendfsync and the disk-fault kinds parse for kvlab nodes on lsm or btree")
+    func diskFaultKeys() throws {
+        let text = """
+        cluster = kvlab
+        engine = lsm
+        appendfsync = always
+        replicas = 1
+        workload = set
+        nemesis = disk-full, disk-fsync-error
+        """
+        let experiment = try Experiment.parse(text, path: "disk.experiment")
+        #expect(experiment.appendfsync == "always")
+        #expect(experiment.nemesis.kinds == [.diskFull, .diskFsyncError])
+        #expect(experiment.hasDiskFaults && experiment.persistentNodes)
+        // Without appendfsync a disk fault still makes the nodes keep files; with neither, they do not.
+        let plain = try Experiment.parse("engine = btree\nreplicas = 0\nworkload = set\nnemesis = disk-full\n", path: "p.experiment")
+        #expect(plain.appendfsync == nil && plain.persistentNodes)
+        #expect(!(try Experiment.parse("engine = lsm\nworkload = set\n", path: "q.experiment")).persistentNodes)
+    }
+
+    @Test("disk faults and appendfsync are refused for Redis and in-memory engines, naming file, line and why", arguments: [
+        ("cluster = redis\nworkload = set\nnemesis = kill, disk-full\n", "nemesis", 3, "redis-server has no fault-injecting file layer"),
+        ("engine = hash\nworkload = set\nnemesis = disk-fsync-error\n", "nemesis", 3, "hash and skiplist keep no files"),
+        ("engine = skiplist\nappendfsync = always\nworkload = set\n", "appendfsync", 2, "engine = lsm or btree"),
+        ("engine = lsm\nappendfsync = sometimes\nworkload = set\n", "appendfsync", 2, "always, everysec or no"),
+        ("cluster = redis\nengine = lsm\nappendfsync = always\nworkload = set\n", "appendfsync", 3, "cluster = kvlab"),
+    ])
+    func diskFaultRefusals(text: String, key: String, line: Int, reason: String) {
+        do {
+            _ = try Experiment.parse(text, path: "bad.experiment")
+            Issue.record("accepted: \(text)")
+        } catch {
+            guard case .invalidProperty(let path, let at, let named, _, let expected) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(path == "bad.experiment" && at == line && named == key)
+            #expect(expected.contains(reason), "\(expected)")
+            #expect(error.description.hasPrefix("bad.experiment:\(line): \(key) = "))
+        }
+    }
+
     @Test("the workload is required")
     func workloadIsRequired() {
         #expect(throws: ChaosError.missingProperty(path: "y.experiment", key: "workload",
