@@ -26,7 +26,19 @@ import Workload
 /// nothing, silently). Durations take `ms`, `s` or `m`; a bare number is seconds.
 public struct Experiment: Sendable, Equatable {
     /// Which servers form the cluster.
-    public enum ClusterKind: String, Sendable, CaseIterable { case kvlab, redis }
+    public enum ClusterKind: String, Sendable, CaseIterable {
+        case kvlab, redis
+        /// `replicas + 1` etcd members (Raft), every link through the proxy; no sentinels.
+        case etcd
+    }
+
+    /// How etcd clients read (`read.consistency`; other clusters ignore it).
+    public enum ReadConsistency: String, Sendable, CaseIterable {
+        /// Confirmed with a quorum before answering.
+        case linearizable
+        /// Answered from the member's local state: may be stale.
+        case serializable
+    }
 
     /// How the primary acknowledges writes.
     public enum AckMode: Sendable, Equatable, CustomStringConvertible {
@@ -162,10 +174,15 @@ public struct Experiment: Sendable, Equatable {
     /// The linearizability checker's time limit and memory budget.
     public var checkTimeLimitSeconds: Double
     public var checkMaximumMemoryBytes: Int
+    /// etcd reads: linearizable (default) or serializable.
+    public var readConsistency: ReadConsistency = .linearizable
+    /// etcd clients each stay on one member (no failover), so clients of a cut-off member keep
+    /// using it: how stale serializable reads are observed.
+    public var pinnedClients = false
 
     /// The keys an experiment file may set, with what each expects.
     public static let knownKeys: [(key: String, expected: String)] = [
-        ("cluster", "kvlab or redis"),
+        ("cluster", "kvlab, redis or etcd"),
         ("engine", "an engine name (hash, skiplist, btree, lsm)"),
         ("replicas", "an integer 0...8"),
         ("sentinels", "an integer 0...7"),
@@ -191,6 +208,8 @@ public struct Experiment: Sendable, Equatable {
         ("timelimit", "a duration such as 120s"),
         ("check.timelimit", "a duration such as 60s"),
         ("check.max_memory", "a size in bytes, or with K, M, G"),
+        ("read.consistency", "linearizable or serializable (etcd)"),
+        ("clients.pinned", "true or false: each client talks to one member only, i mod members (etcd)"),
     ]
 
     /// Reads and validates an experiment file.
@@ -340,6 +359,13 @@ public struct Experiment: Sendable, Equatable {
             checkMaximumMemoryBytes = size
         } else {
             checkMaximumMemoryBytes = 1 << 30
+        }
+        guard let readConsistency = ReadConsistency(rawValue: try string("read.consistency", "linearizable")) else { throw bad("read.consistency") }
+        self.readConsistency = readConsistency
+        switch try string("clients.pinned", "false") {
+        case "true": pinnedClients = true
+        case "false": pinnedClients = false
+        default: throw bad("clients.pinned")
         }
     }
 
