@@ -121,6 +121,8 @@ public struct ChaosComparison: Sendable, Equatable, Codable {
         public var faults: [FaultWindow]
         /// Per fault, the longest stretch without an acknowledged write (nil: the report has none).
         public var writeGaps: [WriteGap]?
+        /// Register runs: stale reads found (nil: not computed).
+        public var staleReads: Int?
         public var findings: [String]
     }
 
@@ -138,7 +140,8 @@ public struct ChaosComparison: Sendable, Equatable, Codable {
                        acknowledgedWrites: r.analysis.set?.acknowledged, lostAcknowledgedWrites: r.analysis.set?.lost.count,
                        linearizability: r.analysis.register?.verdict, dualPrimarySeconds: r.analysis.splitBrain.dualPrimarySeconds,
                        p50Milliseconds: r.analysis.totals.p50Milliseconds, p99Milliseconds: r.analysis.totals.p99Milliseconds,
-                       seconds: r.analysis.seconds, faults: r.faults, writeGaps: r.writeGaps, findings: r.findings)
+                       seconds: r.analysis.seconds, faults: r.faults, writeGaps: r.writeGaps,
+                       staleReads: r.staleReads?.staleReads, findings: r.findings)
         }
     }
 
@@ -160,6 +163,7 @@ public struct ChaosComparison: Sendable, Equatable, Codable {
             ("acknowledged writes", { $0.acknowledgedWrites.map(String.init) ?? "-" }),
             ("LOST acknowledged writes", { $0.lostAcknowledgedWrites.map(String.init) ?? "-" }),
             ("linearizability", { $0.linearizability ?? "- (set workload)" }),
+            ("stale reads", { $0.staleReads.map(String.init) ?? "-" }),
             ("two primaries at once (s)", { String($0.dualPrimarySeconds) }),
             ("latency p50 / p99 (ms)", { "\(Self.cell($0.p50Milliseconds)) / \(Self.cell($0.p99Milliseconds))" }),
             ("longest write gap per fault (s)", { run in
@@ -221,6 +225,7 @@ public struct ChaosComparison: Sendable, Equatable, Codable {
         row("linearizability") { run in
             (run.linearizability ?? "- (set workload)", run.linearizability.map { $0 == "violation" ? "bad" : $0 == "linearizable" ? "good" : nil } ?? nil)
         }
+        row("stale reads") { ($0.staleReads.map(String.init) ?? "-", $0.staleReads.map { $0 > 0 ? "bad" : "good" }) }
         row("two primaries at once (s)") { (String($0.dualPrimarySeconds), nil) }
         row("latency p50 / p99 (ms)") { ("\(Self.cell($0.p50Milliseconds)) / \(Self.cell($0.p99Milliseconds))", nil) }
         row("longest write gap per fault") { run in

@@ -73,6 +73,9 @@ public struct ChaosReport: Sendable, Equatable, Codable {
     /// Per fault, the longest stretch without an acknowledged write (set by `kvlab chaos` from
     /// the history; nil in reports written before it existed).
     public var writeGaps: [WriteGap]?
+    /// Register runs: reads that returned an older value than one already acknowledged (set
+    /// by `kvlab chaos` from the history; nil when not computed).
+    public var staleReads: StaleReadAnalysis?
 
     public init(experiment: ExperimentSummary, command: String, startedAt: String, runSeconds: Double, faults: [FaultWindow],
                 analysis: ChaosAnalysis, notes: [String] = []) {

@@ -115,6 +115,9 @@ struct ChaosCommand: ParsableCommand {
         }
         if let history = recording.history, let start = recording.startTime {
             report.writeGaps = WriteAvailability.gaps(history, startTime: start, faults: report.faults)
+            if case .register = experiment.workload {
+                report.staleReads = HistoryAnalysis.staleReads(history, startTime: start, faults: report.faults)
+            }
         }
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -129,6 +132,12 @@ struct ChaosCommand: ParsableCommand {
             throw CLIError(message: "kvlab chaos: cannot write the report into \(output): \(error)", code: 2)
         }
         Console.output(report.textSummary(), terminator: "")
+        if let stale = report.staleReads {
+            Console.output("stale reads: \(stale.staleReads) of \(stale.reads) ok reads returned a value older than one already acknowledged (\(stale.duringFaults) invoked during a fault; stalest \(stale.maximumStalenessSeconds) s)")
+            for r in stale.examples.prefix(3) {
+                Console.output("  p\(r.process) read \(r.key) -> \(r.value) at t=\(r.invokedAt)..\(r.completedAt) s, though \(r.newerValue) was acknowledged at t=\(r.newerAcknowledgedAt) s (\(r.stalenessSeconds) s earlier)")
+            }
+        }
         for gap in report.writeGaps ?? [] {
             Console.output("  \(gap.kind) at t=\(gap.start) s: longest stretch without an acknowledged write \(gap.longestGapSeconds) s (t=\(gap.gapFrom)..\(gap.gapTo))")
         }
