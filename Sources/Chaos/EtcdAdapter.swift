@@ -127,13 +127,15 @@ public final class EtcdChaosWorkload: ChaosWorkload, @unchecked Sendable {
     let seed: UInt64
     let serializableReads: Bool
     let pinned: Bool
+    /// Register values are drawn from `0..<values`.
+    let values: Int
     let clock: any MonotonicClock
     let nextElement = Atomic<Int64>(0)
     let nextFinalProcess = Atomic<Int>(0)
 
     public init(kind: Kind, clients: Int, keys: Int, endpoints: [RedisEndpoint], requestTimeoutSeconds: Double,
                 rateLimit: Double = 0, seed: UInt64, serializableReads: Bool = false, pinnedClients: Bool = false,
-                clock: any MonotonicClock = SystemMonotonicClock()) {
+                values: Int = 5, clock: any MonotonicClock = SystemMonotonicClock()) {
         precondition(!endpoints.isEmpty, "an etcd workload needs at least one member")
         self.kind = kind
         self.clients = clients
@@ -144,6 +146,7 @@ public final class EtcdChaosWorkload: ChaosWorkload, @unchecked Sendable {
         self.seed = seed
         self.serializableReads = serializableReads
         self.pinned = pinnedClients
+        self.values = max(2, values)
         self.clock = clock
     }
 
@@ -190,8 +193,9 @@ public final class EtcdChaosWorkload: ChaosWorkload, @unchecked Sendable {
             case .register:
                 switch random.next(below: 4) {
                 case 0, 1: (function, value) = ("read", .null)
-                case 2: (function, value) = ("write", .integer(Int64(random.next(below: 5))))
-                default: (function, value) = ("cas", .list([.integer(Int64(random.next(below: 5))), .integer(Int64(random.next(below: 5)))]))
+                case 2: (function, value) = ("write", .integer(Int64(random.next(below: UInt64(values)))))
+                default: (function, value) = ("cas", .list([.integer(Int64(random.next(below: UInt64(values)))),
+                                                            .integer(Int64(random.next(below: UInt64(values))))]))
                 }
             }
             recorder.record(Event(.invoke, process: process, function: function, key: .string(key), value: value,

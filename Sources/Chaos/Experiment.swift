@@ -179,6 +179,9 @@ public struct Experiment: Sendable, Equatable {
     /// etcd clients each stay on one member (no failover), so clients of a cut-off member keep
     /// using it: how stale serializable reads are observed.
     public var pinnedClients = false
+    /// etcd register workload: values written and compared are drawn from `0..<registerValues`
+    /// (many values make a stale read stand out: the stale value is rarely written again).
+    public var registerValues = 5
 
     /// The keys an experiment file may set, with what each expects.
     public static let knownKeys: [(key: String, expected: String)] = [
@@ -210,6 +213,7 @@ public struct Experiment: Sendable, Equatable {
         ("check.max_memory", "a size in bytes, or with K, M, G"),
         ("read.consistency", "linearizable or serializable (etcd)"),
         ("clients.pinned", "true or false: each client talks to one member only, i mod members (etcd)"),
+        ("register.values", "an integer 2...1000000: register values are drawn from 0..<N (etcd; default 5)"),
     ]
 
     /// Reads and validates an experiment file.
@@ -362,6 +366,7 @@ public struct Experiment: Sendable, Equatable {
         }
         guard let readConsistency = ReadConsistency(rawValue: try string("read.consistency", "linearizable")) else { throw bad("read.consistency") }
         self.readConsistency = readConsistency
+        self.registerValues = try integer("register.values", 5, 2...1_000_000)
         switch try string("clients.pinned", "false") {
         case "true": pinnedClients = true
         case "false": pinnedClients = false

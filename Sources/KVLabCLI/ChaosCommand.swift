@@ -79,7 +79,7 @@ struct ChaosCommand: ParsableCommand {
                                          endpoints: etcd.endpoints, requestTimeoutSeconds: experiment.requestTimeoutSeconds,
                                          rateLimit: experiment.rateLimit, seed: experiment.nemesis.seed,
                                          serializableReads: experiment.readConsistency == .serializable,
-                                         pinnedClients: experiment.pinnedClients)
+                                         pinnedClients: experiment.pinnedClients, values: experiment.registerValues)
         } else {
         progress("starting \(experiment.cluster.rawValue) cluster: \(experiment.replicas + 1) nodes, \(experiment.sentinels) sentinels (logs in \(directory))")
         let launched: LaunchedCluster
