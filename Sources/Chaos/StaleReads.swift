@@ -13,12 +13,13 @@ public struct StaleRead: Sendable, Equatable, Codable {
     /// Seconds since the run's start.
     public var invokedAt: Double
     public var completedAt: Double
-    /// The value acknowledged before the read began.
+    /// The first value acknowledged after every write of `value` had ended: from then on the
+    /// read value was certainly overwritten.
     public var newerValue: String
     /// When that write was invoked and acknowledged.
     public var newerInvokedAt: Double
     public var newerAcknowledgedAt: Double
-    /// How long before the read began the newer value was acknowledged.
+    /// How old the value read was: from that overwrite's acknowledgement to the read's start.
     public var stalenessSeconds: Double
 }
 
@@ -103,10 +104,15 @@ extension HistoryAnalysis {
                     value == v && x.invoked < readCompleted && (x.completed.map { $0 > w.invoked } ?? true)
                 }
                 if explained { continue }
+                // How old the value is: every write of v that could precede the read ended by
+                // `lastOfV`; the first write of another value invoked after that and acknowledged
+                // overwrote v for good. (A key's initial nil ends at the run's start.)
+                let lastOfV = writes.filter { $0.1 == v && $0.0.invoked < readCompleted }.compactMap(\.0.completed).max() ?? Int64.min
+                let overwrite = acknowledged.first { $0.1 != v && $0.0.invoked > lastOfV && $0.0.completed! < read.invoked } ?? (w, u)
                 found.append(StaleRead(key: key, process: read.process, value: text(v), invokedAt: seconds(read.invoked),
-                                       completedAt: seconds(readCompleted), newerValue: text(u), newerInvokedAt: seconds(w.invoked),
-                                       newerAcknowledgedAt: seconds(w.completed!),
-                                       stalenessSeconds: round3(Double(read.invoked - w.completed!) / 1e9)))
+                                       completedAt: seconds(readCompleted), newerValue: text(overwrite.1),
+                                       newerInvokedAt: seconds(overwrite.0.invoked), newerAcknowledgedAt: seconds(overwrite.0.completed!),
+                                       stalenessSeconds: round3(Double(read.invoked - overwrite.0.completed!) / 1e9)))
             }
         }
         found.sort { ($0.invokedAt, $0.key, $0.process) < ($1.invokedAt, $1.key, $1.process) }

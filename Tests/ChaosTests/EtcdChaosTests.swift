@@ -89,6 +89,8 @@ struct StaleReadAndGapTests {
         #expect(analysis.examples.map(\.invokedAt).sorted() == [5, 10])
         let first = analysis.examples.first { $0.invokedAt == 5 }
         #expect(first?.value == "1" && first?.newerValue == "2" && first?.stalenessSeconds == 2)
+        // The nil read: the initial nil was overwritten by the write of 1, acknowledged at 1 s.
+        #expect(analysis.maximumStalenessSeconds == 9 && analysis.examples.first?.value == "nil")
     }
 
     @Test("the longest stretch without an acknowledged write is measured from the fault's start to the window's end")
