@@ -134,7 +134,8 @@ public struct ChaosComparison: Sendable, Equatable, Codable {
         runs = reports.map { r in
             let e = r.experiment
             return Run(name: e.name, cluster: e.cluster, store: e.engine, workload: e.workload,
-                       nemesis: e.nemesis.isEmpty ? "none" : "\(e.nemesis.joined(separator: ",")) on \(e.nemesisTarget), every \(e.nemesisIntervalSeconds) s for \(e.faultDurationSeconds) s, lag \(e.lagMilliseconds) ms",
+                       nemesis: e.nemesis.isEmpty ? "none" : "\(e.nemesis.joined(separator: ",")) on \(e.nemesisTarget), every \(e.nemesisIntervalSeconds) s for \(e.faultDurationSeconds) s"
+                           + (e.nemesis.contains { $0.hasPrefix("lag") } ? ", lag \(e.lagMilliseconds) ms" : ""),
                        seed: e.seed, operations: r.analysis.totals.operations, ok: r.analysis.totals.ok,
                        fail: r.analysis.totals.fail, info: r.analysis.totals.info,
                        acknowledgedWrites: r.analysis.set?.acknowledged, lostAcknowledgedWrites: r.analysis.set?.lost.count,

@@ -32,7 +32,8 @@ public struct StaleReadAnalysis: Sendable, Equatable, Codable {
     /// Of them, reads invoked while a fault was active.
     public var duringFaults: Int
     public var maximumStalenessSeconds: Double
-    /// The stalest read, then the first ones in time (at most 10 in all).
+    /// The stalest read, the stalest invoked during a fault, then the first ones in time (at
+    /// most 10 in all).
     public var examples: [StaleRead]
 }
 
@@ -116,11 +117,13 @@ extension HistoryAnalysis {
             }
         }
         found.sort { ($0.invokedAt, $0.key, $0.process) < ($1.invokedAt, $1.key, $1.process) }
-        let during = found.filter { r in faults.contains { $0.start <= r.invokedAt && r.invokedAt < ($0.end ?? .infinity) } }.count
+        func duringFault(_ r: StaleRead) -> Bool { faults.contains { $0.start <= r.invokedAt && r.invokedAt < ($0.end ?? .infinity) } }
         var examples: [StaleRead] = []
         if let stalest = found.max(by: { $0.stalenessSeconds < $1.stalenessSeconds }) { examples.append(stalest) }
-        for r in found where examples.count < 10 && r != examples.first { examples.append(r) }
-        return StaleReadAnalysis(reads: reads, staleReads: found.count, duringFaults: during,
+        if let stalestInFault = found.filter(duringFault).max(by: { $0.stalenessSeconds < $1.stalenessSeconds }),
+           !examples.contains(stalestInFault) { examples.append(stalestInFault) }
+        for r in found where examples.count < 10 && !examples.contains(r) { examples.append(r) }
+        return StaleReadAnalysis(reads: reads, staleReads: found.count, duringFaults: found.filter(duringFault).count,
                                  maximumStalenessSeconds: found.map(\.stalenessSeconds).max() ?? 0, examples: examples)
     }
 }

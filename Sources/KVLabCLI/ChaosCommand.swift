@@ -134,7 +134,7 @@ struct ChaosCommand: ParsableCommand {
         Console.output(report.textSummary(), terminator: "")
         if let stale = report.staleReads {
             Console.output("stale reads: \(stale.staleReads) of \(stale.reads) ok reads returned a value older than one already acknowledged (\(stale.duringFaults) invoked during a fault; stalest \(stale.maximumStalenessSeconds) s)")
-            for r in stale.examples.prefix(3) {
+            for r in stale.examples.prefix(4) {
                 Console.output("  p\(r.process) read \(r.key) -> \(r.value) at t=\(r.invokedAt)..\(r.completedAt) s, though \(r.newerValue) was acknowledged at t=\(r.newerAcknowledgedAt) s (\(r.stalenessSeconds) s earlier)")
             }
         }
