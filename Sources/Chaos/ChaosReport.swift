@@ -29,7 +29,11 @@ public struct ExperimentSummary: Sendable, Equatable, Codable {
         name = e.name
         path = e.path
         cluster = e.cluster.rawValue
-        engine = e.cluster == .kvlab ? e.engine + (e.persistentNodes ? " (files on disk\(e.appendfsync.map { ", appendfsync \($0)" } ?? ""))" : "") : "redis-server"
+        engine = switch e.cluster {
+        case .kvlab: e.engine + (e.persistentNodes ? " (files on disk\(e.appendfsync.map { ", appendfsync \($0)" } ?? ""))" : "")
+        case .redis: "redis-server"
+        case .etcd: "etcd (\(e.readConsistency.rawValue) reads\(e.pinnedClients ? ", pinned clients" : ""))"
+        }
         replicas = e.replicas
         sentinels = e.sentinels
         ack = e.ack.description
@@ -66,6 +70,12 @@ public struct ChaosReport: Sendable, Equatable, Codable {
     /// What happened to the run itself (a node that did not restart, a failover that never
     /// came): context for the figures.
     public var notes: [String]
+    /// Per fault, the longest stretch without an acknowledged write (set by `kvlab chaos` from
+    /// the history; nil in reports written before it existed).
+    public var writeGaps: [WriteGap]?
+    /// Register runs: reads that returned an older value than one already acknowledged (set
+    /// by `kvlab chaos` from the history; nil when not computed).
+    public var staleReads: StaleReadAnalysis?
 
     public init(experiment: ExperimentSummary, command: String, startedAt: String, runSeconds: Double, faults: [FaultWindow],
                 analysis: ChaosAnalysis, notes: [String] = []) {

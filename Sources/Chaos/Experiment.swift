@@ -27,7 +27,19 @@ import Workload
 /// nothing, silently). Durations take `ms`, `s` or `m`; a bare number is seconds.
 public struct Experiment: Sendable, Equatable {
     /// Which servers form the cluster.
-    public enum ClusterKind: String, Sendable, CaseIterable { case kvlab, redis }
+    public enum ClusterKind: String, Sendable, CaseIterable {
+        case kvlab, redis
+        /// `replicas + 1` etcd members (Raft), every link through the proxy; no sentinels.
+        case etcd
+    }
+
+    /// How etcd clients read (`read.consistency`; other clusters ignore it).
+    public enum ReadConsistency: String, Sendable, CaseIterable {
+        /// Confirmed with a quorum before answering.
+        case linearizable
+        /// Answered from the member's local state: may be stale.
+        case serializable
+    }
 
     /// How the primary acknowledges writes.
     public enum AckMode: Sendable, Equatable, CustomStringConvertible {
@@ -174,10 +186,18 @@ public struct Experiment: Sendable, Equatable {
     /// The linearizability checker's time limit and memory budget.
     public var checkTimeLimitSeconds: Double
     public var checkMaximumMemoryBytes: Int
+    /// etcd reads: linearizable (default) or serializable.
+    public var readConsistency: ReadConsistency = .linearizable
+    /// etcd clients each stay on one member (no failover), so clients of a cut-off member keep
+    /// using it: how stale serializable reads are observed.
+    public var pinnedClients = false
+    /// etcd register workload: values written and compared are drawn from `0..<registerValues`
+    /// (many values make a stale read stand out: the stale value is rarely written again).
+    public var registerValues = 5
 
     /// The keys an experiment file may set, with what each expects.
     public static let knownKeys: [(key: String, expected: String)] = [
-        ("cluster", "kvlab or redis"),
+        ("cluster", "kvlab, redis or etcd"),
         ("engine", "an engine name (hash, skiplist, btree, lsm)"),
         ("appendfsync", "always, everysec or no, with cluster = kvlab and engine = lsm or btree"),
         ("replicas", "an integer 0...8"),
@@ -204,6 +224,9 @@ public struct Experiment: Sendable, Equatable {
         ("timelimit", "a duration such as 120s"),
         ("check.timelimit", "a duration such as 60s"),
         ("check.max_memory", "a size in bytes, or with K, M, G"),
+        ("read.consistency", "linearizable or serializable (etcd)"),
+        ("clients.pinned", "true or false: each client talks to one member only, i mod members (etcd)"),
+        ("register.values", "an integer 2...1000000: register values are drawn from 0..<N (etcd; default 5)"),
     ]
 
     /// Reads and validates an experiment file.
@@ -367,6 +390,14 @@ public struct Experiment: Sendable, Equatable {
             checkMaximumMemoryBytes = size
         } else {
             checkMaximumMemoryBytes = 1 << 30
+        }
+        guard let readConsistency = ReadConsistency(rawValue: try string("read.consistency", "linearizable")) else { throw bad("read.consistency") }
+        self.readConsistency = readConsistency
+        self.registerValues = try integer("register.values", 5, 2...1_000_000)
+        switch try string("clients.pinned", "false") {
+        case "true": pinnedClients = true
+        case "false": pinnedClients = false
+        default: throw bad("clients.pinned")
         }
     }
 

@@ -45,6 +45,17 @@ public struct ProxyLink: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(source)->\(destination)" }
 }
 
+/// How the proxy tells which party opened a connection to a route.
+public enum ConnectionClassifier: Sendable, Equatable {
+    /// By the connection's source IP (parties bind their outgoing sockets to 127.0.0.K).
+    case sourceAddress
+    /// By the value of this HTTP header in the connection's first request, mapped to a party's
+    /// address with `FaultProxy.setHeaderParties` (see FaultProxy+HeaderClassification.swift).
+    /// For parties that cannot bind a source address, such as etcd's peer dialer, whose every
+    /// rafthttp request carries `X-Server-From: <member id>`.
+    case httpHeader(String)
+}
+
 /// A node reachable through the proxy: its public address (what everyone uses) and its real one.
 public struct ProxyRoute: Sendable, Equatable {
     /// The node's name (the destination of links).
@@ -55,6 +66,8 @@ public struct ProxyRoute: Sendable, Equatable {
     /// Where the node really listens (127.0.0.K:R).
     public var targetHost: String
     public var targetPort: Int
+    /// How connections to this route are assigned to a party (the source of their link).
+    public var classifier: ConnectionClassifier = .sourceAddress
 }
 
 /// An in-process TCP proxy that injects faults per link.
@@ -88,10 +101,12 @@ public final class FaultProxy: @unchecked Sendable {
 
     // Loop-thread state (touched only by the loop thread, or under `controlLock` before start).
     private var listeners: [Int32: ProxyRoute] = [:]
-    private var connections: [Int: ProxiedConnection] = [:]
+    var connections: [Int: ProxiedConnection] = [:]
     private var nextConnectionID = 0
-    private var faults: [ProxyLink: LinkFault] = [:]
+    var faults: [ProxyLink: LinkFault] = [:]
     private var totalAccepted = 0
+    /// Header value (lowercased) → party address, for `.httpHeader` routes.
+    var headerParties: [String: String] = [:]
 
     // Party and route tables, read by any thread (under `controlLock`).
     private var routesByNode: [String: ProxyRoute] = [:]
@@ -147,13 +162,15 @@ public final class FaultProxy: @unchecked Sendable {
     /// - Throws: `.duplicateName` for a node already routed, `.socket` if the port cannot be bound.
     @discardableResult
     public func addRoute(node: String, publicHost: String = "127.0.0.1", publicPort: Int = 0,
-                         targetHost: String, targetPort: Int) throws(FaultInjectionError) -> ProxyRoute {
+                         targetHost: String, targetPort: Int,
+                         classifier: ConnectionClassifier = .sourceAddress) throws(FaultInjectionError) -> ProxyRoute {
         guard Sockets.address(targetHost, targetPort) != nil else {
             throw .invalidAddress(targetHost, expected: "an IPv4 address such as 127.0.0.2")
         }
         if controlLock.withLock({ routesByNode[node] != nil }) { throw .duplicateName(node) }
         let (fd, port) = try Sockets.listen(host: publicHost, port: publicPort)
-        let route = ProxyRoute(node: node, publicHost: publicHost, publicPort: port, targetHost: targetHost, targetPort: targetPort)
+        let route = ProxyRoute(node: node, publicHost: publicHost, publicPort: port, targetHost: targetHost, targetPort: targetPort,
+                               classifier: classifier)
         controlLock.withLock {
             routesByNode[node] = route
             if partyAddresses[node] == nil { partyAddresses[node] = targetHost }
@@ -261,7 +278,7 @@ public final class FaultProxy: @unchecked Sendable {
     // MARK: - Control
 
     /// Runs `body` on the loop thread and waits for it.
-    private func perform(_ body: @escaping (FaultProxy) -> Void) throws(FaultInjectionError) {
+    func perform(_ body: @escaping (FaultProxy) -> Void) throws(FaultInjectionError) {
         let done = DispatchSemaphore(value: 0)
         let accepted: Bool = controlLock.withLock {
             if stopped { return false }
@@ -278,7 +295,7 @@ public final class FaultProxy: @unchecked Sendable {
         _ = Glibc.write(wakeWriteFD, &one, 8)
     }
 
-    private func delayNanoseconds(for link: ProxyLink) -> UInt64 {
+    func delayNanoseconds(for link: ProxyLink) -> UInt64 {
         if case .delay(let ms)? = faults[link] { return UInt64(max(0, ms)) * 1_000_000 }
         return 0
     }
@@ -341,8 +358,17 @@ struct ProxyDirection {
 
 /// A client connection accepted by the proxy and its connection to the node.
 final class ProxiedConnection {
-    let link: ProxyLink
+    /// Fixed at accept for source-address routes; for header routes, set once the first
+    /// request's headers are read (and again if the header's party mapping changes).
+    var link: ProxyLink
     let route: ProxyRoute
+    /// A header route's connection whose first request headers are still being read: nothing
+    /// is forwarded and no connection to the node exists yet.
+    var classifying = false
+    /// Bytes read while classifying (forwarded once the link is known).
+    var peeked: [UInt8] = []
+    /// The classifying header's value, once read (nil: absent, or a source-address route).
+    var headerValue: String?
     var client: Int32
     var server: Int32 = -1
     var connecting = false
@@ -411,6 +437,11 @@ extension FaultProxy {
             }
             var timeout: Int32 = -1
             for (id, connection) in connections {
+                if connection.classifying {
+                    descriptors.append(pollfd(fd: connection.client, events: Int16(POLLIN), revents: 0))
+                    owners.append((id, true))
+                    continue
+                }
                 let held = faults[connection.link] == .blackhole
                 if held { continue }   // a blackholed link is not even watched: nothing moves
                 if connection.server < 0 {
@@ -489,6 +520,15 @@ extension FaultProxy {
             if fd < 0 { return }
             totalAccepted += 1
             let link = ProxyLink(source: Sockets.describe(address).host, destination: route.node)
+            if case .httpHeader = route.classifier, connections.count < maximumConnections {
+                // The party is known only once the first request's headers are read.
+                Sockets.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                let connection = ProxiedConnection(link: link, route: route, client: fd)
+                connection.classifying = true
+                connections[nextConnectionID] = connection
+                nextConnectionID += 1
+                continue
+            }
             if faults[link] == .drop || connections.count >= maximumConnections {
                 Sockets.resetAndClose(fd)
                 continue
@@ -507,6 +547,7 @@ extension FaultProxy {
     /// Moves bytes for one ready socket. Returns false when the connection must be reset.
     private func service(_ connection: ProxiedConnection, isClient: Bool, events: Int16, now: UInt64,
                          buffer: inout [UInt8]) -> Bool {
+        if connection.classifying { return classify(connection, now: now, buffer: &buffer) }
         if !isClient && connection.connecting {
             guard Sockets.pendingError(connection.server) == 0 else { return false }   // the node refused: reset the client
             connection.connecting = false

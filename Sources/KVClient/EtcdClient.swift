@@ -192,6 +192,28 @@ public final class EtcdClient {
         return (unsigned(reply["leader"]), unsigned(header["member_id"]))
     }
 
+    /// The member's raft position as `/v3/maintenance/status` reports it.
+    public struct MemberStatus: Sendable, Equatable {
+        /// The leader's member id as this member knows it (0: none).
+        public var leader: UInt64
+        /// This member's id.
+        public var member: UInt64
+        /// The index of the last raft entry this member has (it stops growing when the member
+        /// is cut off from the leader).
+        public var raftIndex: UInt64
+        public var raftTerm: UInt64
+    }
+
+    /// The member's status with its raft index and term (`etcdctl endpoint status`'s figures).
+    public func memberStatus() throws(EtcdError) -> MemberStatus {
+        let reply = try request("/v3/maintenance/status", "{}", idempotent: true)
+        let header = reply["header"] as? [String: Any] ?? [:]
+        func unsigned(_ value: Any?) -> UInt64 { (value as? String).flatMap { UInt64($0) } ?? 0 }
+        return MemberStatus(leader: unsigned(reply["leader"]), member: unsigned(header["member_id"]),
+                            raftIndex: unsigned(reply["raftIndex"] ?? reply["raft_index"]),
+                            raftTerm: unsigned(reply["raftTerm"] ?? reply["raft_term"]))
+    }
+
     // MARK: HTTP
 
     private func malformed(_ expected: String, _ reply: [String: Any]) -> EtcdError {

@@ -18,7 +18,7 @@ struct KVLab: ParsableCommand {
         capabilities, and `kvlab bench` runs db_bench-style micro benchmarks of one engine.
         """,
         version: KVLabVersion.string,
-        subcommands: [LoadCommand.self, RunCommand.self, ServeCommand.self, MergeCommand.self, CompareCommand.self, CheckCommand.self, GenHistoryCommand.self, EnginesCommand.self, BenchCommand.self, CrashTestCommand.self, CrashWriterCommand.self, SentinelCommand.self, ConsistencyCommand.self, ProxyCommand.self, SuperviseCommand.self, ChaosCommand.self, RingCommand.self, ReshardCommand.self, GateCommand.self, CountCommand.self, CountWorkerCommand.self, ReportCommand.self, StoreCommand.self, EtcdRegisterCommand.self]
+        subcommands: [LoadCommand.self, RunCommand.self, ServeCommand.self, MergeCommand.self, CompareCommand.self, CheckCommand.self, GenHistoryCommand.self, EnginesCommand.self, BenchCommand.self, CrashTestCommand.self, CrashWriterCommand.self, SentinelCommand.self, ConsistencyCommand.self, ProxyCommand.self, SuperviseCommand.self, ChaosCommand.self, ChaosCompareCommand.self, RingCommand.self, ReshardCommand.self, GateCommand.self, CountCommand.self, CountWorkerCommand.self, ReportCommand.self, StoreCommand.self, EtcdRegisterCommand.self]
     )
 }
 

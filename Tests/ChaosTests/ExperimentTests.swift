@@ -54,7 +54,7 @@ struct ExperimentTests {
     @Test("wrong values name their key, line and what was expected", arguments: [
         ("ack = sync 5", "ack"), ("ack = quorum", "ack"), ("fencing = min-replicas x 2", "fencing"),
         ("nemesis = kill,explode", "nemesis"), ("duration = soon", "duration"), ("clients = 0", "clients"),
-        ("nemesis.fault_duration = 20s", "nemesis.fault_duration"), ("cluster = etcd", "cluster"),
+        ("nemesis.fault_duration = 20s", "nemesis.fault_duration"), ("cluster = zookeeper", "cluster"), ("read.consistency = eventual", "read.consistency"),
     ])
     func wrongValues(line: String, key: String) throws {
         do {
