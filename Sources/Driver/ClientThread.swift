@@ -28,6 +28,10 @@ final class ClientThread: @unchecked Sendable {
     let statusNanos: UInt64
     /// Nanoseconds between this thread's scheduled starts; 0 = unthrottled.
     let tickNanos: Double
+    /// Where this thread's schedule begins: `start` plus YCSB's random initial delay at low per-thread rates.
+    let scheduleStart: UInt64
+    /// The clock, when it can sleep itself (tests' virtual clocks; the system clock parks the thread).
+    let sleeper: (any SleepingClock)?
     /// Records every operation for a history, if requested (nil: the hot path is unchanged).
     let history: HistoryRecorder?
     /// The session, when it reports digests (set only when recording a history).
@@ -56,6 +60,9 @@ final class ClientThread: @unchecked Sendable {
         self.warmupEnd = warmupEnd
         self.statusNanos = statusNanos
         tickNanos = c.targetOpsPerSecond > 0 ? Double(threads) * 1e9 / c.targetOpsPerSecond : 0
+        var startRandom = SeededRandom(seed: ThreadStartSpread.seed(workloadSeed: driver.workload.configuration.seed, thread: index))
+        scheduleStart = start + ThreadStartSpread.initialDelay(tickNanos: tickNanos, random: &startRandom)
+        sleeper = driver.clock as? any SleepingClock
         self.history = history
         digests = history == nil ? nil : session as? any HistoryDigestingSession
     }
@@ -75,11 +82,11 @@ final class ClientThread: @unchecked Sendable {
 
         while !shared.stop.load(ordering: .relaxed) {
             if !warming && measuredQuota > 0 && Int64(measuredOperations) >= measuredQuota && phase == .run { break }
-            // Pace to the target: operation `issued` is scheduled at start + issued * tick.
+            // Pace to the target: operation `issued` is scheduled at scheduleStart + issued * tick.
             var intendedStart: UInt64 = 0
             if tickNanos > 0 {
-                intendedStart = start + UInt64(Double(issued) * tickNanos)
-                Pacing.sleep(until: intendedStart, clock: clock)
+                intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
+                Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper)
             }
             let operation: PlannedOperation
             if phase == .load {
@@ -249,8 +256,8 @@ final class ClientThread: @unchecked Sendable {
             while kinds.count < inFlightLimit {
                 var intendedStart: UInt64 = 0
                 if tickNanos > 0 {
-                    intendedStart = start + UInt64(Double(issued) * tickNanos)
-                    if kinds.isEmpty { Pacing.sleep(until: intendedStart, clock: clock) }
+                    intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
+                    if kinds.isEmpty { Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper) }
                     else if clock.nanoseconds() < intendedStart { break }
                 }
                 let operation: PlannedOperation
@@ -320,26 +327,5 @@ final class ClientThread: @unchecked Sendable {
         let completed = warmupOperations + measuredOperations
         shared.completed.add(completed - publishedCompleted, ordering: .relaxed)
         publishedCompleted = completed
-    }
-}
-
-/// Waiting for an operation's scheduled start.
-enum Pacing {
-    /// How early the OS sleep ends: Linux wakes sleepers up to the 50 µs timer slack late, plus
-    /// scheduling delay, so the last stretch is spun to start operations on time.
-    static let spinMargin: UInt64 = 120_000
-
-    /// Sleeps until `deadline` on `clock`: the OS sleep for all but the last `spinMargin`, then a spin.
-    static func sleep(until deadline: UInt64, clock: any MonotonicClock) {
-        var now = clock.nanoseconds()
-        while now < deadline {
-            let remaining = deadline - now
-            if remaining > spinMargin + 20_000 {
-                let nanos = Int(remaining - spinMargin)
-                var request = timespec(tv_sec: nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
-                nanosleep(&request, nil)
-            }
-            now = clock.nanoseconds()
-        }
     }
 }

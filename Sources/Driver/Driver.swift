@@ -32,7 +32,9 @@ public struct DriverOutcome: Sendable {
 ///
 /// Each client thread owns a `WorkloadThread` (its operation stream), a `TargetSession` and an
 /// `OperationRecorder`, so the hot path takes no lock. With a target rate, thread `t` issues its
-/// `i`-th operation at `start + i * threads / target` (YCSB's schedule); the service time is
+/// `i`-th operation at `start_t + i * threads / target` (YCSB's schedule; `start_t` is the run's
+/// start plus, at per-thread rates of at most 1000 ops/s, a seeded random delay below one tick, as
+/// YCSB's ClientThread spreads its threads — see ``ThreadStartSpread``); the service time is
 /// measured from the actual start and the intended latency from the scheduled start, which
 /// corrects coordinated omission when the target falls behind.
 public final class Driver: @unchecked Sendable {

@@ -58,12 +58,15 @@ final class StatusReporter: @unchecked Sendable {
 
     private func report() {
         let now = driver.clock.nanoseconds()
+        // The count first: a thread publishes its snapshot, then its count, so a count read before the
+        // snapshot never includes operations whose histograms are missing from this line (a line of
+        // "5395 operations" without any series bracket was seen on a loaded machine).
+        let completed = shared.completed.load(ordering: .sequentiallyConsistent)
         let snapshot = shared.pendingSnapshot.withLock { pending in
             let taken = pending
             pending = IntervalSnapshot()
             return taken
         }
-        let completed = shared.completed.load(ordering: .relaxed)
         let remaining = totalOperations > 0 ? UInt64(max(0, totalOperations - Int64(completed))) : 0
         let line = StatusLine.format(now: driver.wallClock(), elapsedMilliseconds: (now - start) / 1_000_000,
                                      totalOperations: completed, intervalOperations: snapshot.serviceOperationCount,

@@ -24,8 +24,9 @@ public struct YCSBTextExporter: Sendable {
     /// Percentiles printed per series (YCSB's `hdrhistogram.percentiles`).
     public var percentiles: [Double]
 
-    /// YCSB master's default `hdrhistogram.percentiles`.
-    public static let defaultPercentiles: [Double] = [50, 95, 99]
+    /// YCSB's default `hdrhistogram.percentiles`, "95,99", as in its last release (0.17.0) and the C++ port;
+    /// YCSB master later added 50. Set `hdrhistogram.percentiles=50,95,99` for master's lines.
+    public static let defaultPercentiles: [Double] = [95, 99]
 
     /// - Parameter percentiles: Percentiles to print, 0...100, in the order given.
     public init(percentiles: [Double] = YCSBTextExporter.defaultPercentiles) {
@@ -55,11 +56,13 @@ public struct YCSBTextExporter: Sendable {
         for series in result.series {
             let stats = LatencyStatistics(series.histogram, percentiles: percentiles)
             out.append(line(series.name, "Operations", String(stats.count)))
-            out.append(line(series.name, "AverageLatency(us)", JavaFormatting.doubleToString(stats.mean)))
-            out.append(line(series.name, "MinLatency(us)", String(stats.min)))
-            out.append(line(series.name, "MaxLatency(us)", String(stats.max)))
+            // Recorded in ns; YCSB's fields are µs: the average keeps its fraction, the rest are whole µs.
+            out.append(line(series.name, "AverageLatency(us)", JavaFormatting.doubleToString(stats.mean / 1000)))
+            out.append(line(series.name, "MinLatency(us)", String(LatencyUnits.wholeMicroseconds(stats.min))))
+            out.append(line(series.name, "MaxLatency(us)", String(LatencyUnits.wholeMicroseconds(stats.max))))
             for p in stats.percentiles {
-                out.append(line(series.name, JavaFormatting.percentileOrdinal(p.percentile) + "PercentileLatency(us)", String(p.value)))
+                out.append(line(series.name, JavaFormatting.percentileOrdinal(p.percentile) + "PercentileLatency(us)",
+                                String(LatencyUnits.wholeMicroseconds(p.value))))
             }
             for (status, count) in series.orderedReturns {
                 out.append(line(series.name, "Return=" + status, String(count)))

@@ -46,8 +46,8 @@ public struct CoreWorkloadConfiguration: Sendable {
     public var status = false
     /// `status.interval` in seconds (10).
     public var statusInterval: Double = 10
-    /// `hdrhistogram.percentiles` ("50,95,99").
-    public var percentiles: [Double] = [50, 95, 99]
+    /// `hdrhistogram.percentiles` ("95,99", YCSB 0.17.0's default; master's is "50,95,99").
+    public var percentiles: [Double] = [95, 99]
     /// `measurementtype` (hdrhistogram).
     public var measurementType = "hdrhistogram"
     /// `measurement.interval` (op).
@@ -180,7 +180,7 @@ public struct CoreWorkloadConfiguration: Sendable {
         maxExecutionTime = try r.double("maxexecutiontime", default: 0, in: 0...Double.greatestFiniteMagnitude, expected: "a number of seconds ≥ 0")
         status = try r.bool("status", default: false)
         statusInterval = try r.double("status.interval", default: 10, in: 0.001...Double.greatestFiniteMagnitude, expected: "a number of seconds > 0")
-        percentiles = try r.percentiles("hdrhistogram.percentiles", default: "50,95,99")
+        percentiles = try r.percentiles("hdrhistogram.percentiles", default: "95,99")
         measurementType = try r.string("measurementtype", default: measurementType)
         measurementInterval = try r.choice("measurement.interval", default: .op)
         doTransactions = try r.bool("dotransactions", default: true)
