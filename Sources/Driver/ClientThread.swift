@@ -32,6 +32,11 @@ final class ClientThread: @unchecked Sendable {
     let scheduleStart: UInt64
     /// The clock, when it can sleep itself (tests' virtual clocks; the system clock parks the thread).
     let sleeper: (any SleepingClock)?
+    /// Load-phase insert retries (`core_workload_insertion_retry_limit`) and their mean pause in ns.
+    let insertRetryLimit: Int
+    let insertRetryNanos: Double
+    /// Draws the retry pauses' jitter (seeded per thread).
+    var retryRandom: SeededRandom
     /// Records every operation for a history, if requested (nil: the hot path is unchanged).
     let history: HistoryRecorder?
     /// The session, when it reports digests (set only when recording a history).
@@ -63,6 +68,9 @@ final class ClientThread: @unchecked Sendable {
         var startRandom = SeededRandom(seed: ThreadStartSpread.seed(workloadSeed: driver.workload.configuration.seed, thread: index))
         scheduleStart = start + ThreadStartSpread.initialDelay(tickNanos: tickNanos, random: &startRandom)
         sleeper = driver.clock as? any SleepingClock
+        insertRetryLimit = phase == .load ? driver.workload.configuration.insertionRetryLimit : 0
+        insertRetryNanos = driver.workload.configuration.insertionRetryInterval * 1e9
+        retryRandom = startRandom
         self.history = history
         digests = history == nil ? nil : session as? any HistoryDigestingSession
     }
@@ -145,7 +153,7 @@ final class ClientThread: @unchecked Sendable {
         case .update:
             return session.update(operation)
         case .insert:
-            let status = session.insert(operation)
+            let status = insertRetrying(operation, clock: clock)
             if phase == .run {
                 // YCSB acknowledges failed inserts too, so the window keeps moving.
                 do { try stream.acknowledgeInsert(operation.keyNumber) } catch { shared.fail(.workload(error)) }
@@ -175,6 +183,27 @@ final class ClientThread: @unchecked Sendable {
             if let history { recordHistory(history, .update, operation.key, updateStatus, t1b, t2) }
             recorder.record(series: .update, nanos: t2 &- t1b, status: updateStatus)
             return readStatus.isSuccess ? updateStatus : readStatus
+        }
+    }
+
+    /// Inserts, and in the load phase retries a failed insert up to `insertRetryLimit` times after a pause
+    /// of `core_workload_insertion_retry_interval` × U[0.8, 1.2), as YCSB's CoreWorkload.doInsert does.
+    /// Each failed attempt is timed and recorded on its own (`INSERT-FAILED`, as YCSB's DBWrapper times
+    /// every call); the last attempt is returned for the caller to record, so the operation counts once.
+    @inline(__always)
+    private func insertRetrying(_ operation: PlannedOperation, clock: any MonotonicClock) -> OperationStatus {
+        guard insertRetryLimit > 0 else { return session.insert(operation) }
+        var attempt = 0
+        var began = clock.nanoseconds()
+        while true {
+            let status = session.insert(operation)
+            if status.isSuccess || attempt >= insertRetryLimit || shared.stop.load(ordering: .relaxed) { return status }
+            let ended = clock.nanoseconds()
+            recorder.record(series: .insert, nanos: ended &- began, status: status)
+            attempt += 1
+            let jitter = 0.8 + 0.4 * Double(retryRandom.next() >> 11) * 0x1p-53
+            Pacing.sleep(until: ended &+ UInt64(insertRetryNanos * jitter), clock: clock, sleeper: sleeper)
+            began = clock.nanoseconds()
         }
     }
 

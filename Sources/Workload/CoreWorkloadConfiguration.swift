@@ -60,6 +60,8 @@ public struct CoreWorkloadConfiguration: Sendable {
     public var exporter = "site.ycsb.measurements.exporter.TextMeasurementsExporter"
     /// `exportfile`; nil means standard output.
     public var exportFile: String? = nil
+    /// `measurementtype`, `exporter` and `hdrhistogram.*` as kvlab honours them (checked).
+    public var measurement = MeasurementOptions()
 
     // MARK: Counts
     /// `recordcount` (0, which YCSB's workload treats as 2^31-1; this is the effective value).
@@ -187,6 +189,7 @@ public struct CoreWorkloadConfiguration: Sendable {
         label = try r.string("label", default: "")
         exporter = try r.string("exporter", default: exporter)
         exportFile = properties["exportfile"]?.value
+        measurement = try MeasurementOptions(reader: &r)
 
         // Counts
         let declaredRecords = try r.integer("recordcount", default: 0, minimum: 0)
