@@ -28,6 +28,15 @@ final class ClientThread: @unchecked Sendable {
     let statusNanos: UInt64
     /// Nanoseconds between this thread's scheduled starts; 0 = unthrottled.
     let tickNanos: Double
+    /// Where this thread's schedule begins: `start` plus YCSB's random initial delay at low per-thread rates.
+    let scheduleStart: UInt64
+    /// The clock, when it can sleep itself (tests' virtual clocks; the system clock parks the thread).
+    let sleeper: (any SleepingClock)?
+    /// Load-phase insert retries (`core_workload_insertion_retry_limit`) and their mean pause in ns.
+    let insertRetryLimit: Int
+    let insertRetryNanos: Double
+    /// Draws the retry pauses' jitter (seeded per thread).
+    var retryRandom: SeededRandom
     /// Records every operation for a history, if requested (nil: the hot path is unchanged).
     let history: HistoryRecorder?
     /// The session, when it reports digests (set only when recording a history).
@@ -56,6 +65,12 @@ final class ClientThread: @unchecked Sendable {
         self.warmupEnd = warmupEnd
         self.statusNanos = statusNanos
         tickNanos = c.targetOpsPerSecond > 0 ? Double(threads) * 1e9 / c.targetOpsPerSecond : 0
+        var startRandom = SeededRandom(seed: ThreadStartSpread.seed(workloadSeed: driver.workload.configuration.seed, thread: index))
+        scheduleStart = start + ThreadStartSpread.initialDelay(tickNanos: tickNanos, random: &startRandom)
+        sleeper = driver.clock as? any SleepingClock
+        insertRetryLimit = phase == .load ? driver.workload.configuration.insertionRetryLimit : 0
+        insertRetryNanos = driver.workload.configuration.insertionRetryInterval * 1e9
+        retryRandom = startRandom
         self.history = history
         digests = history == nil ? nil : session as? any HistoryDigestingSession
     }
@@ -75,11 +90,11 @@ final class ClientThread: @unchecked Sendable {
 
         while !shared.stop.load(ordering: .relaxed) {
             if !warming && measuredQuota > 0 && Int64(measuredOperations) >= measuredQuota && phase == .run { break }
-            // Pace to the target: operation `issued` is scheduled at start + issued * tick.
+            // Pace to the target: operation `issued` is scheduled at scheduleStart + issued * tick.
             var intendedStart: UInt64 = 0
             if tickNanos > 0 {
-                intendedStart = start + UInt64(Double(issued) * tickNanos)
-                Pacing.sleep(until: intendedStart, clock: clock)
+                intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
+                Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper)
             }
             let operation: PlannedOperation
             if phase == .load {
@@ -138,7 +153,7 @@ final class ClientThread: @unchecked Sendable {
         case .update:
             return session.update(operation)
         case .insert:
-            let status = session.insert(operation)
+            let status = insertRetrying(operation, clock: clock)
             if phase == .run {
                 // YCSB acknowledges failed inserts too, so the window keeps moving.
                 do { try stream.acknowledgeInsert(operation.keyNumber) } catch { shared.fail(.workload(error)) }
@@ -168,6 +183,27 @@ final class ClientThread: @unchecked Sendable {
             if let history { recordHistory(history, .update, operation.key, updateStatus, t1b, t2) }
             recorder.record(series: .update, nanos: t2 &- t1b, status: updateStatus)
             return readStatus.isSuccess ? updateStatus : readStatus
+        }
+    }
+
+    /// Inserts, and in the load phase retries a failed insert up to `insertRetryLimit` times after a pause
+    /// of `core_workload_insertion_retry_interval` × U[0.8, 1.2), as YCSB's CoreWorkload.doInsert does.
+    /// Each failed attempt is timed and recorded on its own (`INSERT-FAILED`, as YCSB's DBWrapper times
+    /// every call); the last attempt is returned for the caller to record, so the operation counts once.
+    @inline(__always)
+    private func insertRetrying(_ operation: PlannedOperation, clock: any MonotonicClock) -> OperationStatus {
+        guard insertRetryLimit > 0 else { return session.insert(operation) }
+        var attempt = 0
+        var began = clock.nanoseconds()
+        while true {
+            let status = session.insert(operation)
+            if status.isSuccess || attempt >= insertRetryLimit || shared.stop.load(ordering: .relaxed) { return status }
+            let ended = clock.nanoseconds()
+            recorder.record(series: .insert, nanos: ended &- began, status: status)
+            attempt += 1
+            let jitter = 0.8 + 0.4 * Double(retryRandom.next() >> 11) * 0x1p-53
+            Pacing.sleep(until: ended &+ UInt64(insertRetryNanos * jitter), clock: clock, sleeper: sleeper)
+            began = clock.nanoseconds()
         }
     }
 
@@ -249,8 +285,8 @@ final class ClientThread: @unchecked Sendable {
             while kinds.count < inFlightLimit {
                 var intendedStart: UInt64 = 0
                 if tickNanos > 0 {
-                    intendedStart = start + UInt64(Double(issued) * tickNanos)
-                    if kinds.isEmpty { Pacing.sleep(until: intendedStart, clock: clock) }
+                    intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
+                    if kinds.isEmpty { Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper) }
                     else if clock.nanoseconds() < intendedStart { break }
                 }
                 let operation: PlannedOperation
@@ -320,26 +356,5 @@ final class ClientThread: @unchecked Sendable {
         let completed = warmupOperations + measuredOperations
         shared.completed.add(completed - publishedCompleted, ordering: .relaxed)
         publishedCompleted = completed
-    }
-}
-
-/// Waiting for an operation's scheduled start.
-enum Pacing {
-    /// How early the OS sleep ends: Linux wakes sleepers up to the 50 µs timer slack late, plus
-    /// scheduling delay, so the last stretch is spun to start operations on time.
-    static let spinMargin: UInt64 = 120_000
-
-    /// Sleeps until `deadline` on `clock`: the OS sleep for all but the last `spinMargin`, then a spin.
-    static func sleep(until deadline: UInt64, clock: any MonotonicClock) {
-        var now = clock.nanoseconds()
-        while now < deadline {
-            let remaining = deadline - now
-            if remaining > spinMargin + 20_000 {
-                let nanos = Int(remaining - spinMargin)
-                var request = timespec(tv_sec: nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
-                nanosleep(&request, nil)
-            }
-            now = clock.nanoseconds()
-        }
     }
 }

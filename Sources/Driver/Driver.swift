@@ -26,13 +26,18 @@ public struct DriverOutcome: Sendable {
     /// With `recordsHistory`: one recorder per thread; merge them with
     /// `HistoryRecorder.history(merging:)`. Empty otherwise.
     public var historyRecorders: [HistoryRecorder] = []
+    /// With `recordsIntervalLog`: every interval's histograms in time order (warm-up included),
+    /// for ``HistogramLog/write(_:prefix:startTime:)``. Empty otherwise.
+    public var intervalLogs: [SeriesIntervals] = []
 }
 
 /// Runs one phase of a `CoreWorkload` against a `DriverTarget`.
 ///
 /// Each client thread owns a `WorkloadThread` (its operation stream), a `TargetSession` and an
 /// `OperationRecorder`, so the hot path takes no lock. With a target rate, thread `t` issues its
-/// `i`-th operation at `start + i * threads / target` (YCSB's schedule); the service time is
+/// `i`-th operation at `start_t + i * threads / target` (YCSB's schedule; `start_t` is the run's
+/// start plus, at per-thread rates of at most 1000 ops/s, a seeded random delay below one tick, as
+/// YCSB's ClientThread spreads its threads — see ``ThreadStartSpread``); the service time is
 /// measured from the actual start and the intended latency from the scheduled start, which
 /// corrects coordinated omission when the target falls behind.
 public final class Driver: @unchecked Sendable {
@@ -110,10 +115,11 @@ public final class Driver: @unchecked Sendable {
 
         let workers = (0..<threads).map { t in
             ClientThread(index: t, driver: self, session: sessions[t], shared: shared, totalOperations: totalOperations,
-                         start: start, deadline: deadline, warmupEnd: warmupEnd, statusNanos: configuration.status ? statusNanos : 0,
+                         start: start, deadline: deadline, warmupEnd: warmupEnd,
+                         statusNanos: configuration.status || configuration.recordsIntervalLog ? statusNanos : 0,
                          history: recorders[t])
         }
-        let reporter = configuration.status
+        let reporter = configuration.status || configuration.recordsIntervalLog
             ? StatusReporter(driver: self, shared: shared, start: start, totalOperations: totalOperations, onEvent: onEvent) : nil
         reporter?.begin()
         ThreadGroup.run(workers.map { worker in { worker.run() } })
@@ -133,7 +139,7 @@ public final class Driver: @unchecked Sendable {
                                recorders: workers.map(\.recorder))
         let stopped = workers.contains { $0.stoppedByTimeLimit }
         return DriverOutcome(result: result, warmupOperations: warmup, stoppedByTimeLimit: stopped,
-                             historyRecorders: recorders.compactMap { $0 })
+                             historyRecorders: recorders.compactMap { $0 }, intervalLogs: reporter?.intervals ?? [])
     }
 }
 

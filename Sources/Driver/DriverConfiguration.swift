@@ -34,6 +34,9 @@ public struct DriverConfiguration: Sendable {
     public var recordsHistory: Bool = false
     /// The process id of thread 0 in the history (so load and run phases can share one).
     public var historyFirstProcess: Int = 0
+    /// Keep every status interval's histograms (``DriverOutcome/intervalLogs``) for HdrHistogram
+    /// interval logs (`hdrhistogram.fileoutput`); intervals are `status.interval` long, with or without `-s`.
+    public var recordsIntervalLog: Bool = false
 
     /// The driver settings of a workload configuration.
     public init(phase: DriverPhase, workload c: CoreWorkloadConfiguration) {
@@ -52,6 +55,7 @@ public struct DriverConfiguration: Sendable {
         }
         warmupOperations = c.warmupOperations
         warmupSeconds = c.warmupTime
+        recordsIntervalLog = c.measurement.hdrFileOutput
     }
 
     /// Whether the recorders keep `Intended-<OP>` series. kvlab always keeps the service-time

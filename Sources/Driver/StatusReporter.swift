@@ -15,6 +15,8 @@ final class StatusReporter: @unchecked Sendable {
     private let done = Atomic<Bool>(false)
     private var thread: Thread?
     private var lastReport: UInt64
+    /// Every interval's histograms, when the driver keeps an interval log (read after `stop()`).
+    private(set) var intervals: [SeriesIntervals] = []
 
     init(driver: Driver, shared: SharedRunState, start: UInt64, totalOperations: Int64,
          onEvent: @escaping @Sendable (DriverEvent) -> Void) {
@@ -58,13 +60,24 @@ final class StatusReporter: @unchecked Sendable {
 
     private func report() {
         let now = driver.clock.nanoseconds()
+        // The count first: a thread publishes its snapshot, then its count, so a count read before the
+        // snapshot never includes operations whose histograms are missing from this line (a line of
+        // "5395 operations" without any series bracket was seen on a loaded machine).
+        let completed = shared.completed.load(ordering: .sequentiallyConsistent)
         let snapshot = shared.pendingSnapshot.withLock { pending in
             let taken = pending
             pending = IntervalSnapshot()
             return taken
         }
-        let completed = shared.completed.load(ordering: .relaxed)
         let remaining = totalOperations > 0 ? UInt64(max(0, totalOperations - Int64(completed))) : 0
+        if driver.configuration.recordsIntervalLog {
+            intervals.append(SeriesIntervals(startSeconds: Double(lastReport - start) / 1e9, endSeconds: Double(now - start) / 1e9,
+                                             snapshot: snapshot))
+        }
+        guard driver.configuration.status else {
+            lastReport = now
+            return
+        }
         let line = StatusLine.format(now: driver.wallClock(), elapsedMilliseconds: (now - start) / 1_000_000,
                                      totalOperations: completed, intervalOperations: snapshot.serviceOperationCount,
                                      intervalMilliseconds: (now - lastReport) / 1_000_000,

@@ -38,7 +38,7 @@ extension RegressionGate {
             func p99(_ runs: [SourcedResult]) -> [Double] {
                 runs.compactMap { run in
                     guard let series = run.result.series(named: name), series.operations > 0 else { return nil }
-                    return Double(LatencyStatistics(series.histogram, percentiles: [99]).percentiles[0].value)
+                    return LatencyUnits.microseconds(LatencyStatistics(series.histogram, percentiles: [99]).percentiles[0].value)
                 }
             }
             let b = p99(base), n = p99(new)

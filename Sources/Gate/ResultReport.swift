@@ -31,6 +31,11 @@ public struct ResultReport: Sendable {
         return parts.isEmpty ? "-" : parts.joined(separator: " ")
     }
 
+    /// Nanoseconds as µs for the table: whole µs from 100 µs up, else up to three decimals (0.412).
+    static func microseconds(_ nanos: UInt64) -> String {
+        nanos >= 100_000 ? String(LatencyUnits.wholeMicroseconds(nanos)) : String(format: "%.3g", LatencyUnits.microseconds(nanos))
+    }
+
     static func statistics(_ series: SeriesResult) -> LatencyStatistics {
         LatencyStatistics(series.histogram, percentiles: [50, 95, 99])
     }
@@ -45,8 +50,8 @@ public struct ResultReport: Sendable {
                 let s = Self.statistics(series)
                 let cells = [URL(fileURLWithPath: run.source).lastPathComponent, m.engine, Self.mix(m), String(m.threads),
                              m.target.map { String(format: "%.0f", $0) } ?? "-", String(format: "%.0f", run.result.throughput),
-                             series.name, String(s.count), String(s.percentiles[0].value), String(s.percentiles[1].value),
-                             String(s.percentiles[2].value), String(s.max)]
+                             series.name, String(s.count), Self.microseconds(s.percentiles[0].value), Self.microseconds(s.percentiles[1].value),
+                             Self.microseconds(s.percentiles[2].value), Self.microseconds(s.max)]
                 lines.append("| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |")
             }
         }
@@ -66,9 +71,9 @@ public struct ResultReport: Sendable {
             for (index, run) in runs.enumerated() {
                 guard let series = run.result.series(named: name), series.operations > 0 else { continue }
                 let s = Self.statistics(series)
-                // The histograms are in whole µs; a log axis cannot show 0, so sub-µs values sit at 1 µs.
-                p50.append(DataPoint(x: Double(index + 1), y: Swift.max(1, Double(s.percentiles[0].value))))
-                p99.append(DataPoint(x: Double(index + 1), y: Swift.max(1, Double(s.percentiles[2].value))))
+                // The histograms are in ns; a log axis cannot show 0, so values sit at 0.001 µs at least.
+                p50.append(DataPoint(x: Double(index + 1), y: Swift.max(0.001, LatencyUnits.microseconds(s.percentiles[0].value))))
+                p99.append(DataPoint(x: Double(index + 1), y: Swift.max(0.001, LatencyUnits.microseconds(s.percentiles[2].value))))
             }
             let color = defaultPalette[latencySeries.count / 2 % defaultPalette.count]
             latencySeries.append(Series("\(name) p50", points: p50, style: .lineWithMarkers, color: color, dashed: true))
@@ -83,7 +88,7 @@ public struct ResultReport: Sendable {
                 let s = LatencyStatistics(series.histogram, percentiles: Self.spectrumPercentiles)
                 let label = shown.count > 1 ? "\(series.name) · \(URL(fileURLWithPath: run.source).lastPathComponent)" : series.name
                 spectrum.append(Series(label, x: Self.spectrumPercentiles,
-                                       y: s.percentiles.map { Swift.max(1, Double($0.value)) }, style: .lineWithMarkers))
+                                       y: s.percentiles.map { Swift.max(0.001, LatencyUnits.microseconds($0.value)) }, style: .lineWithMarkers))
             }
         }
         let spectrumChart = LineChart(title: "Latency by percentile (newest runs)", xAxis: Axis("percentile", scale: .percentile),

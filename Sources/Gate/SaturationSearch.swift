@@ -88,8 +88,8 @@ public struct SaturationStep: Sendable, Equatable {
         for series in chosen { merged.add(series.histogram) }
         let statistics = LatencyStatistics(merged, percentiles: [50, percentile])
         return SaturationStep(targetRate: targetRate, throughput: result.throughput,
-                              p50Microseconds: Double(statistics.percentiles[0].value),
-                              tailMicroseconds: Double(statistics.percentiles[1].value))
+                              p50Microseconds: LatencyUnits.microseconds(statistics.percentiles[0].value),
+                              tailMicroseconds: LatencyUnits.microseconds(statistics.percentiles[1].value))
     }
 }
 

@@ -22,7 +22,7 @@ struct MergeCommand: ParsableCommand {
     var output: String?
 
     @Option(help: ArgumentHelp("Percentiles to print.", valueName: "list"))
-    var percentiles: String = "50,95,99"
+    var percentiles: String = "95,99"
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one result file") }

@@ -307,7 +307,23 @@ struct WorkloadPhaseRunner {
         if outcome.stoppedByTimeLimit {
             Console.error("kvlab \(phase.rawValue): stopped at maxexecutiontime=\(configuration.maxExecutionTime) s")
         }
-        let text = YCSBTextExporter(percentiles: percentiles).render(outcome.result)
+        let exporter = YCSBTextExporter(percentiles: percentiles)
+        let text: String
+        switch configuration.measurement.exporter {
+        case .text: text = exporter.render(outcome.result)
+        case .json: text = exporter.renderJSON(outcome.result, array: false)
+        case .jsonArray: text = exporter.renderJSON(outcome.result, array: true)
+        }
+        if configuration.measurement.hdrFileOutput {
+            do {
+                for file in try HistogramLog.write(outcome.intervalLogs, prefix: configuration.measurement.hdrOutputPath,
+                                                         startTime: outcome.result.metadata.startTime) {
+                    Console.error("kvlab \(phase.rawValue): wrote \(file)")
+                }
+            } catch {
+                throw CLIError(message: "kvlab \(phase.rawValue): hdrhistogram.fileoutput: \(error)")
+            }
+        }
         if let exportFile = configuration.exportFile {
             do { try Data(text.utf8).write(to: URL(fileURLWithPath: exportFile)) } catch {
                 throw CLIError(message: "kvlab \(phase.rawValue): cannot write exportfile '\(exportFile)': \(error.localizedDescription)")

@@ -2,28 +2,62 @@
 
 import Histogram
 
-/// The histogram layout for every latency series: microseconds, lowest discernible value 1,
+/// The one histogram layout for every latency series: NANOSECONDS, lowest discernible value 1,
 /// highest trackable value one hour, three significant digits. All recorders use it, so any two
 /// series histograms merge exactly.
+///
+/// Nanoseconds, because in-process operations take a few hundred ns: in whole microseconds almost
+/// every READ landed in the 0 or 1 µs bucket. Three significant digits keep every value below
+/// 2048 ns exact and larger ones within 0.1%; YCSB's microsecond fields are derived from these values
+/// (``LatencyUnits``). Result files of format version 1 held microsecond histograms; reading converts
+/// them (``fromMicroseconds(_:)``).
 public enum LatencyHistogram {
-    /// One hour in microseconds; longer latencies are recorded as this value.
+    /// One hour in nanoseconds; longer latencies are recorded as this value.
+    public static let highestTrackableNanoseconds: UInt64 = 3_600_000_000_000
+    /// One hour in microseconds: the highest value of format-1 (microsecond) histograms.
     public static let highestTrackableMicroseconds: UInt64 = 3_600_000_000
 
-    /// A new, empty latency histogram.
+    /// A new, empty latency histogram (nanoseconds).
     public static func make() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestTrackableMicroseconds,
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestTrackableNanoseconds,
                           numberOfSignificantValueDigits: .three)
     }
 
-    /// Converts a duration in nanoseconds to whole microseconds, rounded to nearest and clamped to the histogram's range.
+    /// A duration in nanoseconds clamped to the histogram's range.
     @inline(__always)
-    static func microseconds(fromNanoseconds nanos: UInt64) -> UInt64 {
-        let micros = nanos / 1000 &+ (nanos % 1000 >= 500 ? 1 : 0)
-        return micros < highestTrackableMicroseconds ? micros : highestTrackableMicroseconds
+    static func clamped(nanoseconds nanos: UInt64) -> UInt64 {
+        nanos < highestTrackableNanoseconds ? nanos : highestTrackableNanoseconds
+    }
+
+    /// Converts a microsecond histogram (result-file format 1, recorded as whole µs rounded to nearest)
+    /// into this nanosecond layout: each recorded bucket's value × 1000 with its count. Exact for
+    /// values below 2048 µs, within the layouts' 0.1% above; counts are preserved.
+    public static func fromMicroseconds(_ micros: Histogram<UInt64>) -> Histogram<UInt64> {
+        var nanos = make()
+        for iv in micros.recordedValues() {
+            let value = micros.lowestEquivalentForValue(iv.value)
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: 1000)
+            nanos.record(overflow ? highestTrackableNanoseconds : clamped(nanoseconds: scaled), count: iv.count)
+        }
+        return nanos
     }
 }
 
-/// Summary statistics of one histogram, computed the way Java's HdrHistogram (and so YCSB) does:
+/// Conversions from the histograms' nanoseconds to the microseconds YCSB prints.
+public enum LatencyUnits {
+    /// Fractional microseconds (kvlab's own tables, JSON `averageUs`, plots).
+    @inline(__always)
+    public static func microseconds(_ nanos: UInt64) -> Double { Double(nanos) / 1000 }
+
+    /// Whole microseconds rounded to nearest, for YCSB's integer fields (`MinLatency(us)`, percentiles,
+    /// status lines). YCSB truncates its ns reading to µs before recording; rounding keeps a 600 ns
+    /// operation from printing as 0 µs while still being within half a µs of YCSB's figure.
+    @inline(__always)
+    public static func wholeMicroseconds(_ nanos: UInt64) -> UInt64 { nanos / 1000 &+ (nanos % 1000 >= 500 ? 1 : 0) }
+}
+
+/// Summary statistics of one histogram, in the histogram's unit (nanoseconds for latency series; convert
+/// with ``LatencyUnits``), computed the way Java's HdrHistogram (and so YCSB) does:
 /// minimum = lowest equivalent value of the smallest recorded value, maximum = highest equivalent
 /// value of the largest, percentiles = highest equivalent value of the bucket reached (no clamping
 /// to the recorded extremes). These depend only on bucket counts, so they survive the V2 encoding.

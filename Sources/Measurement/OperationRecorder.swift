@@ -11,7 +11,7 @@ import Histogram
 ///
 /// Recording follows YCSB's DBWrapper: a successful operation (`OK`, `BATCHED_OK`) goes to series
 /// `<OP>`, any other to `<OP>-FAILED`; the status is always counted under `<OP>` (`Return=NOT_FOUND`).
-/// Durations arrive in nanoseconds and are stored as microseconds rounded to nearest (YCSB truncates).
+/// Durations arrive and are stored in nanoseconds (``LatencyHistogram``); YCSB's µs fields are derived when printing.
 ///
 /// Status lines: the owning thread calls ``takeIntervalSnapshot()`` every status interval and passes the
 /// snapshot to whoever prints; snapshots of several threads combine with ``IntervalSnapshot/merge(_:)``.
@@ -46,8 +46,7 @@ public struct OperationRecorder: Sendable {
     ///   - status: The operation's outcome, counted as `Return=<STATUS>` under the kind.
     @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, status: OperationStatus) {
-        let micros = LatencyHistogram.microseconds(fromNanoseconds: nanos)
-        recordMicroseconds(micros, at: SeriesKey(series, status.isSuccess ? .service : .failed).index)
+        recordNanoseconds(LatencyHistogram.clamped(nanoseconds: nanos), at: SeriesKey(series, status.isSuccess ? .service : .failed).index)
         statusCounts[series.rawValue &* Self.statusCount &+ status.rawValue] &+= 1
     }
 
@@ -64,15 +63,15 @@ public struct OperationRecorder: Sendable {
     public mutating func record(series: OperationKind, nanos: UInt64, intendedNanos: UInt64, status: OperationStatus) {
         record(series: series, nanos: nanos, status: status)
         if recordsIntendedLatency {
-            let micros = LatencyHistogram.microseconds(fromNanoseconds: intendedNanos)
-            recordMicroseconds(micros, at: SeriesKey(series, status.isSuccess ? .intended : .intendedFailed).index)
+            recordNanoseconds(LatencyHistogram.clamped(nanoseconds: intendedNanos),
+                              at: SeriesKey(series, status.isSuccess ? .intended : .intendedFailed).index)
         }
     }
 
     @inline(__always)
-    mutating func recordMicroseconds(_ micros: UInt64, at index: Int) {
+    mutating func recordNanoseconds(_ nanos: UInt64, at index: Int) {
         if interval[index] == nil { interval[index] = LatencyHistogram.make() }
-        interval[index]!.record(micros)
+        interval[index]!.record(nanos)
     }
 
     // MARK: Intervals and totals

@@ -105,12 +105,13 @@ public struct ResultComparison: Sendable {
                 Row(series: name, metric: metric, base: b.map(f), new: n.map(f))
             }
             rows.append(row("Operations") { Double($0.count) })
-            rows.append(row("p50(us)") { Double($0.percentiles[0].value) })
-            rows.append(row("p95(us)") { Double($0.percentiles[1].value) })
-            rows.append(row("p99(us)") { Double($0.percentiles[2].value) })
-            rows.append(row("Max(us)") { Double($0.max) })
+            // Histograms are in ns: the µs columns keep the fraction (0.41 µs, not 0).
+            rows.append(row("p50(us)") { LatencyUnits.microseconds($0.percentiles[0].value) })
+            rows.append(row("p95(us)") { LatencyUnits.microseconds($0.percentiles[1].value) })
+            rows.append(row("p99(us)") { LatencyUnits.microseconds($0.percentiles[2].value) })
+            rows.append(row("Max(us)") { LatencyUnits.microseconds($0.max) })
             if let b, let n, b.count > 0, n.count > 0 {
-                let bp = max(1, Double(b.percentiles[2].value)), np = Double(n.percentiles[2].value)
+                let bp = max(1, LatencyUnits.microseconds(b.percentiles[2].value)), np = LatencyUnits.microseconds(n.percentiles[2].value)
                 let rise = (np - bp) / bp
                 if rise > thresholds.maxP99Rise {
                     violations.append(Violation(series: name, metric: "p99(us)", change: rise, limit: thresholds.maxP99Rise))

@@ -8,7 +8,7 @@ import Histogram
 /// A result file is one JSON document (UTF-8), described formally by `docs/result-schema.json`
 /// (JSON Schema draft 2020-12):
 ///
-/// - `format`: always `"kvlab-result"`; `version`: `1`.
+/// - `format`: always `"kvlab-result"`; `version`: `2` (written); `1` is still read (see below).
 /// - `metadata`: the run's ``RunMetadata``: `kvlabVersion`, optional `gitCommit`, `engine`,
 ///   `engineOptions` and `properties` (string → string objects; `properties` holds every effective
 ///   workload property), `threads`, optional `target` (ops/s; absent when unthrottled), `startTime`
@@ -17,17 +17,25 @@ import Histogram
 /// - `overall`: `runtimeMs` (integer), `operations` (integer; a read-modify-write counts once),
 ///   `throughput` (ops/s = 1000 × operations / runtimeMs).
 /// - `series`: one object per latency series, in output order: `name` (YCSB's: `READ`, `READ-FAILED`,
-///   `Intended-READ`, ...), `operations`, `averageUs`, `minUs`, `maxUs`, `percentiles` (object from the
-///   percentile as text — `"50"`, `"99.9"` — to µs), `returns` (object from YCSB status name to count)
-///   and `histogram`: every latency in µs as HdrHistogram's standard V2 compressed encoding in base64
-///   (see ``HistogramEncoding``). The histogram is authoritative; the other numbers are derived from it
-///   for readers without an HdrHistogram decoder, and `operations` must equal its total count.
+///   `Intended-READ`, ...), `operations`, `averageUs` (fractional µs), `minUs`, `maxUs`, `percentiles`
+///   (object from the percentile as text — `"50"`, `"99.9"` — to whole µs, rounded to nearest), the same
+///   in nanoseconds as `averageNs`, `minNs`, `maxNs`, `percentilesNs`, then `returns` (object from YCSB
+///   status name to count) and `histogram`: every latency in NANOSECONDS as HdrHistogram's standard V2
+///   compressed encoding in base64 (see ``HistogramEncoding``, layout ``LatencyHistogram``). The histogram
+///   is authoritative; the other numbers are derived from it for readers without an HdrHistogram decoder,
+///   and `operations` must equal its total count.
+///
+/// Version 1 (kvlab before nanosecond recording) had the same fields without the `*Ns` ones and a
+/// histogram in whole microseconds. Reading a version-1 file converts its histograms to nanoseconds
+/// (``LatencyHistogram/fromMicroseconds(_:)``), so old baselines merge and compare with new runs.
 ///
 /// Reading checks all of this and reports the first problem as a ``ResultFileError`` naming the file,
 /// the JSON path (`$.series[1].histogram`) and, for histograms, the byte offset.
 public enum ResultFile {
     public static let formatName = "kvlab-result"
-    public static let formatVersion = 1
+    public static let formatVersion = 2
+    /// Versions this kvlab reads: 1 (µs histograms, converted on reading) and 2.
+    public static let readableVersions = [1, 2]
     /// Percentiles written in each series' `percentiles` object.
     public static let jsonPercentiles: [Double] = [50, 90, 95, 99, 99.9, 99.99]
 
@@ -39,9 +47,15 @@ public enum ResultFile {
             series: result.series.map { series in
                 let stats = LatencyStatistics(series.histogram, percentiles: jsonPercentiles)
                 var percentiles: [String: UInt64] = [:]
-                for p in stats.percentiles { percentiles[percentileKey(p.percentile)] = p.value }
-                return SeriesDocument(name: series.name, operations: stats.count, averageUs: stats.mean, minUs: stats.min,
-                                      maxUs: stats.max, percentiles: percentiles, returns: series.returns,
+                var percentilesNs: [String: UInt64] = [:]
+                for p in stats.percentiles {
+                    percentiles[percentileKey(p.percentile)] = LatencyUnits.wholeMicroseconds(p.value)
+                    percentilesNs[percentileKey(p.percentile)] = p.value
+                }
+                return SeriesDocument(name: series.name, operations: stats.count, averageUs: stats.mean / 1000,
+                                      minUs: LatencyUnits.wholeMicroseconds(stats.min), maxUs: LatencyUnits.wholeMicroseconds(stats.max),
+                                      percentiles: percentiles, averageNs: stats.mean, minNs: stats.min, maxNs: stats.max,
+                                      percentilesNs: percentilesNs, returns: series.returns,
                                       histogram: HistogramEncoding.encodeBase64(series.histogram))
             })
         let encoder = JSONEncoder()
@@ -91,9 +105,9 @@ public enum ResultFile {
             throw ResultFileError(file: file, reason: .invalidField(path: "$.format",
                                                                     detail: "is '\(envelope.format ?? "missing")', expected '\(formatName)'"))
         }
-        guard envelope.version == formatVersion else {
+        guard let version = envelope.version, readableVersions.contains(version) else {
             throw ResultFileError(file: file, reason: .invalidField(path: "$.version",
-                                                                    detail: "version \(envelope.version.map(String.init) ?? "missing") is not supported (this kvlab reads \(formatVersion))"))
+                                                                    detail: "version \(envelope.version.map(String.init) ?? "missing") is not supported (this kvlab reads \(readableVersions.map(String.init).joined(separator: " and ")))"))
         }
         let document: Document
         do {
@@ -120,7 +134,9 @@ public enum ResultFile {
                     path: path + ".histogram",
                     detail: "layout (lowest \(histogram.lowestDiscernibleValue), \(histogram.numberOfSignificantValueDigits.rawValue) digits) differs from kvlab's (lowest 1, 3 digits)"))
             }
-            series.append(SeriesResult(name: s.name, histogram: histogram, returns: s.returns))
+            // Version 1 recorded whole µs; everything in memory is ns.
+            let nanoseconds = version == 1 ? LatencyHistogram.fromMicroseconds(histogram) : histogram
+            series.append(SeriesResult(name: s.name, histogram: nanoseconds, returns: s.returns))
         }
         return RunResult(metadata: document.metadata, runtimeMilliseconds: document.overall.runtimeMs,
                          operations: document.overall.operations, series: series)
@@ -181,6 +197,11 @@ public enum ResultFile {
         let minUs: UInt64
         let maxUs: UInt64
         let percentiles: [String: UInt64]
+        // Version 2 only (absent in version-1 files).
+        var averageNs: Double? = nil
+        var minNs: UInt64? = nil
+        var maxNs: UInt64? = nil
+        var percentilesNs: [String: UInt64]? = nil
         let returns: [String: UInt64]
         let histogram: String
     }

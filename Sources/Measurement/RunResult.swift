@@ -2,11 +2,11 @@
 
 import Histogram
 
-/// One latency series of a result: its YCSB name, all its latencies (µs) and the statuses counted under it.
+/// One latency series of a result: its YCSB name, all its latencies (ns) and the statuses counted under it.
 public struct SeriesResult: Sendable, Equatable {
     /// YCSB series name: `READ`, `READ-FAILED`, `Intended-READ`, ...
     public var name: String
-    /// Every latency of the series, in microseconds, in ``LatencyHistogram``'s layout.
+    /// Every latency of the series, in nanoseconds, in ``LatencyHistogram``'s layout.
     public var histogram: Histogram<UInt64>
     /// `Return=<STATUS>` counts, by YCSB status name (only on plain `<OP>` series).
     public var returns: [String: UInt64]

@@ -47,10 +47,12 @@ public enum StatusLine {
 
     /// One series' bracketed interval summary, as YCSB's `OneMeasurementHdrHistogram.getSummary()`.
     public static func summary(name: String, _ histogram: Histogram<UInt64>) -> String {
+        // The histogram is in ns; YCSB's summary is in µs (whole, the average with two decimals).
         let stats = LatencyStatistics(histogram, percentiles: [50, 90, 99, 99.9, 99.99])
-        let p = stats.percentiles.map { String($0.value) }
-        return "[\(name): Count=\(stats.count), Max=\(stats.max), Min=\(stats.min), "
-            + "Avg=\(JavaFormatting.decimalFormatTwoPlaces(stats.mean)), 50=\(p[0]), 90=\(p[1]), 99=\(p[2]), "
+        let p = stats.percentiles.map { String(LatencyUnits.wholeMicroseconds($0.value)) }
+        let max = LatencyUnits.wholeMicroseconds(stats.max), min = LatencyUnits.wholeMicroseconds(stats.min)
+        return "[\(name): Count=\(stats.count), Max=\(max), Min=\(min), "
+            + "Avg=\(JavaFormatting.decimalFormatTwoPlaces(stats.mean / 1000)), 50=\(p[0]), 90=\(p[1]), 99=\(p[2]), "
             + "99.9=\(p[3]), 99.99=\(p[4])]"
     }
 

@@ -46,8 +46,8 @@ public struct CoreWorkloadConfiguration: Sendable {
     public var status = false
     /// `status.interval` in seconds (10).
     public var statusInterval: Double = 10
-    /// `hdrhistogram.percentiles` ("50,95,99").
-    public var percentiles: [Double] = [50, 95, 99]
+    /// `hdrhistogram.percentiles` ("95,99", YCSB 0.17.0's default; master's is "50,95,99").
+    public var percentiles: [Double] = [95, 99]
     /// `measurementtype` (hdrhistogram).
     public var measurementType = "hdrhistogram"
     /// `measurement.interval` (op).
@@ -60,6 +60,8 @@ public struct CoreWorkloadConfiguration: Sendable {
     public var exporter = "site.ycsb.measurements.exporter.TextMeasurementsExporter"
     /// `exportfile`; nil means standard output.
     public var exportFile: String? = nil
+    /// `measurementtype`, `exporter` and `hdrhistogram.*` as kvlab honours them (checked).
+    public var measurement = MeasurementOptions()
 
     // MARK: Counts
     /// `recordcount` (0, which YCSB's workload treats as 2^31-1; this is the effective value).
@@ -180,13 +182,14 @@ public struct CoreWorkloadConfiguration: Sendable {
         maxExecutionTime = try r.double("maxexecutiontime", default: 0, in: 0...Double.greatestFiniteMagnitude, expected: "a number of seconds ≥ 0")
         status = try r.bool("status", default: false)
         statusInterval = try r.double("status.interval", default: 10, in: 0.001...Double.greatestFiniteMagnitude, expected: "a number of seconds > 0")
-        percentiles = try r.percentiles("hdrhistogram.percentiles", default: "50,95,99")
+        percentiles = try r.percentiles("hdrhistogram.percentiles", default: "95,99")
         measurementType = try r.string("measurementtype", default: measurementType)
         measurementInterval = try r.choice("measurement.interval", default: .op)
         doTransactions = try r.bool("dotransactions", default: true)
         label = try r.string("label", default: "")
         exporter = try r.string("exporter", default: exporter)
         exportFile = properties["exportfile"]?.value
+        measurement = try MeasurementOptions(reader: &r)
 
         // Counts
         let declaredRecords = try r.integer("recordcount", default: 0, minimum: 0)

@@ -17,9 +17,9 @@ import Testing
     func roundTrip(seed: UInt64) throws {
         var rng = Fixtures.SplitMix64(state: seed)
         var h = LatencyHistogram.make()
-        for _ in 0..<20_000 { h.record(LatencyHistogram.microseconds(fromNanoseconds: rng.latencyNanos() * 10)) }
+        for _ in 0..<20_000 { h.record(rng.latencyNanos() * 10) }
         h.record(0)
-        h.record(LatencyHistogram.highestTrackableMicroseconds)
+        h.record(LatencyHistogram.highestTrackableNanoseconds)
         let text = HistogramEncoding.encodeBase64(h)
         #expect(text.hasPrefix("HISTFAAA"))
         let decoded = try HistogramEncoding.decodeBase64(text)
@@ -101,11 +101,11 @@ import Testing
     func layoutAgrees() {
         let h = LatencyHistogram.make()
         let layout = HistogramLayout(h)
-        for value: UInt64 in [0, 1, 2047, 2048, 2049, 4095, 4096, 5000, 1 << 20, 123_456_789, LatencyHistogram.highestTrackableMicroseconds] {
+        for value: UInt64 in [0, 1, 2047, 2048, 2049, 4095, 4096, 5000, 1 << 20, 123_456_789, LatencyHistogram.highestTrackableNanoseconds] {
             let index = layout.countsIndex(for: value)
             #expect(layout.value(atIndex: index) == h.lowestEquivalentForValue(value))
         }
-        #expect(layout.countsLength(highestTrackableValue: h.highestTrackableValue) == 23 * 1024)
+        #expect(layout.countsLength(highestTrackableValue: h.highestTrackableValue) == 33 * 1024)
     }
 }
 

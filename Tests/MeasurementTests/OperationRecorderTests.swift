@@ -5,18 +5,26 @@ import Testing
 @testable import Measurement
 
 @Suite struct OperationRecorderTests {
-    @Test("latencies are recorded in microseconds rounded to nearest")
-    func roundsToMicroseconds() {
-        #expect(LatencyHistogram.microseconds(fromNanoseconds: 1_499) == 1)
-        #expect(LatencyHistogram.microseconds(fromNanoseconds: 1_500) == 2)
-        #expect(LatencyHistogram.microseconds(fromNanoseconds: 0) == 0)
-        #expect(LatencyHistogram.microseconds(fromNanoseconds: .max) == LatencyHistogram.highestTrackableMicroseconds)
+    @Test("latencies are recorded in nanoseconds, exactly below 2048 ns, and YCSB's whole µs round to nearest")
+    func recordsNanoseconds() throws {
+        var recorder = OperationRecorder()
+        for nanos: UInt64 in [412, 413, 1_499, 2_047] { recorder.record(series: .read, nanos: nanos, status: .ok) }
+        recorder.record(series: .update, nanos: .max, status: .ok)
+        let reads = try #require(recorder.histogram(for: SeriesKey(.read)))
+        let stats = LatencyStatistics(reads, percentiles: [25, 50, 75, 100])
+        #expect(stats.min == 412)
+        #expect(stats.percentiles.map(\.value) == [412, 413, 1_499, 2_047])
+        #expect(recorder.histogram(for: SeriesKey(.update))?.max == LatencyHistogram.make().highestEquivalentForValue(LatencyHistogram.highestTrackableNanoseconds))
+        #expect(LatencyUnits.wholeMicroseconds(1_499) == 1)
+        #expect(LatencyUnits.wholeMicroseconds(1_500) == 2)
+        #expect(LatencyUnits.wholeMicroseconds(499) == 0)
+        #expect(LatencyUnits.microseconds(412) == 0.412)
     }
 
-    @Test("values 1 to 100 µs give count, min, max, mean and percentiles of the known distribution")
+    @Test("values 1 to 100 ns give count, min, max, mean and percentiles of the known distribution")
     func knownPercentiles() throws {
         var recorder = OperationRecorder()
-        for v in 1...100 { recorder.record(series: .read, nanos: UInt64(v) * 1000, status: .ok) }
+        for v in 1...100 { recorder.record(series: .read, nanos: UInt64(v), status: .ok) }
         let h = try #require(recorder.histogram(for: SeriesKey(.read)))
         let stats = LatencyStatistics(h, percentiles: [0, 50, 95, 99, 100])
         #expect(stats.count == 100)
@@ -50,7 +58,7 @@ import Testing
         #expect(plain.histogram(for: SeriesKey(.update, .intended)) == nil)
         var targeted = OperationRecorder(recordsIntendedLatency: true)
         targeted.record(series: .update, nanos: 1_000, intendedNanos: 50_000, status: .ok)
-        #expect(targeted.histogram(for: SeriesKey(.update, .intended))?.max == 50)
+        #expect(targeted.histogram(for: SeriesKey(.update, .intended)).map { LatencyUnits.wholeMicroseconds($0.max) } == 50)
         let names = RunResult(metadata: Fixtures.metadata(), runtimeMilliseconds: 1, operations: 1, recorders: [targeted]).series.map(\.name)
         #expect(names == ["UPDATE", "Intended-UPDATE"])
     }

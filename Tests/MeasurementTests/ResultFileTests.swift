@@ -27,7 +27,7 @@ import Testing
         let result = Fixtures.result(seed: 3, count: 100, runtimeMs: 50)
         let json = try #require(JSONSerialization.jsonObject(with: ResultFile.encode(result)) as? [String: Any])
         #expect(json["format"] as? String == "kvlab-result")
-        #expect(json["version"] as? Int == 1)
+        #expect(json["version"] as? Int == 2)
         let overall = try #require(json["overall"] as? [String: Any])
         #expect(overall["operations"] as? Int == 100)
         #expect(overall["throughput"] as? Double == 2000)
@@ -71,8 +71,8 @@ import Testing
         let error = try #require(decodeError("{\"metric\": \"READ\"}"))
         #expect(error.description == "bad.json: $.format is 'missing', expected 'kvlab-result'")
         var doc = try validDocument()
-        doc["version"] = 2
-        #expect(try #require(decodeError(try text(doc))).description.contains("$.version version 2 is not supported"))
+        doc["version"] = 3
+        #expect(try #require(decodeError(try text(doc))).description.contains("$.version version 3 is not supported (this kvlab reads 1 and 2)"))
     }
 
     @Test("a missing or mistyped field is reported with its JSON path")

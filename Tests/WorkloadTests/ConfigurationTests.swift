@@ -22,7 +22,7 @@ struct ConfigurationTests {
         #expect(c.hotspotDataFraction == 0.2 && c.hotspotOperationFraction == 0.8)
         #expect(c.exponentialPercentile == 95 && c.exponentialFraction == 0.8571428571)
         #expect(c.table == "usertable" && c.threadCount == 1 && c.target == 0 && c.maxExecutionTime == 0)
-        #expect(c.statusInterval == 10 && c.percentiles == [50, 95, 99] && c.measurementInterval == .op)
+        #expect(c.statusInterval == 10 && c.percentiles == [95, 99] && c.measurementInterval == .op)
         #expect(c.doTransactions && c.seed == 0x6B766C6162 && c.warmupTime == 0 && c.warmupOperations == 0)
         #expect(c.warnings.isEmpty)
     }
