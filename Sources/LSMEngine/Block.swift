@@ -75,9 +75,11 @@ final class Block: @unchecked Sendable {
     }
 }
 
-/// Walks a block's entries, reassembling prefix-compressed keys in a scratch buffer.
+/// Walks a block's entries, reassembling prefix-compressed keys in one scratch buffer that is
+/// reused across entries and, through `reset(to:)`, across blocks (a table walk allocates no
+/// iterator or key buffer per block).
 final class BlockIterator {
-    let block: Block
+    private(set) var block: Block
     private var keyBuffer: UnsafeMutableRawPointer
     private var keyCapacity: Int
     private(set) var keyCount = 0
@@ -96,6 +98,15 @@ final class BlockIterator {
     }
 
     deinit { keyBuffer.deallocate() }
+
+    /// Points the iterator at `block`, unpositioned (call `seekToFirst` or `seek`); the key
+    /// buffer is kept.
+    func reset(to block: Block) {
+        self.block = block
+        keyCount = 0
+        current = block.restartsOffset
+        nextOffset = block.restartsOffset
+    }
 
     var isValid: Bool { current < block.restartsOffset }
     var key: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: keyBuffer, count: keyCount) }

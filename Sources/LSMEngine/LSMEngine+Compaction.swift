@@ -140,16 +140,16 @@ extension LSMEngine {
     /// key and dropping a tombstone when no deeper level may hold the key.
     private func mergeTables(_ compaction: Compaction) throws(EngineError) -> [VersionEdit.NewFile] {
         let outputLevel = compaction.level + 1
-        var children: [any InternalIterator] = []
+        var children: [TableIterator] = []
         if compaction.level == 0 {
-            for f in compaction.inputs { children.append(try TableIterator(table: try f.table(), target: nil, cache: compactionCache)) }
+            for f in compaction.inputs { children.append(try TableIterator(files: [f], target: nil, cache: compactionCache)) }
         } else {
-            children.append(try LevelIterator(files: compaction.inputs, target: nil, cache: compactionCache))
+            children.append(try TableIterator(files: compaction.inputs, target: nil, cache: compactionCache))
         }
         if !compaction.overlaps.isEmpty {
-            children.append(try LevelIterator(files: compaction.overlaps, target: nil, cache: compactionCache))
+            children.append(try TableIterator(files: compaction.overlaps, target: nil, cache: compactionCache))
         }
-        let merged = MergingIterator(children)
+        let merged = MergingIterator(memtables: [], target: nil, tables: children)
         var outputs: [VersionEdit.NewFile] = []
         var writer: SortedTableWriter?
         var writerNumber: UInt64 = 0

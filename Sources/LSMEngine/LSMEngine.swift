@@ -163,36 +163,45 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         guard limit > 0 else { _ = try readState(); return }
         let (mem, imm, version, sequence) = try readState()
         try InternalKey.withLookupKey(start, sequence: InternalKey.maxSequence) { (target) throws(EngineError) in
-            // The memtable iterators copy entries a chunk at a time and hold no lock in between:
-            // a long scan (or a slow `visit`) does not block the writers inserting into `mem`.
-            var iterators: [any InternalIterator] = [MemTableIterator(memtable: mem, target: target)]
-            if let imm { iterators.append(MemTableIterator(memtable: imm, target: target)) }
-            try scanMerged(iterators, version: version, target: target, sequence: sequence, limit: limit, visit)
+            // The memtables are walked in place without a lock (insert-only skiplists): a long
+            // scan (or a slow `visit`) never holds anything the writers inserting into `mem` need.
+            var tables: [TableIterator] = []
+            for file in version.files[0] {
+                tables.append(try TableIterator(files: [file], target: target, cache: cache))
+            }
+            for level in 1..<Version.levelCount where !version.files[level].isEmpty {
+                tables.append(try TableIterator(files: version.files[level], target: target, cache: cache))
+            }
+            let merged = MergingIterator(memtables: imm.map { [mem, $0] } ?? [mem], target: target, tables: tables)
+            try scanMerged(merged, sequence: sequence, limit: limit, visit)
         }
     }
 
-    private func scanMerged(_ memIterators: [any InternalIterator], version: Version, target: UnsafeRawBufferPointer,
-                            sequence: UInt64, limit: Int,
+    /// Visits the newest visible entry of each user key from `merged`, skipping tombstones.
+    private func scanMerged(_ merged: MergingIterator, sequence: UInt64, limit: Int,
                             _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
-        var children = memIterators
-        for file in version.files[0] {
-            children.append(try TableIterator(table: try file.table(), target: target, cache: cache))
-        }
-        for level in 1..<Version.levelCount where !version.files[level].isEmpty {
-            children.append(try LevelIterator(files: version.files[level], target: target, cache: cache))
-        }
-        let merged = MergingIterator(children)
-        var lastUserKey: [UInt8] = []
-        var hasLast = false
+        // The last user key decided on, copied into one reused buffer (the merged key is only
+        // valid until the next step).
+        var lastCapacity = 64
+        var last = UnsafeMutableRawPointer.allocate(byteCount: lastCapacity, alignment: 8)
+        defer { last.deallocate() }
+        var lastCount = -1
         var visited = 0
         while merged.isValid {
             let key = merged.key
             if InternalKey.sequence(key) > sequence { try merged.next(); continue }
             let userKey = InternalKey.userKey(key)
-            if hasLast && lastUserKey.withUnsafeBytes({ ByteOrder.equal($0, userKey) }) { try merged.next(); continue }
-            lastUserKey.removeAll(keepingCapacity: true)
-            lastUserKey.append(contentsOf: userKey)
-            hasLast = true
+            if lastCount == userKey.count && ByteOrder.equal(UnsafeRawBufferPointer(start: last, count: lastCount), userKey) {
+                try merged.next()
+                continue
+            }
+            if userKey.count > lastCapacity {
+                last.deallocate()
+                lastCapacity = userKey.count * 2
+                last = .allocate(byteCount: lastCapacity, alignment: 8)
+            }
+            if userKey.count > 0 { last.copyMemory(from: userKey.baseAddress!, byteCount: userKey.count) }
+            lastCount = userKey.count
             if InternalKey.type(key) == .value {
                 guard visit(userKey, merged.value) else { return }
                 visited += 1

@@ -158,47 +158,88 @@ final class SortedTable: @unchecked Sendable {
     }
 }
 
-/// Walks a table: the index block picks data blocks, read through the cache as reached.
+/// Walks one table, or the files of one level of L1+ (sorted, not overlapping) as one sequence,
+/// opening each file's table as the walk reaches it. The index block picks data blocks, read
+/// through the cache as reached. One index and one data `BlockIterator` serve the whole walk
+/// (re-pointed at each block), so moving to the next block allocates nothing.
 final class TableIterator: InternalIterator {
-    let table: SortedTable
-    private let indexIterator: BlockIterator
+    private let files: [FileMetaData]
+    private var fileIndex: Int
+    private var table: SortedTable?
+    private var indexIterator: BlockIterator?
     private var data: BlockIterator?
+    private var dataValid = false
     private let cache: BlockCache
+    private let comparator = InternalKeyComparator()
 
-    /// Positioned on the first entry `>= target`, or the first entry if nil.
-    init(table: SortedTable, target: UnsafeRawBufferPointer?, cache: BlockCache) throws(EngineError) {
-        self.table = table
+    /// Positioned on the first entry `>= target` (internal key), or the first entry if nil.
+    /// `files` is one level-0 file, or the files of one deeper level in key order.
+    init(files: [FileMetaData], target: UnsafeRawBufferPointer?, cache: BlockCache) throws(EngineError) {
+        self.files = files
         self.cache = cache
-        indexIterator = BlockIterator(block: table.index)
-        if let target {
-            try indexIterator.seek(target, comparator: InternalKeyComparator())
-        } else {
-            try indexIterator.seekToFirst()
+        fileIndex = target.map { Version.findFile(files, $0) } ?? 0
+        if fileIndex < files.count {
+            try open(files[fileIndex].table(), target: target)
+            try skipEmpty()
         }
-        try loadBlock(target: target)
+    }
+
+    /// Positioned on the first entry `>= target` of one open table, or its first entry if nil.
+    init(table: SortedTable, target: UnsafeRawBufferPointer?, cache: BlockCache) throws(EngineError) {
+        files = []
+        fileIndex = 0
+        self.cache = cache
+        try open(table, target: target)
         try skipEmpty()
+    }
+
+    /// Starts on `table` at the first entry `>= target` (or its first entry).
+    private func open(_ table: SortedTable, target: UnsafeRawBufferPointer?) throws(EngineError) {
+        self.table = table
+        let index: BlockIterator
+        if let existing = indexIterator { existing.reset(to: table.index); index = existing } else {
+            index = BlockIterator(block: table.index)
+            indexIterator = index
+        }
+        if let target { try index.seek(target, comparator: comparator) } else { try index.seekToFirst() }
+        try loadBlock(target: target)
     }
 
     private func loadBlock(target: UnsafeRawBufferPointer?) throws(EngineError) {
-        guard indexIterator.isValid else { data = nil; return }
-        let iterator = BlockIterator(block: try table.dataBlock(handle: indexIterator.value, cache: cache))
-        if let target { try iterator.seek(target, comparator: InternalKeyComparator()) } else { try iterator.seekToFirst() }
-        data = iterator
+        guard let table, let index = indexIterator, index.isValid else { dataValid = false; return }
+        let block = try table.dataBlock(handle: index.value, cache: cache)
+        let iterator: BlockIterator
+        if let existing = data { existing.reset(to: block); iterator = existing } else {
+            iterator = BlockIterator(block: block)
+            data = iterator
+        }
+        if let target { try iterator.seek(target, comparator: comparator) } else { try iterator.seekToFirst() }
+        dataValid = iterator.isValid
     }
 
+    /// Moves on to the next block, and the next file, until an entry or the end.
     private func skipEmpty() throws(EngineError) {
-        while let d = data, !d.isValid {
-            try indexIterator.next()
-            try loadBlock(target: nil)
+        while !dataValid {
+            if let index = indexIterator, index.isValid {
+                try index.next()
+                if index.isValid { try loadBlock(target: nil); continue }
+            }
+            fileIndex += 1
+            guard fileIndex < files.count else { table = nil; return }
+            try open(files[fileIndex].table(), target: nil)
         }
     }
 
-    var isValid: Bool { data?.isValid ?? false }
-    var key: UnsafeRawBufferPointer { data!.key }
-    var value: UnsafeRawBufferPointer { data!.value }
+    var isValid: Bool { dataValid }
+    var key: UnsafeRawBufferPointer { data.unsafelyUnwrapped.key }
+    var value: UnsafeRawBufferPointer { data.unsafelyUnwrapped.value }
 
     func next() throws(EngineError) {
-        try data!.next()
-        try skipEmpty()
+        let iterator = data.unsafelyUnwrapped
+        try iterator.next()
+        if !iterator.isValid {
+            dataValid = false
+            try skipEmpty()
+        }
     }
 }

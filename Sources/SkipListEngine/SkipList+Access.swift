@@ -1,9 +1,9 @@
-// Scoped read and write access to a SkipList: several operations under one lock acquisition.
+// Scoped read and write access to a SkipList: several operations in one read section or under one write lock.
 
 import KVCore
 
 extension SkipList {
-    /// Shared read access, valid only inside `withReadView`'s closure.
+    /// Lock-free read access, valid only inside `withReadView`'s closure (one read section).
     public struct ReadView: ~Copyable {
         @usableFromInline unowned(unsafe) let list: SkipList
 
@@ -12,7 +12,7 @@ extension SkipList {
 
         /// Number of records.
         @inlinable
-        public var count: Int { list.storedCount }
+        public var count: Int { list.count }
 
         /// Looks up `key` and hands the stored value, in place, to `body`.
         /// - Returns: `body`'s result, or nil if the key is absent.
@@ -33,7 +33,7 @@ extension SkipList {
         public func first() -> Cursor { Cursor(node: list.head.next(0)) }
     }
 
-    /// Exclusive write access, valid only inside `withWriter`'s closure.
+    /// Exclusive write access, valid only inside `withWriter`'s closure (readers go on).
     public struct Writer: ~Copyable {
         @usableFromInline unowned(unsafe) let list: SkipList
 
@@ -42,7 +42,7 @@ extension SkipList {
 
         /// Number of records.
         @inlinable
-        public var count: Int { list.storedCount }
+        public var count: Int { list.count }
 
         /// Stores `value` under `key`, replacing any previous value.
         /// - Returns: true if the key was new.
@@ -68,8 +68,10 @@ extension SkipList {
 
     /// A position in the list that walks forward in comparator order.
     ///
-    /// Valid only inside the `withReadView` closure that made it: once the read lock is
-    /// released a writer may free the node it stands on.
+    /// Valid only inside the `withReadView` closure that made it: once its read section ends a
+    /// writer may free the node it stands on (except on `.insertOnly` lists, where nothing is
+    /// freed before the list). Walking on from a node a writer has since unlinked is safe: the
+    /// node keeps its next pointers and stays allocated until the section ends.
     public struct Cursor {
         @usableFromInline var node: SkipListNode?
 

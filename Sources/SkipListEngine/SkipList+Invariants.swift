@@ -3,14 +3,14 @@
 import KVCore
 
 extension SkipList {
-    /// Checks, under the read lock: every node's height is within 1...maxHeight; the list's
+    /// Checks, under the write lock (readers change nothing, so they may run meanwhile): every node's height is within 1...maxHeight; the list's
     /// height is in bounds and no level at or above it is linked; every level is sorted
     /// strictly ascending by the comparator; each level holds exactly the nodes of the level
     /// below that are tall enough (so it is a subset of it); level 0 holds `count` nodes.
     /// - Throws: `EngineError.corruption(file: "<memory>", offset: level, detail:)` for the
     ///   first violation found.
     public func checkInvariants() throws(EngineError) {
-        try lock.withReadLock { () throws(EngineError) in try checkInvariantsLocked() }
+        try writeLock.withLock { () throws(EngineError) in try checkInvariantsLocked() }
     }
 
     func checkInvariantsLocked() throws(EngineError) {
@@ -29,8 +29,8 @@ extension SkipList {
         var node = head.next(0)
         while let current = node {
             nodes += 1
-            guard nodes <= storedCount else {
-                throw corruption(0, "level 0 holds more than the \(storedCount) records counted")
+            guard nodes <= count else {
+                throw corruption(0, "level 0 holds more than the \(count) records counted")
             }
             guard (1...Self.maxHeight).contains(current.height) else {
                 throw corruption(0, "node \(nodes - 1) has height \(current.height) outside 1...\(Self.maxHeight)")
@@ -44,8 +44,8 @@ extension SkipList {
             previous = current
             node = current.next(0)
         }
-        guard nodes == storedCount else {
-            throw corruption(0, "level 0 holds \(nodes) records, count says \(storedCount)")
+        guard nodes == count else {
+            throw corruption(0, "level 0 holds \(nodes) records, count says \(count)")
         }
         // Level L: exactly the level L-1 nodes of height > L, in the same order. Level 0 is
         // sorted, so each level is sorted too.

@@ -1,6 +1,7 @@
 // A thread-safe ordered map of byte strings: a skiplist whose nodes are single slab chunks.
 
 import KVCore
+import Synchronization
 
 /// An ordered map from byte-string keys to byte-string values, sorted by `Comparator`.
 ///
@@ -33,50 +34,86 @@ import KVCore
 /// through the same allocator. (Measured, 1M records with jemalloc: 131.1 bytes allocated
 /// and 132.3 resident per record, `Benchmarks/reference/memory.sh`.)
 ///
-/// ## Concurrency
+/// ## Concurrency: readers never wait
 ///
-/// Readers (`value(forKey:)`, `forEach`, `withReadView`) share a `ReadWriteLock`; writers
-/// (`insert`, `remove`, `withWriter`) hold it exclusively, so they are serialized and never
-/// overlap a read. A LevelDB-style lock-free read path (release/acquire next pointers) was
-/// considered and not taken:
-/// - `remove` and size-changing replacement unlink and free chunks; without the lock a
-///   reader could still be standing on one. Making that safe needs epoch or hazard-pointer
-///   reclamation across all reader threads, which this version does not attempt.
-/// - In-place replacement of a value would tear under a concurrent reader.
-/// - `SkipListEngine` promises consistent scans and atomic batches; lock-free readers would
-///   see a batch half applied and a scan interleaved with writes (LevelDB gets both from
-///   sequence numbers, which the LSM memtable will have and this map does not).
-/// An insert-only LSM memtable could add a lock-free read path later; nodes would then need
-/// atomic next pointers and no freeing until the whole table is dropped.
+/// Writers (`insert`, `remove`, `withWriter`, `removeAll`) take the list's write lock, so they
+/// are serialized among themselves. Readers (`value(forKey:)`, `forEach`, `withReadView` and its
+/// cursors) take no lock at all: next pointers are atomic (`SkipListNode`), a new node is filled
+/// in completely and then published with release stores, bottom level first, and readers
+/// follow pointers with acquire loads. A reader therefore sees every node either fully linked
+/// on a level or not at all, and a writer never waits for a reader, however long its scan.
 ///
-/// Closures passed to read or write scopes run with the lock held: they must not call back
-/// into the same list (the lock is not recursive).
+/// Unlinking is the hard part: a reader may be standing on a node the writer has just taken out.
+/// An unlinked node keeps its own next pointers (a reader on it walks on to nodes that were its
+/// successors), and its memory is only freed once no reader can still hold it, told by an
+/// epoch-based reclaimer (`EpochReclaimer`): unlinked chunks wait in one of two bags by epoch
+/// parity and are freed when the epoch has moved twice past theirs. Readers enter and leave
+/// an epoch (two atomic operations on a shared counter, what the former read lock cost); a
+/// reader that stays long only delays the freeing, never a write. Epochs were chosen over
+/// tombstones-only (memory would grow without bound under deletes and overwrites) and over
+/// hazard pointers (a publish-and-validate per node step on the hot read path).
+///
+/// Two modes:
+/// - `.reclaiming` (the default): replacement and removal allowed. A replaced value goes into
+///   a new node that takes the old one's place on every level (top level first, level 0 last,
+///   so a reader finds the old or the new record, never a torn one); the old node is retired.
+/// - `.insertOnly` (the LSM memtable): keys are unique and never removed, so nothing is ever
+///   freed before the whole list goes; readers skip the epoch entirely, and cursors from
+///   `insertOnlySeek`/`insertOnlyFirst` stay valid for the list's lifetime.
+///
+/// Each operation on its own is atomic; a *sequence* of writes is not seen atomically by a
+/// concurrent reader. `SkipListEngine` gets atomic batches and consistent scans from
+/// sequence numbers on top of this list (multi-version keys, as LevelDB's memtable does).
+///
+/// Closures passed to write scopes run with the write lock held: they must not write to the
+/// same list again (the lock is not recursive).
 public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
+    /// What writers may do to existing keys, and so whether readers need epochs.
+    public enum Mode: Sendable {
+        /// Keys may be replaced and removed; unlinked nodes are freed after an epoch grace.
+        case reclaiming
+        /// Every key is inserted once and never removed (a memtable of unique internal keys).
+        case insertOnly
+    }
+
     /// The tallest tower. With p = 1/4, 16 levels serve ~4^16 = 4 billion keys well.
     public static var maxHeight: Int { 16 }
 
     /// The key order.
     public let comparator: Comparator
+    /// True for `.insertOnly` lists (readers then skip the epoch).
+    public let isInsertOnly: Bool
 
-    @usableFromInline let lock = ReadWriteLock()
-    // Everything below is guarded by `lock` (read: shared, write: exclusive).
+    @usableFromInline let writeLock = Lock()
+    @usableFromInline let reclaimer = EpochReclaimer()
+    // Guarded by `writeLock`.
     @usableFromInline var allocator = SlabAllocator()
     @usableFromInline var random: SeededRandom
+    /// Unlinked nodes waiting for readers to move on, by the parity of the epoch they were
+    /// unlinked in.
+    @usableFromInline var retired: (even: [SkipListNode], odd: [SkipListNode]) = ([], [])
     /// A tower of `maxHeight` pointers with an empty record, allocated outside the slabs.
     @usableFromInline let head: SkipListNode
-    /// Levels in use: 1...maxHeight. Levels at or above it are empty.
-    @usableFromInline var height = 1
-    @usableFromInline var storedCount = 0
     /// Scratch for a writer's search path; writers are exclusive, so one buffer suffices.
     @usableFromInline let predecessors: UnsafeMutablePointer<SkipListNode>
+    // Written by the writer, read by anyone without the lock.
+    /// Levels in use: 1...maxHeight. Levels at or above it are empty. Relaxed: a reader that
+    /// sees a stale height starts a level too high or too low, and both are correct.
+    @usableFromInline let heightCell = Atomic<Int>(1)
+    @usableFromInline let countCell = Atomic<Int>(0)
+    @usableFromInline let bytesInUseCell = Atomic<Int>(0)
 
     /// An empty list.
     /// - Parameters:
     ///   - comparator: the key order.
     ///   - random: the source of tower heights; a fixed seed gives a reproducible shape.
-    public init(comparator: Comparator, random: SeededRandom) {
+    ///   - mode: `.insertOnly` when keys are never replaced or removed (readers then skip the
+    ///     epoch; inserting a present key keeps the first value, and removing is a programming
+    ///     error that stops the process).
+    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming) {
         self.comparator = comparator
         self.random = random
+        self.isInsertOnly = mode == .insertOnly
         let headSize = SkipListNode.size(height: Self.maxHeight, keyCount: 0, valueCount: 0)
         let chunk = UnsafeMutableRawPointer.allocate(byteCount: headSize, alignment: 8)
         head = SkipListNode.initialize(chunk: chunk, height: Self.maxHeight,
@@ -89,17 +126,26 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     deinit {
         head.chunk.deallocate()
         predecessors.deallocate()
-        // The allocator's own deinit frees the slabs.
+        // The allocator's own deinit frees the slabs, retired nodes included.
     }
 
-    // MARK: - Public operations (one lock acquisition each)
+    /// Levels in use.
+    @inlinable
+    var height: Int { heightCell.load(ordering: .relaxed) }
 
-    /// Stores `value` under `key`, replacing any previous value.
-    /// - Returns: true if the key was new, false if a value was replaced.
+    // MARK: - Public operations
+
+    /// Stores `value` under `key`, replacing any previous value (an `.insertOnly` list keeps
+    /// the previous value instead).
+    /// - Returns: true if the key was new, false if it was already present.
     @inlinable
     @discardableResult
     public func insert(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
-        lock.withWriteLock { insertLocked(key, value) }
+        writeLock.withLock {
+            let isNew = insertLocked(key, value)
+            reclaimLocked()
+            return isNew
+        }
     }
 
     /// Removes `key`.
@@ -107,7 +153,20 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     @inlinable
     @discardableResult
     public func remove(_ key: UnsafeRawBufferPointer) -> Bool {
-        lock.withWriteLock { removeLocked(key) }
+        writeLock.withLock {
+            let removed = removeLocked(key)
+            reclaimLocked()
+            return removed
+        }
+    }
+
+    /// Runs `body` inside a read section: no lock, but nodes reached stay allocated until it ends.
+    @inlinable
+    func withReadSection<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        if isInsertOnly { return try body() }
+        let entered = reclaimer.enter()
+        defer { reclaimer.leave(entered) }
+        return try body()
     }
 
     /// Looks up `key` and hands the stored value, in place, to `body`.
@@ -115,15 +174,16 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     @inlinable
     public func value<R, E: Error>(forKey key: UnsafeRawBufferPointer,
                                    _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R? {
-        try lock.withReadLock { () throws(E) -> R? in try valueLocked(forKey: key, body) }
+        try withReadSection { () throws(E) -> R? in try valueLocked(forKey: key, body) }
     }
 
-    /// Visits records with keys `>= start` in comparator order until `visit` returns false,
-    /// as one consistent view (the read lock is held throughout).
+    /// Visits records with keys `>= start` in comparator order until `visit` returns false.
+    /// Lock-free: each record visited was present at some moment during the walk, in order,
+    /// but writes made meanwhile may or may not be seen.
     @inlinable
     public func forEach<E: Error>(from start: UnsafeRawBufferPointer,
                                   _ visit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(E) -> Bool) throws(E) {
-        try lock.withReadLock { () throws(E) in
+        try withReadSection { () throws(E) in
             var node = findGreaterOrEqual(start, recordingPredecessors: false)
             while let current = node {
                 let (key, value) = current.record
@@ -133,35 +193,62 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` with shared read access: any number of lookups and cursors see one state.
+    /// Runs `body` with lock-free read access: lookups and cursors made in it stay valid until
+    /// it returns. Writers go on meanwhile.
     @inlinable
     public func withReadView<R, E: Error>(_ body: (borrowing ReadView) throws(E) -> R) throws(E) -> R {
-        try lock.withReadLock { () throws(E) -> R in try body(ReadView(list: self)) }
+        try withReadSection { () throws(E) -> R in try body(ReadView(list: self)) }
     }
 
-    /// Runs `body` with exclusive write access: its changes appear to readers all at once.
+    /// Runs `body` with exclusive write access (writers are serialized; readers are not held off).
     @inlinable
     public func withWriter<R, E: Error>(_ body: (borrowing Writer) throws(E) -> R) throws(E) -> R {
-        try lock.withWriteLock { () throws(E) -> R in try body(Writer(list: self)) }
+        try writeLock.withLock { () throws(E) -> R in
+            defer { reclaimLocked() }
+            return try body(Writer(list: self))
+        }
+    }
+
+    /// A cursor on the first record `>= key` of an `.insertOnly` list, valid for as long as the
+    /// list lives (nothing in such a list is freed earlier).
+    @inlinable
+    public func insertOnlySeek(_ key: UnsafeRawBufferPointer) -> Cursor {
+        precondition(isInsertOnly, "insertOnlySeek on a list that reclaims nodes: use withReadView")
+        return Cursor(node: findGreaterOrEqual(key, recordingPredecessors: false))
+    }
+
+    /// A cursor on the first record of an `.insertOnly` list (see `insertOnlySeek`).
+    @inlinable
+    public func insertOnlyFirst() -> Cursor {
+        precondition(isInsertOnly, "insertOnlyFirst on a list that reclaims nodes: use withReadView")
+        return Cursor(node: head.next(0))
     }
 
     /// Number of records.
-    public var count: Int { lock.withReadLock { storedCount } }
+    public var count: Int { countCell.load(ordering: .relaxed) }
 
-    /// Bytes held by nodes (chunk sizes), for deciding when a memtable is full.
-    public var approximateMemoryUsage: Int { lock.withReadLock { allocator.bytesInUse } }
+    /// Bytes held by nodes (chunk sizes, retired ones until freed), for deciding when a
+    /// memtable is full.
+    public var approximateMemoryUsage: Int { bytesInUseCell.load(ordering: .relaxed) }
 
     /// Bytes held by nodes, and bytes obtained from the system (slabs and large values).
     public var memoryUsage: (bytesInUse: Int, bytesReserved: Int) {
-        lock.withReadLock { (allocator.bytesInUse, allocator.bytesReserved) }
+        writeLock.withLock { (allocator.bytesInUse, allocator.bytesReserved) }
     }
 
-    /// Removes every record.
+    /// Removes every record. Readers that are inside a read section meanwhile finish on the
+    /// old nodes: the records are unlinked first, then this waits for those readers to leave
+    /// (the one place a writer waits for readers), then frees.
     /// - Parameter keepingCapacity: keep the slabs for reuse instead of returning them.
     public func removeAll(keepingCapacity: Bool = false) {
-        lock.withWriteLock {
+        writeLock.withLock {
+            let first = head.next(0)
+            for level in 0..<Self.maxHeight { head.setNext(level, nil) }
+            reclaimer.drain()
+            freeRetiredLocked(parity: 0)
+            freeRetiredLocked(parity: 1)
             if keepingCapacity {
-                var node = head.next(0)
+                var node = first
                 while let current = node {
                     node = current.next(0)
                     allocator.deallocate(current.chunk, size: current.size)
@@ -169,17 +256,17 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
             } else {
                 allocator.releaseAll()
             }
-            for level in 0..<Self.maxHeight { head.setNext(level, nil) }
-            height = 1
-            storedCount = 0
+            heightCell.store(1, ordering: .relaxed)
+            countCell.store(0, ordering: .relaxed)
+            bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
         }
     }
 
-    // MARK: - Core algorithms (caller holds the lock)
+    // MARK: - Core algorithms (readers: inside a read section; writers: holding the write lock)
 
-    /// The first node whose key is `>= key`, or nil. With `recordingPredecessors`, also
-    /// stores in `predecessors[level]` the last node before `key` on every level in use
-    /// (the caller holds the write lock).
+    /// The first node whose key is `>= key`, or nil. With `recordingPredecessors` (writers
+    /// only), also stores in `predecessors[level]` the last node before `key` on every level
+    /// in use.
     @inlinable
     func findGreaterOrEqual(_ key: UnsafeRawBufferPointer, recordingPredecessors: Bool) -> SkipListNode? {
         var node = head
@@ -209,60 +296,113 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     func insertLocked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
         if let found = findGreaterOrEqual(key, recordingPredecessors: true),
            comparator.compare(found.key, key) == 0 {
-            replaceLocked(found, key: key, value: value)
+            // An insert-only list keeps the first record: its readers hold nodes without
+            // epochs, so none may be replaced (an LSM log replayed twice inserts equal records).
+            if !isInsertOnly { replaceLocked(found, key: key, value: value) }
             return false
         }
+        _ = linkNewLocked(key, value)
+        return true
+    }
+
+    /// Links a new node for `key`, which must not be in the list; `predecessors` must hold
+    /// its search path (`findGreaterOrEqual(key, recordingPredecessors: true)`).
+    /// - Returns: the new node.
+    @inlinable
+    func linkNewLocked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> SkipListNode {
         let nodeHeight = randomHeight()
-        if nodeHeight > height {
-            for level in height..<nodeHeight { predecessors[level] = head }
-            height = nodeHeight
+        let listHeight = height
+        if nodeHeight > listHeight {
+            for level in listHeight..<nodeHeight { predecessors[level] = head }
+            // Relaxed is enough: a reader that sees the new height before the links finds nil
+            // at those levels of the head and goes down (LevelDB's argument).
+            heightCell.store(nodeHeight, ordering: .relaxed)
         }
         let size = SkipListNode.size(height: nodeHeight, keyCount: key.count, valueCount: value.count)
         let node = SkipListNode.initialize(chunk: allocator.allocate(size), height: nodeHeight, key: key, value: value)
         for level in 0..<nodeHeight {
-            let before = predecessors[level]
-            node.setNext(level, before.next(level))
-            before.setNext(level, node)
+            node.setNextUnpublished(level, predecessors[level].next(level))
+            predecessors[level].setNext(level, node)
         }
-        storedCount += 1
-        return true
+        countCell.store(countCell.load(ordering: .relaxed) + 1, ordering: .relaxed)
+        bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
+        return node
     }
 
-    /// Gives `node` (whose key equals `key`) a new value; `predecessors` is filled in.
-    /// In place when the chunk size is unchanged, else a new chunk of the same height takes
-    /// its place on every level. Safe only because readers are excluded.
+    /// Gives `node` (whose key equals `key`) a new value; `predecessors` is filled in. A new
+    /// node of the same height takes its place on every level, top level first so that level 0,
+    /// the one every search ends on, switches last; the old node is retired, not freed.
     @inlinable
     func replaceLocked(_ node: SkipListNode, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        precondition(!isInsertOnly, "a key was inserted twice into an insert-only skiplist")
         let nodeHeight = node.height
-        let oldSize = node.size
         let newSize = SkipListNode.size(height: nodeHeight, keyCount: key.count, valueCount: value.count)
-        if SlabAllocator.chunkSize(for: oldSize) == SlabAllocator.chunkSize(for: newSize) {
-            // The caller's key, not node.key: a change in the value's varint length shifts the key,
-            // and copying the stored key onto itself shifted by a byte would corrupt it.
-            PackedRecord.write(key: key, value: value, to: node.reference + 1)
-            return
-        }
-        // The stored key is the one kept: equal under the comparator, maybe not bytewise.
+        // The caller's key: equal under the comparator, and the stored one may be freed soon.
         let replacement = SkipListNode.initialize(chunk: allocator.allocate(newSize), height: nodeHeight,
                                                   key: key, value: value)
-        for level in 0..<nodeHeight {
-            replacement.setNext(level, node.next(level))
+        for level in 0..<nodeHeight { replacement.setNextUnpublished(level, node.next(level)) }
+        for level in stride(from: nodeHeight - 1, through: 0, by: -1) {
             predecessors[level].setNext(level, replacement)
         }
-        allocator.deallocate(node.chunk, size: oldSize)
+        retireLocked(node)
+        bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
     }
 
     @inlinable
     func removeLocked(_ key: UnsafeRawBufferPointer) -> Bool {
         guard let found = findGreaterOrEqual(key, recordingPredecessors: true),
               comparator.compare(found.key, key) == 0 else { return false }
-        for level in 0..<found.height {
-            predecessors[level].setNext(level, found.next(level))
-        }
-        allocator.deallocate(found.chunk, size: found.size)
-        storedCount -= 1
-        while height > 1 && head.next(height - 1) == nil { height -= 1 }
+        unlinkLocked(found)
         return true
+    }
+
+    /// Takes `node` out of every level and retires it; `predecessors` holds its search path.
+    @inlinable
+    func unlinkLocked(_ node: SkipListNode) {
+        precondition(!isInsertOnly, "remove on an insert-only skiplist")
+        for level in stride(from: node.height - 1, through: 0, by: -1) {
+            predecessors[level].setNext(level, node.next(level))
+        }
+        retireLocked(node)
+        countCell.store(countCell.load(ordering: .relaxed) - 1, ordering: .relaxed)
+        var listHeight = height
+        while listHeight > 1 && head.next(listHeight - 1) == nil { listHeight -= 1 }
+        heightCell.store(listHeight, ordering: .relaxed)
+    }
+
+    /// Parks an unlinked node until no reader can hold it.
+    @inlinable
+    func retireLocked(_ node: SkipListNode) {
+        if reclaimer.current & 1 == 0 { retired.even.append(node) } else { retired.odd.append(node) }
+    }
+
+    @inlinable
+    var hasRetiredLocked: Bool { !retired.even.isEmpty || !retired.odd.isEmpty }
+
+    /// Frees the retired nodes of one epoch parity (their grace period is over).
+    @inlinable
+    func freeRetiredLocked(parity: Int) {
+        func free(_ nodes: inout [SkipListNode]) {
+            for node in nodes { allocator.deallocate(node.chunk, size: node.size) }
+            nodes.removeAll(keepingCapacity: true)
+        }
+        if parity == 0 { free(&retired.even) } else { free(&retired.odd) }
+        bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
+    }
+
+    /// Moves the epoch on once if readers allow, freeing what that makes safe.
+    /// - Returns: whether the epoch moved.
+    @inlinable
+    func tryAdvanceEpochLocked() -> Bool {
+        reclaimer.tryAdvance { parity in freeRetiredLocked(parity: parity) }
+    }
+
+    /// Frees retired nodes as far as readers allow, without waiting: two epoch steps free
+    /// everything retired so far when no reader is inside.
+    @inlinable
+    func reclaimLocked() {
+        var steps = 0
+        while steps < 2 && hasRetiredLocked && tryAdvanceEpochLocked() { steps += 1 }
     }
 
     /// A height from 1...maxHeight, each level kept with probability 1/4 (two random bits).
@@ -282,6 +422,6 @@ extension SkipList where Comparator == BytewiseComparator {
     /// An empty list in bytewise key order.
     /// - Parameter random: the source of tower heights.
     public convenience init(random: SeededRandom = SeededRandom(seed: 0x5EED)) {
-        self.init(comparator: BytewiseComparator(), random: random)
+        self.init(comparator: BytewiseComparator(), random: random, mode: .reclaiming)
     }
 }

@@ -1,25 +1,63 @@
-// The in-memory ordered engine `skiplist`: a SkipList in bytewise order behind KeyValueEngine.
+// The in-memory ordered engine `skiplist`: a multi-version SkipList behind KeyValueEngine.
 
 import KVCore
 import Synchronization
 
-/// An in-memory, ordered key-value engine over one `SkipList`.
+/// An in-memory, ordered key-value engine over one `SkipList` whose readers take no lock.
 ///
-/// Reads share the list's read lock; writes, batches and `close()` take its write lock, so
-/// a batch is atomic and a scan sees one consistent state. The closed flag is set under the
-/// write lock and checked under the lock of every operation, so no call can see the list
-/// after `close()` has freed it.
-public final class SkipListEngine: KeyValueEngine {
+/// ## Versions: atomic batches and consistent scans without a read lock
+///
+/// The list holds *versioned keys* (`VersionedKey`: user key + sequence number + kind, newest
+/// first), as an LSM memtable does. A write (a put, a delete, or a whole batch, one sequence
+/// number per operation) runs under the list's write lock: it links new nodes, never touches
+/// an existing one, and then publishes its last sequence number with a release store. A reader
+/// (`get`, `scan`) loads the published sequence once and looks only at versions at or below it,
+/// so it sees each batch entirely or not at all, and a scan is one snapshot however long it
+/// runs and whatever is written meanwhile. Readers never wait for writers, and writers never
+/// wait for readers: a scan holding its cursor open for a long time delays the freeing of old
+/// versions, nothing else (`SkipListEngineTests`' scan-versus-writer test checks it).
+///
+/// ## Deletes and overwrites: tombstones, then epochs
+///
+/// A delete links a tombstone version; an overwrite links a newer value version. What they hide
+/// (the older version; and the tombstone itself, once nothing older remains) is garbage only
+/// when no reader can still be looking at a snapshot older than the write. That is decided by
+/// the list's epochs (`EpochReclaimer`): the write queues the hidden nodes tagged with the epoch
+/// after its publication; two epochs later every reader in flight started after the write, so
+/// the nodes are unlinked, and two epochs after that they are freed. Tombstones alone would let
+/// memory grow without bound under deletes and overwrites, and freeing at once would pull nodes
+/// from under readers, so both are used. Without concurrent readers the epochs move at once and
+/// memory returns to what the live records need at the end of each write.
+///
+/// Memory per record: the 8-byte trailer on every key (136-byte chunks for 16-byte keys and
+/// 100-byte values, against 128 without versions); overwritten and deleted records hold their
+/// old node until their grace period ends.
+///
+/// The closed flag is set under the write lock; `close()` then unlinks everything, waits for the
+/// readers in flight (the one wait in this engine) and frees the memory.
+public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     public let name = "skiplist"
     public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .atomicBatch]
 
-    private let list: SkipList<BytewiseComparator>
+    private let list: SkipList<VersionedKeyComparator>
     private let isClosed = Atomic<Bool>(false)
+    /// The last sequence number whose write is complete: readers look at versions up to it.
+    private let visibleSequence = Atomic<UInt64>(0)
+    /// User keys whose newest version is a value.
+    private let liveCount = Atomic<Int>(0)
+
+    // Guarded by the list's write lock.
+    private var lastSequence: UInt64 = 0
+    /// Nodes hidden by the current write, tagged with an epoch once it is published.
+    private var hidden: [SkipListNode] = []
+    /// Hidden nodes waiting to be unlinked, oldest first, with the epoch they were queued in.
+    private var pending: [(node: SkipListNode, epoch: Int)] = []
+    private var pendingStart = 0
 
     /// An empty engine.
     /// - Parameter seed: seeds the tower heights, so a run's memory layout is reproducible.
     public init(seed: UInt64 = 0x5EED) {
-        list = SkipList(comparator: BytewiseComparator(), random: SeededRandom(seed: seed))
+        list = SkipList(comparator: VersionedKeyComparator(), random: SeededRandom(seed: seed), mode: .reclaiming)
     }
 
     /// Bytes held by records (chunk sizes), and bytes obtained from the system.
@@ -27,27 +65,24 @@ public final class SkipListEngine: KeyValueEngine {
 
     @inline(__always)
     private func checkOpen() throws(EngineError) {
-        if isClosed.load(ordering: .relaxed) { throw .closed(engine: name) }
+        // Sequentially consistent: paired with close()'s exchange and the reclaimer's drain, a
+        // reader that entered its section after close() began sees the flag.
+        if isClosed.load(ordering: .sequentiallyConsistent) { throw .closed(engine: name) }
     }
+
+    // MARK: - Reads (no lock)
 
     public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         try list.withReadView { (view) throws(EngineError) -> R? in
             try checkOpen()
-            return view.value(forKey: key, body)
-        }
-    }
-
-    public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) {
-        try list.withWriter { (writer) throws(EngineError) in
-            try checkOpen()
-            writer.insert(key, value)
-        }
-    }
-
-    public func delete(_ key: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) -> Bool {
-        try list.withWriter { (writer) throws(EngineError) -> Bool in
-            try checkOpen()
-            return writer.remove(key)
+            let sequence = visibleSequence.load(ordering: .acquiring)
+            return VersionedKey.with(key, sequence: sequence) { lookup -> R? in
+                let cursor = view.seek(lookup)
+                guard cursor.isValid else { return nil }
+                let found = cursor.key
+                guard ByteOrder.equal(VersionedKey.userKey(found), key), !VersionedKey.isDeletion(found) else { return nil }
+                return body(cursor.value)
+            }
         }
     }
 
@@ -55,40 +90,161 @@ public final class SkipListEngine: KeyValueEngine {
                      _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
         try list.withReadView { (view) throws(EngineError) in
             try checkOpen()
-            var cursor = view.seek(start)
+            let sequence = visibleSequence.load(ordering: .acquiring)
+            var cursor = VersionedKey.with(start, sequence: sequence) { view.seek($0) }
             var visited = 0
+            // The user key last decided on, in place in its node (nodes outlive the section).
+            var last = UnsafeRawBufferPointer(start: nil, count: 0)
+            var hasLast = false
             while visited < limit, cursor.isValid {
-                guard visit(cursor.key, cursor.value) else { return }
+                let key = cursor.key
+                defer { cursor.next() }
+                if VersionedKey.sequence(key) > sequence { continue }
+                let userKey = VersionedKey.userKey(key)
+                if hasLast && ByteOrder.equal(userKey, last) { continue }
+                last = userKey
+                hasLast = true
+                if VersionedKey.isDeletion(key) { continue }
+                guard visit(userKey, cursor.value) else { return }
                 visited += 1
-                cursor.next()
             }
         }
     }
 
-    public func write(_ batch: WriteBatch, options: WriteOptions) throws(EngineError) {
-        try list.withWriter { (writer) throws(EngineError) in
+    // MARK: - Writes (serialized by the list's write lock)
+
+    public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) {
+        try list.withWriter { (_) throws(EngineError) in
             try checkOpen()
-            batch.forEach { operation in
-                switch operation {
-                case let .put(key, value): writer.insert(key, value)
-                case let .delete(key): writer.remove(key)
-                }
-            }
+            lastSequence += 1
+            _ = applyLocked(key, value, sequence: lastSequence)
+            publishLocked()
         }
     }
+
+    public func delete(_ key: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) -> Bool {
+        try list.withWriter { (_) throws(EngineError) -> Bool in
+            try checkOpen()
+            let existed = applyLocked(key, nil, sequence: lastSequence + 1)
+            if existed {
+                lastSequence += 1
+                publishLocked()
+            }
+            return existed
+        }
+    }
+
+    public func write(_ batch: WriteBatch, options: WriteOptions) throws(EngineError) {
+        try list.withWriter { (_) throws(EngineError) in
+            try checkOpen()
+            var sequence = lastSequence
+            batch.forEach { operation in
+                switch operation {
+                case let .put(key, value):
+                    sequence += 1
+                    _ = applyLocked(key, value, sequence: sequence)
+                case let .delete(key):
+                    if applyLocked(key, nil, sequence: sequence + 1) { sequence += 1 }
+                }
+            }
+            lastSequence = sequence
+            publishLocked()
+        }
+    }
+
+    /// Links a new version of `key` at `sequence`: a value, or a tombstone when `value` is nil
+    /// (only if the key is live: a delete of an absent key links nothing). Queues what it hides.
+    /// - Returns: whether the key was live before.
+    private func applyLocked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?, sequence: UInt64) -> Bool {
+        VersionedKey.with(key, sequence: sequence, isDeletion: value == nil) { versioned -> Bool in
+            // `sequence` is above every stored one, so the first entry >= versioned is the newest
+            // version of `key`, if the key has one.
+            let found = list.findGreaterOrEqual(versioned, recordingPredecessors: true)
+            let previous = found.flatMap { ByteOrder.equal(VersionedKey.userKey($0.key), key) ? $0 : nil }
+            let wasLive = previous.map { !VersionedKey.isDeletion($0.key) } ?? false
+            if value == nil && !wasLive { return false }
+            let node = list.linkNewLocked(versioned, value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            // The older version first: it must be gone before the tombstone that hides it.
+            if let previous { hidden.append(previous) }
+            if value == nil {
+                hidden.append(node)
+                liveCount.wrappingSubtract(1, ordering: .relaxed)
+            } else if !wasLive {
+                liveCount.wrappingAdd(1, ordering: .relaxed)
+            }
+            return wasLive
+        }
+    }
+
+    /// Makes the writes so far visible, then collects what readers allow.
+    private func publishLocked() {
+        visibleSequence.store(lastSequence, ordering: .releasing)
+        let epoch = list.reclaimer.current
+        for node in hidden { pending.append((node, epoch)) }
+        hidden.removeAll(keepingCapacity: true)
+        // Four epoch steps take a queued node through unlinking and freeing when no reader is
+        // inside; a reader in the way stops the steps, never this thread.
+        var steps = 0
+        while true {
+            unlinkExpiredLocked()
+            guard steps < 4, pendingStart < pending.count || list.hasRetiredLocked, list.tryAdvanceEpochLocked() else { break }
+            steps += 1
+        }
+    }
+
+    /// Unlinks the queued nodes no reader can need any more (queued two or more epochs ago).
+    private func unlinkExpiredLocked() {
+        let epoch = list.reclaimer.current
+        while pendingStart < pending.count, pending[pendingStart].epoch + 2 <= epoch {
+            let node = pending[pendingStart].node
+            pendingStart += 1
+            let found = list.findGreaterOrEqual(node.key, recordingPredecessors: true)
+            precondition(found == node, "a queued skiplist version is no longer linked")
+            if VersionedKey.isDeletion(node.key) {
+                // A newer version of the key came after the tombstone: it queued the tombstone
+                // again, and that later entry removes it.
+                let before = list.predecessors[0]
+                if before != list.head && ByteOrder.equal(VersionedKey.userKey(before.key), VersionedKey.userKey(node.key)) { continue }
+            }
+            list.unlinkLocked(node)
+        }
+        if pendingStart == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingStart = 0
+        } else if pendingStart > 4096 && pendingStart * 2 > pending.count {
+            pending.removeFirst(pendingStart)
+            pendingStart = 0
+        }
+    }
+
+    // MARK: - Lifecycle
 
     public func flush() throws(EngineError) {
         try checkOpen()
     }
 
     public func close() throws(EngineError) {
-        // Marked closed under the write lock: every later operation sees the flag under its
-        // own lock before touching the list, which is then emptied and its slabs returned.
-        let wasOpen = list.withWriter { _ in !isClosed.exchange(true, ordering: .relaxed) }
+        // Marked closed under the write lock: every later write sees the flag; readers check it
+        // inside their read section, and removeAll waits for those already past the check.
+        let wasOpen = list.withWriter { _ -> Bool in
+            let wasOpen = !isClosed.exchange(true, ordering: .sequentiallyConsistent)
+            if wasOpen {
+                hidden.removeAll()
+                pending.removeAll()
+                pendingStart = 0
+                liveCount.store(0, ordering: .relaxed)
+            }
+            return wasOpen
+        }
         if wasOpen { list.removeAll(keepingCapacity: false) }
     }
 
-    public var count: Int? { list.count }
+    /// User keys with a live value.
+    public var count: Int? { liveCount.load(ordering: .relaxed) }
+
+    /// Versions stored, live or waiting to be collected (for tests: they all go once no reader
+    /// is inside).
+    var storedVersions: Int { list.count }
 
     public func checkInvariants() throws(EngineError) {
         try checkOpen()

@@ -2,7 +2,7 @@
 
 import KVCore
 import Testing
-import SkipListEngine
+@testable import SkipListEngine
 
 @Suite("SkipListEngine")
 struct SkipListEngineTests {
@@ -88,6 +88,42 @@ struct SkipListEngineTests {
         let used = engine.memoryUsage
         #expect(used.bytesInUse >= 1000 * 104 && used.bytesInUse <= used.bytesReserved)
         for i in 0..<1000 { try engine.delete(withUnsafeBytes(of: UInt32(i)) { Array($0) }) }
+        #expect(engine.memoryUsage.bytesInUse == 0)
+    }
+}
+
+@Suite("SkipListEngine versions")
+struct SkipListEngineVersionTests {
+    @Test("versions hidden while a scan is open stay readable to it and are freed once it ends")
+    func hiddenVersionsAreCollectedAfterTheScan() throws {
+        let engine = SkipListEngine(seed: 11)
+        defer { try? engine.close() }
+        let keys = (0..<100).map { withUnsafeBytes(of: UInt32($0).bigEndian) { Array($0) } }
+        for key in keys { try engine.put(key, [0]) }
+        let baseline = engine.memoryUsage.bytesInUse
+        #expect(engine.storedVersions == 100)
+        var seen: [UInt8] = []
+        var versionsDuringScan = 0
+        try engine.scan(from: UnsafeRawBufferPointer(start: nil, count: 0), limit: .max) { _, value in
+            if seen.isEmpty {
+                // Same thread, no lock held by the scan: overwrite every key twice, delete half.
+                for round in 1...2 { for key in keys { try? engine.put(key, [UInt8(round)]) } }
+                for key in keys.prefix(50) { _ = try? engine.delete(key) }
+                versionsDuringScan = engine.storedVersions
+            }
+            seen.append(value.first ?? 255)
+            return true
+        }
+        #expect(seen == [UInt8](repeating: 0, count: 100), "the scan is one snapshot: the first versions only")
+        #expect(versionsDuringScan == 100 * 3 + 50, "nothing is unlinked while the scan may need it")
+        #expect(engine.count == 50)
+        try engine.put(keys[99], [9])  // the next write collects what the finished scan held
+        #expect(engine.storedVersions == 50)
+        #expect(engine.memoryUsage.bytesInUse < baseline)
+        try engine.checkInvariants()
+        for key in keys.prefix(50) { _ = try engine.delete(key) }
+        for key in keys.suffix(50) { _ = try engine.delete(key) }
+        #expect(engine.storedVersions == 0)
         #expect(engine.memoryUsage.bytesInUse == 0)
     }
 }
