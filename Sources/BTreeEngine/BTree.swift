@@ -17,15 +17,15 @@ import KVCore
 /// in one page. Hence no two adjacent siblings are both under a quarter full.
 final class BTree {
     let pager: Pager
-    var root: UInt64
-    var height: Int
-    var recordCount: UInt64
+    @exclusivity(unchecked) var root: UInt64
+    @exclusivity(unchecked) var height: Int
+    @exclusivity(unchecked) var recordCount: UInt64
     let capacity: Int
     let maximumCell: Int
     let maximumKeyPrefix: Int
     /// Cell bytes being built (writer only).
     private let scratch: UnsafeMutableRawPointer
-    private var path: [(page: Page, child: Int)] = []
+    @exclusivity(unchecked) private var path: [(page: Page, child: Int)] = []
 
     init(pager: Pager, meta: MetaPage) {
         self.pager = pager
@@ -67,9 +67,14 @@ final class BTree {
 
     @inline(__always)
     private func checkedNode(_ page: Page, depth: Int, height: Int) throws(EngineError) -> Node {
-        let node = page.node
+        try checkedNode(page.node, number: page.number, depth: depth, height: height)
+    }
+
+    /// `node` (page `number`), checked to be a leaf at the bottom level and a branch above it.
+    @inline(__always)
+    func checkedNode(_ node: Node, number: UInt64, depth: Int, height: Int) throws(EngineError) -> Node {
         let expected: PageType = depth == height - 1 ? .leaf : .branch
-        if node.type != expected.rawValue { throw wrongType(page, depth: depth, height: height, expected: expected) }
+        if node.type != expected.rawValue { throw wrongType(node, number: number, depth: depth, height: height, expected: expected) }
         return node
     }
 
@@ -78,32 +83,38 @@ final class BTree {
         try checkedNode(page, depth: depth, height: height)
     }
 
-    private func wrongType(_ page: Page, depth: Int, height: Int, expected: PageType) -> EngineError {
-        let node = page.node
-        return .corruption(file: pager.path, offset: Int64(page.number) * Int64(pager.pageSize) + 4,
-                              detail: "page \(page.number): type \(node.type) at depth \(depth) of \(height), expected \(expected)")
+    private func wrongType(_ node: Node, number: UInt64, depth: Int, height: Int, expected: PageType) -> EngineError {
+        .corruption(file: pager.path, offset: Int64(number) * Int64(pager.pageSize) + 4,
+                    detail: "page \(number): type \(node.type) at depth \(depth) of \(height), expected \(expected)")
     }
 
     // MARK: Reading
 
     /// Applies `body` to the value under `key` in the tree at `root` of `height`, or returns nil.
+    ///
+    /// The descent reads pages in place through the cache's lock-free reader path (inside one
+    /// reader epoch, see `PageCache`): no lock, no reference counting, no copy per page.
     func get<R>(_ key: UnsafeRawBufferPointer, root: UInt64, height: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         guard root != 0 else { return nil }
-        var page = try pager.page(root)
+        let cache = pager.cache
+        let parity = cache.enterReader()
+        defer { cache.exitReader(parity) }
+        let pageSize = pager.pageSize
+        var number = root
         var depth = 0
         while true {
-            let node = try checkedNode(page, depth: depth, height: height)
+            let node = try checkedNode(Node(base: try pager.readerBytes(number), pageSize: pageSize), number: number, depth: depth, height: height)
             if node.isLeaf {
                 let (i, found) = try search(node, key)
                 guard found else { return nil }
                 return try withValue(node, i, body)
             }
-            page = try pager.page(node.child(try childIndex(node, key)))
+            number = node.child(try childIndex(node, key))
             depth += 1
         }
     }
 
-    private func withValue<R>(_ node: Node, _ i: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R {
+    func withValue<R>(_ node: Node, _ i: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R {
         let value = node.leafValue(i)
         if let inline = value.inline { return body(inline) }
         var bytes: [UInt8] = []
@@ -113,54 +124,24 @@ final class BTree {
     }
 
     /// Visits records with keys >= `start` in order, up to `limit`, until `visit` returns false,
-    /// in the tree at `root` of `height`. A cursor: the stack of branch pages and child indexes
-    /// from the root to the current leaf.
+    /// in the tree at `root` of `height`, with a `BTreeCursor`.
     func scan(from start: UnsafeRawBufferPointer, limit: Int, root: UInt64, height: Int,
               _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
         guard root != 0, limit > 0 else { return }
-        var stack: [(page: Page, child: Int)] = []
-        var page = try pager.page(root)
-        var depth = 0
-        while !(try checkedNode(page, depth: depth, height: height)).isLeaf {
-            let ci = try childIndex(page.node, start)
-            stack.append((page, ci))
-            page = try pager.page(page.node.child(ci))
-            depth += 1
-        }
-        var index = try search(page.node, start).index
+        var cursor = BTreeCursor(tree: self, root: root, height: height)
+        try cursor.seek(start)
         var visited = 0
-        while true {
-            let node = page.node
-            while index < node.count {
-                let key = node.key(index)
-                let keepGoing: Bool
-                if key.isComplete {
-                    keepGoing = try withValue(node, index) { v in visit(UnsafeRawBufferPointer(start: key.bytes, count: key.inlineCount), v) }
-                } else {
-                    let full = try fullKey(key)
-                    keepGoing = try full.withBytes { (k) throws(EngineError) in try withValue(node, index) { v in visit(k, v) } }
-                }
-                visited += 1
-                if !keepGoing || visited >= limit { return }
-                index += 1
-            }
-            // The next leaf: up to the first ancestor with a child to the right, then leftmost down.
-            var advanced = false
-            while let top = stack.popLast() {
-                let branch = top.page, ci = top.child
-                guard ci < branch.node.count else { continue }
-                stack.append((branch, ci + 1))
-                page = try pager.page(branch.node.child(ci + 1))
-                while !(try checkedNode(page, depth: stack.count, height: height)).isLeaf {
-                    stack.append((page, 0))
-                    page = try pager.page(page.node.child(0))
-                }
-                index = 0
-                advanced = true
-                break
-            }
-            if !advanced { return }
+        while cursor.isValid {
+            let keepGoing = try cursor.withRecord(visit)
+            visited += 1
+            if !keepGoing || visited >= limit { return }
+            try cursor.next()
         }
+    }
+
+    /// A cursor over the tree at `root` of `height` (a pinned snapshot), not yet positioned.
+    func cursor(root: UInt64, height: Int) -> BTreeCursor {
+        BTreeCursor(tree: self, root: root, height: height)
     }
 
     // MARK: Writing

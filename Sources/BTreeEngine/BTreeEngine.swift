@@ -48,6 +48,11 @@
 // see a half-applied group and a long scan does not hold writers back. A group is published
 // after its commit (readers never see a write a killed process could take back, except under
 // `buffered`). Pinning waits only while a leader applies its group (not during pwrite or fsync).
+//
+// Every mutable stored property of this module's classes is guarded by a lock (or owned by the
+// writer) as documented beside it, so they are declared `@exclusivity(unchecked)`: Swift's
+// dynamic exclusivity check (swift_beginAccess) otherwise cost about 75 instructions per access
+// and made up a quarter of a point read in callgrind (results/read-paths.md).
 
 import Foundation
 import KVCore
@@ -102,19 +107,20 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
 
     /// Writers waiting for their group to be committed; the first one leads.
     private let queue = ConditionLock()
-    private var writers: [PendingWrite] = []
-    private var queueClosed = false
+    @exclusivity(unchecked) private var writers: [PendingWrite] = []
+    @exclusivity(unchecked) private var queueClosed = false
     /// Serializes group commits, background fsyncs, flush, close and invariant checks.
     private let writerLock = Lock()
     /// Guards the snapshot state below; a leader holds it while it changes pages.
     private let pinLock = Lock()
-    private var tree: BTree?
-    private var failure: EngineError?
-    private var published: Snapshot
-    /// Readers per pinned version.
-    private var pinned: [UInt64: Int] = [:]
+    @exclusivity(unchecked) private var tree: BTree?
+    @exclusivity(unchecked) private var failure: EngineError?
+    @exclusivity(unchecked) private var published: Snapshot
+    /// Readers per pinned version, oldest first: a short array (readers pin the newest
+    /// version, so it rarely holds more than two), cheaper per read than hashing into a dictionary.
+    @exclusivity(unchecked) private var pinned: [(version: UInt64, readers: Int)] = []
     private let commitPages: Int
-    private var syncer: PeriodicSyncer?
+    @exclusivity(unchecked) private var syncer: PeriodicSyncer?
 
     /// Writes a leader takes into one group at most.
     static let maximumGroup = 1024
@@ -374,14 +380,30 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         let tree: BTree
         do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
         let snapshot = published
-        pinned[snapshot.version, default: 0] += 1
+        // Versions only grow, so the newest pin is last.
+        if let last = pinned.last, last.version == snapshot.version {
+            pinned[pinned.count - 1].readers += 1
+        } else {
+            pinned.append((snapshot.version, 1))
+        }
         pinLock.unlock()
         defer {
             pinLock.lock()
-            if let n = pinned[snapshot.version], n > 1 { pinned[snapshot.version] = n - 1 } else { pinned[snapshot.version] = nil }
+            var i = pinned.count - 1
+            while pinned[i].version != snapshot.version { i -= 1 }
+            if pinned[i].readers > 1 { pinned[i].readers -= 1 } else { pinned.remove(at: i) }
             pinLock.unlock()
         }
         return try body(tree, snapshot)
+    }
+
+    /// Runs `body` with a cursor over the published snapshot, pinned meanwhile (tests; the
+    /// cursor must not outlive `body`).
+    func withCursor<R>(_ body: (inout BTreeCursor) throws(EngineError) -> R) throws(EngineError) -> R {
+        try withSnapshot { (tree, snapshot) throws(EngineError) -> R in
+            var cursor = tree.cursor(root: snapshot.root, height: snapshot.height)
+            return try body(&cursor)
+        }
     }
 
     /// Queues `write`; returns when a leader (this thread or another) has committed it.
@@ -424,7 +446,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
         let version = published.version + 1
         var range: ClosedRange<UInt64>? = nil
-        if let low = pinned.keys.min(), let high = pinned.keys.max() { range = low...high }
+        if let low = pinned.first?.version, let high = pinned.last?.version { range = low...high }
         tree.pager.beginWrite(version: version, pinned: range)
         var sync = configuration.durability == .always
         do throws(EngineError) {

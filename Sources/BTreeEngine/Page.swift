@@ -81,10 +81,10 @@ final class Page: ManagedBuffer<PageState, UInt8> {
         get { header.isDirty }
         set { header.isDirty = newValue }
     }
-    /// CLOCK reference bit.
-    @inline(__always) var referenced: Bool {
-        get { header.referenced }
-        set { header.referenced = newValue }
+    /// The page cache frame holding this page (-1: none); the cache's business.
+    @inline(__always) var frame: Int {
+        get { header.frame }
+        set { header.frame = newValue }
     }
 
     @inline(__always) var node: Node { Node(base: bytes, pageSize: size) }
@@ -96,7 +96,7 @@ struct PageState {
     var size: Int
     var version: UInt64 = 0
     var isDirty = false
-    var referenced = true
+    var frame = -1
 }
 
 /// Byte layout constants.

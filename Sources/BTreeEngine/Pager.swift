@@ -39,11 +39,11 @@ final class Pager: @unchecked Sendable {
     let cache: PageCache
 
     /// The last meta written (what the operating system has).
-    private(set) var committed: MetaPage
+    @exclusivity(unchecked) private(set) var committed: MetaPage
     /// The slot `committed` was written to.
-    private(set) var committedSlot: UInt64
+    @exclusivity(unchecked) private(set) var committedSlot: UInt64
     /// The slot of the newest meta known durable; commits write the other one.
-    private(set) var durableSlot: UInt64
+    @exclusivity(unchecked) private(set) var durableSlot: UInt64
     /// High-water mark of the open transaction (read by readers for bounds checks).
     private let pageCountStorage: Atomic<UInt64>
     var pageCount: UInt64 {
@@ -51,37 +51,37 @@ final class Pager: @unchecked Sendable {
         set { pageCountStorage.store(newValue, ordering: .relaxed) }
     }
     /// The version of the write call in progress.
-    private(set) var currentVersion: UInt64 = 1
+    @exclusivity(unchecked) private(set) var currentVersion: UInt64 = 1
     /// The newest version a pinned reader holds (0: none).
-    private(set) var frozenFloor: UInt64 = 0
+    @exclusivity(unchecked) private(set) var frozenFloor: UInt64 = 0
     /// Freed pages a pinned reader may still reach, in the order (and version) they were freed.
-    private var retired: [(number: UInt64, version: UInt64)] = []
-    private var retiredHead = 0
+    @exclusivity(unchecked) private var retired: [(number: UInt64, version: UInt64)] = []
+    @exclusivity(unchecked) private var retiredHead = 0
     /// Free pages that may be overwritten now.
-    private(set) var reusable: [UInt64] = []
+    @exclusivity(unchecked) private(set) var reusable: [UInt64] = []
     /// Pages freed by the open transaction that only unsynced metas reach: reusable (through
     /// `retired`) once this transaction's meta is written.
-    private(set) var pending: [UInt64] = []
+    @exclusivity(unchecked) private(set) var pending: [UInt64] = []
     /// Freed pages the durable meta may reach: reusable (through `retired`) after the next fsync.
-    private(set) var held: [UInt64] = []
+    @exclusivity(unchecked) private(set) var held: [UInt64] = []
     /// Per page number, 1 if a commit wrote it since the last fsync; `unsyncedList` lists them.
-    private var unsynced: [UInt8] = []
-    private var unsyncedList: [UInt64] = []
+    @exclusivity(unchecked) private var unsynced: [UInt8] = []
+    @exclusivity(unchecked) private var unsyncedList: [UInt64] = []
 
     /// Pages holding the committed free list (freed by the next commit).
-    private var freeListPages: [UInt64] = []
+    @exclusivity(unchecked) private var freeListPages: [UInt64] = []
     /// Pages created by the open transaction.
-    private(set) var dirty: [UInt64: Page] = [:]
+    @exclusivity(unchecked) private(set) var dirty: [UInt64: Page] = [:]
     /// Where runs of consecutive pages are gathered for one write (1 MiB, kept: a commit per
     /// write group must not allocate it each time).
     private let writeBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, (1 << 20) / PageLayout.minimumPageSize) * PageLayout.minimumPageSize, alignment: 64)
 
     /// The digest and page count of the tree as of the last page written (see `MetaPage`).
-    private(set) var treeDigest: UInt64
-    private(set) var treePages: UInt64
+    @exclusivity(unchecked) private(set) var treeDigest: UInt64
+    @exclusivity(unchecked) private(set) var treePages: UInt64
     /// Commits (metas written) and fsyncs of the data file since open, for statistics and tests.
-    private(set) var commitCount = 0
-    private(set) var syncCount = 0
+    @exclusivity(unchecked) private(set) var commitCount = 0
+    @exclusivity(unchecked) private(set) var syncCount = 0
 
     /// A pager over `file` whose newest meta is `meta`, in `slot`. For a checkpoint the free
     /// list is loaded; otherwise the caller supplies the free pages (`adoptFreePages`).
@@ -134,6 +134,22 @@ final class Pager: @unchecked Sendable {
         return try load(number)
     }
 
+    /// The bytes of page `number` for a reader between `cache.enterReader()` and
+    /// `cache.exitReader(_:)`: from the cache without a lock or a reference count, else read
+    /// from the file and cached. Valid until the reader exits.
+    @inline(__always)
+    func readerBytes(_ number: UInt64) throws(EngineError) -> UnsafeMutableRawPointer {
+        if let bytes = cache.readerBytes(number) { return bytes }
+        return try load(number).bytes
+    }
+
+    /// Page `number` as a counted reference, for a reader inside a cache reader epoch (no lock).
+    @inline(__always)
+    func readerPage(_ number: UInt64) throws(EngineError) -> Page {
+        if let page = cache.readerPage(number) { return page }
+        return try load(number)
+    }
+
     private func load(_ number: UInt64) throws(EngineError) -> Page {
         let offset = Int64(number) * Int64(pageSize)
         guard number >= 2, number < pageCount else {
@@ -162,7 +178,6 @@ final class Pager: @unchecked Sendable {
         guard type >= PageType.branch.rawValue, type <= PageType.freeList.rawValue else {
             throw .corruption(file: path, offset: offset + 4, detail: "page \(number): unknown page type \(type)")
         }
-        page.referenced = true
         return cache.insert(page)
     }
 

@@ -15,10 +15,10 @@ final class PendingWrite: @unchecked Sendable {
     let kind: Kind
     let sync: Bool
     /// Set by the leader, under the queue's lock.
-    var done = false
-    var error: EngineError?
+    @exclusivity(unchecked) var done = false
+    @exclusivity(unchecked) var error: EngineError?
     /// For a delete: whether the key existed.
-    var existed = false
+    @exclusivity(unchecked) var existed = false
 
     init(kind: Kind, sync: Bool) {
         self.kind = kind
@@ -30,8 +30,8 @@ final class PendingWrite: @unchecked Sendable {
 /// the thread to finish (a tick in progress completes first).
 final class PeriodicSyncer: @unchecked Sendable {
     private let lock = ConditionLock()
-    private var stopping = false
-    private var running = true
+    @exclusivity(unchecked) private var stopping = false
+    @exclusivity(unchecked) private var running = true
 
     init(intervalNanoseconds: UInt64, tick: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
