@@ -70,6 +70,9 @@ public final class EtcdLaunchedCluster: ChaosCluster, @unchecked Sendable {
             try cluster.kill(node: target)
             active.withLock { _ = $0.killed.insert(target) }
             return "peer links of \(target) reset (in-flight bytes discarded), SIGKILL \(target)"
+        case .diskFsyncError, .diskFull:
+            // Experiment parsing refuses these for etcd; etcd has no fault-injecting file layer.
+            throw ChaosError.runFailed(stage: "nemesis", reason: "\(fault.rawValue): etcd members have no disk-fault layer")
         }
     }
 
