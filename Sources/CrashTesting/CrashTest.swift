@@ -3,6 +3,7 @@
 import Foundation
 import KVCore
 import KVEngines
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,8 +32,13 @@ public struct CrashTestConfiguration: Sendable {
     /// compacts while being killed (`memtable-size=64K`).
     public var engineOptions: [String: String]?
     public var keyCount: Int
-    /// When the writer is killed, in milliseconds after it was started (uniform).
+    /// When the writer is killed, in milliseconds after it was started (uniform), or after its
+    /// first acknowledgement when `killAfterFirstAcknowledgement` is set.
     public var killDelayMilliseconds: ClosedRange<Int>
+    /// Start the kill delay at the writer's first acknowledgement rather than at its start. Off
+    /// by default, so kills also land while the engine opens and recovers; on where every cycle
+    /// must exercise writes even when a loaded machine starts the writer slowly.
+    public var killAfterFirstAcknowledgement = false
 
     public init(engine: String, durability: DurabilityPolicy? = nil, durationSeconds: Double, maxCycles: Int = 0, seed: UInt64,
                 directory: String? = nil, executable: String, engineOptions: [String: String]? = nil,
@@ -111,12 +117,17 @@ public struct CrashTestSummary: Sendable, Codable {
 /// the oracle (`CrashOracle`), keep the recovered state as the next cycle's start; until the
 /// duration or cycle limit, or the first failure.
 public final class CrashTest {
+    /// Numbers the runs of this process, so concurrent runs with one seed (a replayed seed
+    /// across parametrized tests) never share a directory or the writer's output files.
+    static let runCounter = Atomic<Int>(0)
     public let configuration: CrashTestConfiguration
+    let runNumber: Int
     let clock: any MonotonicClock
 
     public init(configuration: CrashTestConfiguration, clock: any MonotonicClock = SystemMonotonicClock()) {
         self.configuration = configuration
         self.clock = clock
+        runNumber = Self.runCounter.add(1, ordering: .relaxed).newValue
     }
 
     /// The command line that replays this run.
@@ -143,7 +154,7 @@ public final class CrashTest {
         var rng = SeededRandom(seed: c.seed ^ 0x5EED_C0DE)
         let ownsDirectory = c.directory == nil
         let directory = c.directory ?? FileManager.default.temporaryDirectory
-            .appendingPathComponent("kvlab-crash-\(c.engine)-\(getpid())-\(c.seed)").path
+            .appendingPathComponent("kvlab-crash-\(c.engine)-\(getpid())-\(runNumber)-\(c.seed)").path
         if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
         var summary = CrashTestSummary(engine: c.engine, seed: c.seed, durability: c.durability?.description ?? "random per cycle",
                                        cycles: 0, operations: 0, syncedOperations: 0, cyclesByPolicy: [:],
@@ -212,7 +223,7 @@ public final class CrashTest {
     private func runCycle(cycle: Int, policy: DurabilityPolicy, options: [String: String], start: Int, delayMilliseconds: Int,
                           expected: ExpectedState, directory: String) -> CycleOutcome {
         let c = configuration
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-crash-io-\(getpid())-\(c.seed)-\(cycle)")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-crash-io-\(getpid())-\(runNumber)-\(c.seed)-\(cycle)")
         let ackPath = scratch.path + ".acks", errorPath = scratch.path + ".stderr"
         defer { try? FileManager.default.removeItem(atPath: ackPath); try? FileManager.default.removeItem(atPath: errorPath) }
         guard FileManager.default.createFile(atPath: ackPath, contents: nil), FileManager.default.createFile(atPath: errorPath, contents: nil),
@@ -232,6 +243,14 @@ public final class CrashTest {
         }
         try? ackHandle.close()
         try? errorHandle.close()
+        if c.killAfterFirstAcknowledgement {
+            // Bounded: a writer that never acknowledges is killed after 60 s like any other.
+            let deadline = clock.nanoseconds() + 60_000_000_000
+            while process.isRunning && clock.nanoseconds() < deadline
+                    && ((try? FileManager.default.attributesOfItem(atPath: ackPath)[.size] as? Int) ?? 0) == 0 {
+                usleep(5_000)
+            }
+        }
         usleep(useconds_t(delayMilliseconds * 1000))
         let exitedEarly = !process.isRunning
         kill(process.processIdentifier, SIGKILL)

@@ -39,9 +39,11 @@ struct ProcessCrashTests {
     func killCyclesPassTheOracle(subject: PersistentEngine, policy: DurabilityPolicy) throws {
         let seed = Self.seed()
         print("\(subject.name) \(policy.name): seed \(seed) (replay with KVLAB_SEED=\(seed))")
-        let configuration = CrashTestConfiguration(engine: subject.name, durability: policy, durationSeconds: 20, maxCycles: 3, seed: seed,
+        var configuration = CrashTestConfiguration(engine: subject.name, durability: policy, durationSeconds: 20, maxCycles: 3, seed: seed,
                                                    executable: Self.kvlabExecutable, engineOptions: subject.options,
                                                    killDelayMilliseconds: 150...400)
+        // A loaded machine can take longer than 400 ms to open the engine: every cycle must write.
+        configuration.killAfterFirstAcknowledgement = true
         let summary = CrashTest(configuration: configuration).run()
         #expect(summary.failure == nil, "\(summary.failure.map { "\($0)" } ?? "")")
         #expect(summary.cycles == 3)
