@@ -25,6 +25,11 @@ public enum ResultMerger {
         var order: [String] = []
         var merged: [String: SeriesResult] = [:]
         for (i, result) in results.enumerated() {
+            // A load's inserts and a run's operations are different measurements: adding them
+            // gave a plausible-looking report of neither (found merging a load and a run file).
+            guard result.metadata.phase == metadata.phase else {
+                throw .mixedPhases(resultIndex: i, phase: result.metadata.phase.rawValue, expected: metadata.phase.rawValue)
+            }
             for series in result.series {
                 guard var existing = merged[series.name] else {
                     order.append(series.name)
@@ -69,6 +74,7 @@ public enum ResultMergeError: Error, Sendable, Equatable, CustomStringConvertibl
     case noResults
     case sourceCountMismatch(results: Int, sources: Int)
     case incompatibleHistograms(series: String, resultIndex: Int)
+    case mixedPhases(resultIndex: Int, phase: String, expected: String)
 
     public var description: String {
         switch self {
@@ -76,6 +82,8 @@ public enum ResultMergeError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .sourceCountMismatch(results, sources): "\(results) results but \(sources) source names"
         case let .incompatibleHistograms(series, index):
             "series \(series) of result \(index + 1) has a different histogram layout (lowest value or significant digits)"
+        case let .mixedPhases(index, phase, expected):
+            "result \(index + 1) is a \(phase) phase, the first is a \(expected) phase: expected results of one phase (merge loads and runs apart)"
         }
     }
 }
