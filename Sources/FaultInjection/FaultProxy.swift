@@ -52,7 +52,9 @@ public enum ConnectionClassifier: Sendable, Equatable {
     /// By the value of this HTTP header in the connection's first request, mapped to a party's
     /// address with `FaultProxy.setHeaderParties` (see FaultProxy+HeaderClassification.swift).
     /// For parties that cannot bind a source address, such as etcd's peer dialer, whose every
-    /// rafthttp request carries `X-Server-From: <member id>`.
+    /// rafthttp request carries `X-Server-From: <member id>`. Nothing reaches the node until
+    /// the client has sent its request head (HTTP clients speak first); a connection without the
+    /// header keeps its source address as its party.
     case httpHeader(String)
 }
 
