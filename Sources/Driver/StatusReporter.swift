@@ -17,6 +17,9 @@ final class StatusReporter: @unchecked Sendable {
     private var lastReport: UInt64
     /// Every interval's histograms, when the driver keeps an interval log (read after `stop()`).
     private(set) var intervals: [SeriesIntervals] = []
+    /// Series seen in any earlier interval: shown with `Count=0` when no thread handed over an interval
+    /// in time (a descheduled thread on a loaded machine), as YCSB keeps printing every series it has.
+    private var seenSeries: Set<SeriesKey> = []
 
     init(driver: Driver, shared: SharedRunState, start: UInt64, totalOperations: Int64,
          onEvent: @escaping @Sendable (DriverEvent) -> Void) {
@@ -64,11 +67,16 @@ final class StatusReporter: @unchecked Sendable {
         // snapshot never includes operations whose histograms are missing from this line (a line of
         // "5395 operations" without any series bracket was seen on a loaded machine).
         let completed = shared.completed.load(ordering: .sequentiallyConsistent)
-        let snapshot = shared.pendingSnapshot.withLock { pending in
+        var snapshot = shared.pendingSnapshot.withLock { pending in
             let taken = pending
             pending = IntervalSnapshot()
             return taken
         }
+        var idle = snapshot.series
+        idle.removeAll()
+        for key in seenSeries where snapshot.series[key] == nil { idle[key] = LatencyHistogram.make() }
+        snapshot.merge(IntervalSnapshot(series: idle))
+        seenSeries.formUnion(snapshot.series.keys)
         let remaining = totalOperations > 0 ? UInt64(max(0, totalOperations - Int64(completed))) : 0
         if driver.configuration.recordsIntervalLog {
             intervals.append(SeriesIntervals(startSeconds: Double(lastReport - start) / 1e9, endSeconds: Double(now - start) / 1e9,

@@ -34,7 +34,7 @@ public enum HistogramEncoding {
     static let payloadCookie: UInt32 = 0x1c84_9313
     static let compressedCookie: UInt32 = 0x1c84_9314
     static let payloadHeaderSize = 40
-    /// Decoded payloads larger than this are refused (a one-hour µs histogram needs < 250 KB).
+    /// Decoded payloads larger than this are refused (a one-hour ns histogram needs < 310 KB).
     static let maximumPayloadSize = 64 << 20
 
     /// Encodes a histogram to base64 text.

@@ -272,7 +272,7 @@ public struct CoreWorkloadConfiguration: Sendable {
 
         warnings = properties.all.compactMap { key, value in
             Self.isKnown(key) ? nil : "unknown property '\(key)' (\(value.source))"
-        }
+        } + measurement.warnings
     }
 
     /// Loads `-P` files in order, applies `-p` overrides, and builds the configuration.

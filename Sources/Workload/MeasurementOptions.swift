@@ -24,9 +24,11 @@ public enum ResultExporterKind: String, Sendable, CaseIterable {
 
 /// The measurement properties a run honours, validated.
 ///
-/// - `measurementtype`: only `hdrhistogram` (YCSB's default in code) — kvlab records every series in an
-///   HdrHistogram. YCSB's `histogram`, `timeseries`, `raw` and the `+` combinations are refused, naming
-///   the property and its file:line, rather than silently measuring something else.
+/// - `measurementtype`: `hdrhistogram` (YCSB's default in code) — kvlab records every series in an
+///   HdrHistogram. `histogram` (which YCSB's own `workload_template` sets) is recorded the same way with a
+///   warning that YCSB's 1 ms bucket lines and `LatencyVariance(us)` are not printed, so stock files keep
+///   working; `timeseries`, `raw` and the `+` combinations are refused, naming the property and its
+///   file:line, rather than silently measuring something else.
 /// - `exporter`: Text (default), JSON or JSONArray measurements exporter; others are refused.
 /// - `hdrhistogram.fileoutput` / `hdrhistogram.output.path`: per-interval HdrHistogram logs, one file
 ///   `<path><OP>.hdr` per series (YCSB's naming: the path is a prefix, not a directory).
@@ -37,6 +39,8 @@ public struct MeasurementOptions: Sendable, Equatable {
     public var hdrFileOutput = false
     /// `hdrhistogram.output.path` (""): prefix of each series' `.hdr` log file.
     public var hdrOutputPath = ""
+    /// What kvlab does differently from what a property asked for (added to the configuration's warnings).
+    public var warnings: [String] = []
 
     /// YCSB's defaults.
     public init() {}
@@ -45,10 +49,13 @@ public struct MeasurementOptions: Sendable, Equatable {
 
     init(reader r: inout PropertyReader) throws(WorkloadError) {
         let type = try r.string("measurementtype", default: "hdrhistogram").trimmingBlanks()
-        guard Self.supportedMeasurementTypes.contains(type) else {
+        if type == "histogram" {
+            warnings.append("measurementtype=histogram (\(r.source("measurementtype"))): kvlab records HdrHistograms as for "
+                            + "measurementtype=hdrhistogram; YCSB's 1 ms bucket lines and LatencyVariance(us) are not printed")
+        } else if !Self.supportedMeasurementTypes.contains(type) {
             throw r.bad("measurementtype", expected: "hdrhistogram (kvlab records every series as an HdrHistogram in ns; "
-                        + "YCSB's histogram, timeseries, raw and their '+' combinations are not implemented — for a latency "
-                        + "time series use status lines (-s) or hdrhistogram.fileoutput=true)")
+                        + "YCSB's timeseries, raw and the '+' combinations are not implemented — for a latency "
+                        + "time series use status lines (-s) or hdrhistogram.fileoutput=true; histogram is read as hdrhistogram)")
         }
         let exporterName = try r.string("exporter", default: "site.ycsb.measurements.exporter.TextMeasurementsExporter").trimmingBlanks()
         guard let exporter = ResultExporterKind(className: exporterName) else {

@@ -69,6 +69,7 @@ struct MeasurementPropertiesTests {
         #expect(try configuration(["exporter": "site.ycsb.measurements.exporter.JSONArrayMeasurementsExporter"]).measurement.exporter == .jsonArray)
         #expect(try configuration(["exporter": "com.yahoo.ycsb.measurements.exporter.JSONMeasurementsExporter"]).measurement.exporter == .json)
         #expect(try configuration([:]).measurement == MeasurementOptions())
+        #expect(try configuration(["measurementtype": "histogram"]).warnings.first?.contains("kvlab records HdrHistograms") == true)
     }
 
     @Test("the JSON array exporter writes YCSB's metric, measurement, value objects as one array")

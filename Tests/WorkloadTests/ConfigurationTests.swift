@@ -75,7 +75,7 @@ struct ConfigurationTests {
 
     @Test("unknown properties become warnings, well-known YCSB ones do not")
     func warnings() throws {
-        let c = try configuration("recordcount=10\nfooo=1\nredis.host=localhost\nhistogram.buckets=100\nmeasurementtype=timeseries\nexporter=x", path: "workloads/x")
+        let c = try configuration("recordcount=10\nfooo=1\nredis.host=localhost\nhistogram.buckets=100\nmeasurementtype=hdrhistogram\nexporter=site.ycsb.measurements.exporter.TextMeasurementsExporter", path: "workloads/x")
         #expect(c.warnings == ["unknown property 'fooo' (workloads/x:2)"])
     }
 
@@ -115,7 +115,10 @@ struct ConfigurationTests {
     func workloadFiles(_ name: String) throws {
         let m = Self.expectedMixes.first { $0.file == name }!
         let c = try CoreWorkloadConfiguration.load(files: [workloadsDirectory + "/" + name])
-        #expect(c.warnings.isEmpty)
+        // YCSB's template asks for its 1 ms bucket histogram, which kvlab records as an HdrHistogram and says so.
+        #expect(c.warnings == (name == "workload_template"
+            ? ["measurementtype=histogram (\(workloadsDirectory)/workload_template:65): kvlab records HdrHistograms as for measurementtype=hdrhistogram; YCSB's 1 ms bucket lines and LatencyVariance(us) are not printed"]
+            : []))
         #expect(c.readProportion == m.read && c.updateProportion == m.update && c.insertProportion == m.insert)
         #expect(c.scanProportion == m.scan && c.readModifyWriteProportion == m.rmw)
         #expect(c.requestDistribution == m.distribution)
