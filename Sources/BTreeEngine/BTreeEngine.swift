@@ -117,7 +117,9 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     @exclusivity(unchecked) private var failure: EngineError?
     @exclusivity(unchecked) private var published: Snapshot
     /// Readers per pinned version, oldest first: a short array (readers pin the newest
-    /// version, so it rarely holds more than two), cheaper per read than hashing into a dictionary.
+    /// version, so it rarely holds more than two), cheaper per read than hashing into a
+    /// dictionary. Entries whose count fell to 0 are dropped by the next write group, not by
+    /// the reader, so a read neither appends nor removes in the steady state.
     @exclusivity(unchecked) private var pinned: [(version: UInt64, readers: Int)] = []
     private let commitPages: Int
     @exclusivity(unchecked) private var syncer: PeriodicSyncer?
@@ -391,7 +393,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             pinLock.lock()
             var i = pinned.count - 1
             while pinned[i].version != snapshot.version { i -= 1 }
-            if pinned[i].readers > 1 { pinned[i].readers -= 1 } else { pinned.remove(at: i) }
+            pinned[i].readers -= 1
             pinLock.unlock()
         }
         return try body(tree, snapshot)
@@ -446,6 +448,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
         let version = published.version + 1
         var range: ClosedRange<UInt64>? = nil
+        pinned.removeAll { $0.readers == 0 }
         if let low = pinned.first?.version, let high = pinned.last?.version { range = low...high }
         tree.pager.beginWrite(version: version, pinned: range)
         var sync = configuration.durability == .always
