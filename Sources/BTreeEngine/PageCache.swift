@@ -158,8 +158,8 @@ final class PageCache: @unchecked Sendable {
         return UnsafeMutableRawPointer(bitPattern: e & ~1).unsafelyUnwrapped + bytesOffset
     }
 
-    /// The cached page `number` (a counted reference), or nil, marking it recently used, or nil
-    /// (within `enterReader`/`exitReader`, this may be called without the lock: see `readerPage`).
+    /// The cached page `number` (a counted reference) marking it recently used, or nil; takes
+    /// the lock (the writer's path, and overflow chains).
     @inline(__always)
     func lookup(_ number: UInt64) -> Page? {
         lock.lock()
