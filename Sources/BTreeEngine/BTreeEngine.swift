@@ -341,6 +341,8 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             return free.count + list.count
         }
     }
+    /// The open tree's page cache (tests), nil when closed.
+    var pageCache: PageCache? { pinLock.withLock { tree?.pager.cache } }
     /// The tree's height (0 when empty).
     public var height: Int { pinLock.withLock { tree == nil ? 0 : published.height } }
     /// The page size of the open file.
