@@ -43,14 +43,19 @@
 // root-to-leaf path, which a single writer pays under the other policies (results/durability-btree.md).
 //
 // Concurrency: many readers, one writer (the group leader). A reader pins the snapshot (root
-// page, height, version) published by the last completed group and reads it without locks;
-// the writer never changes a page a pinned snapshot can reach (it copies it), so readers never
-// see a half-applied group and a long scan does not hold writers back. A group is published
-// after its commit (readers never see a write a killed process could take back, except under
-// `buffered`). Pinning waits only while a leader applies its group (not during pwrite or fsync).
+// page, height, version) published by the last completed group: each get or scan takes
+// `pinLock` twice, briefly, to count itself in and out of that version. Between the two it
+// reads the tree's pages without locks: lookups go through the cache's lock-free reader path
+// (`PageCache`); only a page missing from the cache, and an overflow chain, take the cache's
+// lock. The writer never changes a page a pinned snapshot can reach (it copies it), so readers
+// never see a half-applied group and a long scan does not hold writers back. A group is
+// published after its commit (readers never see a write a killed process could take back,
+// except under `buffered`). Pinning waits while a leader applies its group (it holds
+// `pinLock` then), not during pwrite or fsync.
 //
-// Every mutable stored property of this module's classes is guarded by a lock (or owned by the
-// writer) as documented beside it, so they are declared `@exclusivity(unchecked)`: Swift's
+// Every mutable stored property of this module's classes is guarded by a lock, owned by the
+// writer, or handed from the writer to one waiting thread through a lock (`PendingWrite`), as
+// documented beside it, so they are declared `@exclusivity(unchecked)`: Swift's
 // dynamic exclusivity check (swift_beginAccess) otherwise cost about 75 instructions per access
 // and made up a quarter of a point read in callgrind (results/read-paths.md).
 

@@ -20,9 +20,12 @@ import Synchronization
 /// Fraser's and the Linux RCU designs): a reader registers in the counter of the current
 /// epoch; what is unlinked during epoch `e` goes to limbo `e & 1`; the epoch advances from `g`
 /// to `g + 1` only when no reader is registered in epoch `g - 1`, and then limbo `(g - 1) & 1`
-/// is freed — every reader that could have seen those pages has left. A reader holding the
+/// is freed — every reader that could have seen those pages has left. Reclamation is tried on
+/// every retire, at `removeAll`, and by the last reader to leave an epoch while limbo holds
+/// something (with a try-lock: a reader never waits for the writer). A reader holding the
 /// epoch open for long delays reclamation, so long scans keep strong references to the pages
-/// they stand on and re-enter the epoch per leaf (`BTreeCursor`).
+/// they stand on and re-enter the epoch per leaf (`BTreeCursor`), and a get reads an overflow
+/// value's chain after leaving the epoch (`BTree.get`).
 ///
 /// The writer (and readers following overflow chains) use `lookup(_:)`, which takes the lock
 /// and returns a counted reference, as before.
