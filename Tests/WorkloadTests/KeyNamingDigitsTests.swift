@@ -4,7 +4,7 @@ import Testing
 @testable import Workload
 
 @Suite("Key naming: digit boundaries")
-struct KeyNamerDigitsTests {
+struct KeyNamingDigitsTests {
     /// 0, 1, and 10^k - 1, 10^k, 10^k + 1 for every k that fits, and the type's extremes.
     static var boundaries: [UInt64] {
         var values: [UInt64] = [0, 1, 2, 9, UInt64.max, UInt64.max - 1, UInt64(Int64.max), UInt64(Int64.max) + 1]
