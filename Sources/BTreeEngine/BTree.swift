@@ -93,25 +93,39 @@ final class BTree {
     /// Applies `body` to the value under `key` in the tree at `root` of `height`, or returns nil.
     ///
     /// The descent reads pages in place through the cache's lock-free reader path (inside one
-    /// reader epoch, see `PageCache`): no lock, no reference counting, no copy per page.
+    /// reader epoch, see `PageCache`): no lock, no reference counting, no copy per page. An
+    /// inline value goes to `body` in place, inside the epoch. An overflow value's chain is read
+    /// after leaving the epoch, through the counted `page()` path: a reader sitting in the epoch
+    /// while it reads a long chain would keep every page evicted meanwhile in limbo. (The chain
+    /// pages stay valid: the caller's snapshot pin keeps them from being freed and reused.)
     func get<R>(_ key: UnsafeRawBufferPointer, root: UInt64, height: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         guard root != 0 else { return nil }
         let cache = pager.cache
-        let parity = cache.enterReader()
-        defer { cache.exitReader(parity) }
-        let pageSize = pager.pageSize
-        var number = root
-        var depth = 0
-        while true {
-            let node = try checkedNode(Node(base: try pager.readerBytes(number), pageSize: pageSize), number: number, depth: depth, height: height)
-            if node.isLeaf {
-                let (i, found) = try search(node, key)
-                guard found else { return nil }
-                return try withValue(node, i, body)
+        let chain: LeafValue
+        do {
+            let parity = cache.enterReader()
+            defer { cache.exitReader(parity) }
+            let pageSize = pager.pageSize
+            var number = root
+            var depth = 0
+            while true {
+                let node = try checkedNode(Node(base: try pager.readerBytes(number), pageSize: pageSize), number: number, depth: depth, height: height)
+                if node.isLeaf {
+                    let (i, found) = try search(node, key)
+                    guard found else { return nil }
+                    let value = node.leafValue(i)
+                    if let inline = value.inline { return body(inline) }
+                    chain = value
+                    break
+                }
+                number = node.child(try childIndex(node, key))
+                depth += 1
             }
-            number = node.child(try childIndex(node, key))
-            depth += 1
         }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(chain.length)
+        try pager.readChain(chain.overflow, skip: chain.skip, length: chain.length) { bytes.append(contentsOf: $0) }
+        return bytes.withUnsafeBytes { body($0) }
     }
 
     func withValue<R>(_ node: Node, _ i: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R {

@@ -43,14 +43,19 @@
 // root-to-leaf path, which a single writer pays under the other policies (results/durability-btree.md).
 //
 // Concurrency: many readers, one writer (the group leader). A reader pins the snapshot (root
-// page, height, version) published by the last completed group and reads it without locks;
-// the writer never changes a page a pinned snapshot can reach (it copies it), so readers never
-// see a half-applied group and a long scan does not hold writers back. A group is published
-// after its commit (readers never see a write a killed process could take back, except under
-// `buffered`). Pinning waits only while a leader applies its group (not during pwrite or fsync).
+// page, height, version) published by the last completed group: each get or scan takes
+// `pinLock` twice, briefly, to count itself in and out of that version. Between the two it
+// reads the tree's pages without locks: lookups go through the cache's lock-free reader path
+// (`PageCache`); only a page missing from the cache, and an overflow chain, take the cache's
+// lock. The writer never changes a page a pinned snapshot can reach (it copies it), so readers
+// never see a half-applied group and a long scan does not hold writers back. A group is
+// published after its commit (readers never see a write a killed process could take back,
+// except under `buffered`). Pinning waits while a leader applies its group (it holds
+// `pinLock` then), not during pwrite or fsync.
 //
-// Every mutable stored property of this module's classes is guarded by a lock (or owned by the
-// writer) as documented beside it, so they are declared `@exclusivity(unchecked)`: Swift's
+// Every mutable stored property of this module's classes is guarded by a lock, owned by the
+// writer, or handed from the writer to one waiting thread through a lock (`PendingWrite`), as
+// documented beside it, so they are declared `@exclusivity(unchecked)`: Swift's
 // dynamic exclusivity check (swift_beginAccess) otherwise cost about 75 instructions per access
 // and made up a quarter of a point read in callgrind (results/read-paths.md).
 
@@ -117,7 +122,9 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
     @exclusivity(unchecked) private var failure: EngineError?
     @exclusivity(unchecked) private var published: Snapshot
     /// Readers per pinned version, oldest first: a short array (readers pin the newest
-    /// version, so it rarely holds more than two), cheaper per read than hashing into a dictionary.
+    /// version, so it rarely holds more than two), cheaper per read than hashing into a
+    /// dictionary. Entries whose count fell to 0 are dropped by the next write group, not by
+    /// the reader, so a read neither appends nor removes in the steady state.
     @exclusivity(unchecked) private var pinned: [(version: UInt64, readers: Int)] = []
     private let commitPages: Int
     @exclusivity(unchecked) private var syncer: PeriodicSyncer?
@@ -339,6 +346,8 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             return free.count + list.count
         }
     }
+    /// The open tree's page cache (tests), nil when closed.
+    var pageCache: PageCache? { pinLock.withLock { tree?.pager.cache } }
     /// The tree's height (0 when empty).
     public var height: Int { pinLock.withLock { tree == nil ? 0 : published.height } }
     /// The page size of the open file.
@@ -391,7 +400,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
             pinLock.lock()
             var i = pinned.count - 1
             while pinned[i].version != snapshot.version { i -= 1 }
-            if pinned[i].readers > 1 { pinned[i].readers -= 1 } else { pinned.remove(at: i) }
+            pinned[i].readers -= 1
             pinLock.unlock()
         }
         return try body(tree, snapshot)
@@ -446,6 +455,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         do throws(EngineError) { tree = try readable() } catch { pinLock.unlock(); throw error }
         let version = published.version + 1
         var range: ClosedRange<UInt64>? = nil
+        pinned.removeAll { $0.readers == 0 }
         if let low = pinned.first?.version, let high = pinned.last?.version { range = low...high }
         tree.pager.beginWrite(version: version, pinned: range)
         var sync = configuration.durability == .always

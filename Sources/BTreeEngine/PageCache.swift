@@ -20,9 +20,12 @@ import Synchronization
 /// Fraser's and the Linux RCU designs): a reader registers in the counter of the current
 /// epoch; what is unlinked during epoch `e` goes to limbo `e & 1`; the epoch advances from `g`
 /// to `g + 1` only when no reader is registered in epoch `g - 1`, and then limbo `(g - 1) & 1`
-/// is freed — every reader that could have seen those pages has left. A reader holding the
+/// is freed — every reader that could have seen those pages has left. Reclamation is tried on
+/// every retire, at `removeAll`, and by the last reader to leave an epoch while limbo holds
+/// something (with a try-lock: a reader never waits for the writer). A reader holding the
 /// epoch open for long delays reclamation, so long scans keep strong references to the pages
-/// they stand on and re-enter the epoch per leaf (`BTreeCursor`).
+/// they stand on and re-enter the epoch per leaf (`BTreeCursor`), and a get reads an overflow
+/// value's chain after leaving the epoch (`BTree.get`).
 ///
 /// The writer (and readers following overflow chains) use `lookup(_:)`, which takes the lock
 /// and returns a counted reference, as before.
@@ -48,6 +51,9 @@ final class PageCache: @unchecked Sendable {
     private let epoch = Atomic<UInt>(0)
     private let readers0 = Atomic<Int>(0)
     private let readers1 = Atomic<Int>(0)
+    /// Pages plus tables in limbo (written under `lock`, read without it by `exitReader` to
+    /// decide whether the last reader out should try to reclaim).
+    private let limboSize = Atomic<Int>(0)
     /// Pages and retired tables unlinked during an epoch of each parity (guarded by `lock`).
     @exclusivity(unchecked) private var limboPages: [[Page]] = [[], []]
     @exclusivity(unchecked) private var limboTables: [[UnsafeMutableRawPointer]] = [[], []]
@@ -84,10 +90,31 @@ final class PageCache: @unchecked Sendable {
         }
     }
 
+    /// Unregisters a reader. The last reader out of an epoch, when something waits in limbo,
+    /// tries to reclaim it: otherwise limbo only drained on the next retire, so pages evicted
+    /// before a quiet spell (or all of them after `removeAll`) stayed allocated indefinitely.
     @inline(__always)
     func exitReader(_ parity: Int) {
-        if parity == 0 { readers0.wrappingSubtract(1, ordering: .sequentiallyConsistent) } else { readers1.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        let left = parity == 0
+            ? readers0.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
+            : readers1.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
+        if left == 0 && limboSize.load(ordering: .sequentiallyConsistent) > 0 { tryReclaim() }
     }
+
+    /// Advances the epoch twice if the lock is free (both limbos can then drain); never waits,
+    /// so a reader is not held up behind the writer.
+    private func tryReclaim() {
+        guard lock.tryLock() else { return }
+        defer { lock.unlock() }
+        advance()
+        advance()
+    }
+
+    #if DEBUG
+    /// Test seam: called by `readerBytes` between loading a page's entry and setting its
+    /// reference bit, so a test can evict the page in that window deterministically.
+    nonisolated(unsafe) var afterReaderLoad: ((UInt64) -> Void)?
+    #endif
 
     // MARK: Table
 
@@ -153,13 +180,19 @@ final class PageCache: @unchecked Sendable {
         guard number < UInt64(t.count) else { return nil }
         let e = t.entries[Int(number)].load(ordering: .acquiring)
         if e == 0 { return nil }
-        // Set the reference bit only when clear: a hot page costs a load, not a write.
-        if e & 1 == 0 { t.entries[Int(number)].bitwiseOr(1, ordering: .relaxed) }
+        #if DEBUG
+        afterReaderLoad?(number)
+        #endif
+        // Set the reference bit only when clear: a hot page costs a load, not a write. A
+        // compare-exchange, not an OR: the writer may have evicted the page since the load
+        // (entry now 0, or another page's address), and an OR would turn 0 into 1, "cached at
+        // address 0". Failure means the entry changed; the bit is only a hint, so drop it.
+        if e & 1 == 0 { _ = t.entries[Int(number)].compareExchange(expected: e, desired: e | 1, ordering: .relaxed) }
         return UnsafeMutableRawPointer(bitPattern: e & ~1).unsafelyUnwrapped + bytesOffset
     }
 
-    /// The cached page `number` (a counted reference), or nil, marking it recently used, or nil
-    /// (within `enterReader`/`exitReader`, this may be called without the lock: see `readerPage`).
+    /// The cached page `number` (a counted reference) marking it recently used, or nil; takes
+    /// the lock (the writer's path, and overflow chains).
     @inline(__always)
     func lookup(_ number: UInt64) -> Page? {
         lock.lock()
@@ -238,6 +271,10 @@ final class PageCache: @unchecked Sendable {
             frames.removeAll()
             freeFrames.removeAll()
             hand = 0
+            // Nothing else may retire for a long time (the engine is closing): free now what
+            // no reader holds rather than wait for the next retire.
+            advance()
+            advance()
         }
     }
 
@@ -245,6 +282,9 @@ final class PageCache: @unchecked Sendable {
 
     /// Pages unlinked but not yet freed (tests).
     var limboCount: Int { lock.withLock { limboPages[0].count + limboPages[1].count } }
+
+    /// Readers currently inside an epoch (tests).
+    var readerCount: Int { readers0.load(ordering: .sequentiallyConsistent) + readers1.load(ordering: .sequentiallyConsistent) }
 
     private func evictOne() -> Int? {
         let n = frames.count
@@ -273,11 +313,13 @@ final class PageCache: @unchecked Sendable {
 
     private func retire(_ page: Page) {
         limboPages[Int(epoch.load(ordering: .sequentiallyConsistent) & 1)].append(page)
+        limboSize.wrappingAdd(1, ordering: .sequentiallyConsistent)
         advance()
     }
 
     private func retire(table: UnsafeMutableRawPointer) {
         limboTables[Int(epoch.load(ordering: .sequentiallyConsistent) & 1)].append(table)
+        limboSize.wrappingAdd(1, ordering: .sequentiallyConsistent)
         advance()
     }
 
@@ -288,6 +330,7 @@ final class PageCache: @unchecked Sendable {
         let previous = Int((g &+ 1) & 1)
         let registered = previous == 0 ? readers0.load(ordering: .sequentiallyConsistent) : readers1.load(ordering: .sequentiallyConsistent)
         guard registered == 0 else { return }
+        limboSize.wrappingSubtract(limboPages[previous].count + limboTables[previous].count, ordering: .relaxed)
         limboPages[previous].removeAll(keepingCapacity: true)
         for t in limboTables[previous] { t.deallocate() }
         limboTables[previous].removeAll(keepingCapacity: true)

@@ -14,10 +14,13 @@ final class PendingWrite: @unchecked Sendable {
 
     let kind: Kind
     let sync: Bool
-    /// Set by the leader, under the queue's lock.
+    /// Set by the leader, under the queue's lock; the waiting caller reads them under it.
     @exclusivity(unchecked) var done = false
     @exclusivity(unchecked) var error: EngineError?
-    /// For a delete: whether the key existed.
+    /// For a delete: whether the key existed. Set by the leader in `commitGroup`, under the
+    /// writer lock but NOT the queue's lock; the caller reads it only after it has seen `done`,
+    /// which the leader writes later under the queue's lock, so that unlock and the caller's
+    /// lock order the write of `existed` before the read.
     @exclusivity(unchecked) var existed = false
 
     init(kind: Kind, sync: Bool) {

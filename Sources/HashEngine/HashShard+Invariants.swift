@@ -54,7 +54,7 @@ extension HashShard {
             let found = t.find(key, hash: hash)
             if found != i {
                 let what = found < 0 ? "not found" : "found at slot \(found) first (a duplicate key)"
-                throw corruption("\(name) slot \(i) holds key \(Array(key).debugText), but probing from its home slot \(t.home(hash)): \(what)")
+                throw corruption("\(name) slot \(i) holds key \(Array(key).debugText), but probing from its home slot \(Int(truncatingIfNeeded: hash) & t.mask): \(what)")
             }
             if let other, other.find(key, hash: hash) >= 0 {
                 throw corruption("key \(Array(key).debugText) in \(name) slot \(i) is also in the other table")

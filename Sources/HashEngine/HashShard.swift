@@ -12,10 +12,9 @@ import KVCore
 /// try the new table, then the old; new keys go only to the new table; records never move
 /// within a table, so the migration cursor stays valid.
 ///
-/// Sizing keeps the new table from filling before migration ends: it starts at a load of at
-/// most 0.6 (5/3 of the live records) and holds at least 1/8 of the old capacity, while
-/// migration finishes within `oldCapacity / writeMigrationStep` writes (at most 1/8 of the
-/// new capacity), so it stays under a load of 0.725.
+/// Sizing keeps the new table from filling before migration ends: it gets at least twice the
+/// live records and at least 1/16 of the old capacity, while migration finishes within
+/// `oldCapacity / writeMigrationStep` writes, so it stays under a load of 0.75.
 ///
 /// Not thread-safe by itself: every method other than `init` requires `lock` held.
 final class HashShard: @unchecked Sendable {
@@ -164,15 +163,13 @@ final class HashShard: @unchecked Sendable {
 
     /// Puts a new table in front of the current one and starts migrating into it.
     ///
-    /// One rule sizes it for all three reasons to rehash: 5/3 of the live records, a load of
-    /// 0.6 (so a table full at 0.8 grows by 1.33x, a tombstone-ridden one is rebuilt about the
-    /// same size, a mostly empty one shrinks), never below the presized capacity nor below
-    /// 1/8 of the current capacity. Growing by 1.33x rather than doubling keeps slots 0.6 to
-    /// 0.8 full, the memory figure `HashEngine` documents.
+    /// One rule sizes it for all three reasons to rehash: twice the live records (so a full
+    /// table doubles, a tombstone-ridden one is rebuilt at the same size, a mostly empty one
+    /// shrinks), never below the presized capacity nor below 1/16 of the current capacity.
     func startRehash() {
         precondition(oldTable == nil, "a rehash started while another was in progress")
         let live = table.liveCount
-        let capacity = max(minimumCapacity, SlotTable.capacity(rehashing: live + 1), SlotTable.roundUp(table.capacity / 8))
+        let capacity = SlotTable.powerOfTwo(atLeast: max(minimumCapacity, 2 * (live + 1), table.capacity / 16))
         oldTable = table
         table = SlotTable(capacity: capacity)
         migrationCursor = 0

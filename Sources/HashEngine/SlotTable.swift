@@ -1,4 +1,4 @@
-// The index of a hash shard: an array of 64-bit slots of any size, probed linearly.
+// The index of a hash shard: a power-of-two array of 64-bit slots probed linearly.
 
 #if canImport(Glibc)
 import Glibc
@@ -51,23 +51,15 @@ enum Slot {
 
 /// An open-addressing table of `Slot` words with linear probing.
 ///
-/// A key's home slot is the low 32 hash bits scaled to the capacity (`(low32 * capacity) >> 32`,
-/// Lemire's multiply-shift: the shard was chosen by the high bits, the tag is bits 32...47).
-/// Scaling instead of masking lets the capacity be any multiple of 16, so a shard grows by
-/// about 1.33x instead of doubling and its slots stay between 0.6 and 0.8 full: 10 to 13.3
-/// bytes of slot per record instead of 10 to 20 (see `HashEngine`'s memory figures).
-/// The owning shard keeps the load (live + tombstones) at most 0.8, so every probe meets an
-/// empty slot. The table does not own the records its slots point to, and its slot memory is
-/// freed only by `deallocate()`: the shard is its single owner.
-///
-/// Slot arrays of 64 KiB or more are mapped directly from the kernel (`mmap`) and unmapped
-/// when freed: a table left behind by a resize then stops counting against the resident set
-/// at once, where the allocator would keep its pages (jemalloc's dirty-page decay) for seconds.
+/// A key's home slot is `hash & mask` (the low hash bits; the shard was chosen by the high
+/// bits). The owning shard keeps the load (live + tombstones) at most `maxLoad`, so every
+/// probe meets an empty slot. The table does not own the records its slots point to, and
+/// its slot memory is freed only by `deallocate()`: the shard is its single owner.
 struct SlotTable {
     /// The slot words; `capacity` of them.
     let slots: UnsafeMutablePointer<UInt64>
-    /// The number of slots: a multiple of 16 (tests may use any value of at least 2).
-    let capacity: Int
+    /// `capacity - 1`; capacity is a power of two.
+    let mask: Int
     /// Slots holding a record.
     var liveCount = 0
     /// Slots holding a tombstone.
@@ -76,66 +68,30 @@ struct SlotTable {
     /// The smallest table a shard uses.
     static let minimumCapacity = 16
 
-    /// Slot arrays at least this large are mapped (`mmap`) rather than allocated.
-    static let mappedThreshold = 64 << 10
-
-    /// A table of `capacity` empty slots (at least 2).
+    /// A table of `capacity` empty slots (a power of two, at least 2).
     init(capacity: Int) {
-        precondition(capacity >= 2 && capacity < 1 << 32, "table capacity \(capacity) is outside 2..<2^32")
-        let bytes = capacity * MemoryLayout<UInt64>.stride
-        let raw: UnsafeMutableRawPointer
-        if bytes >= Self.mappedThreshold {
-            // Anonymous pages are zero and only become resident when touched, like calloc's.
-            let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            guard let mapped, mapped != MAP_FAILED else { fatalError("mmap of a \(bytes)-byte slot table failed (errno \(errno))") }
-            raw = mapped
-        } else {
-            // calloc: a large table gets lazily zeroed pages, so creating one costs no pass over it.
-            raw = calloc(capacity, MemoryLayout<UInt64>.stride)!
-        }
+        precondition(capacity >= 2 && capacity & (capacity - 1) == 0, "table capacity \(capacity) is not a power of two")
+        // calloc: a large table gets lazily zeroed pages, so creating one costs no pass over it.
+        let raw = calloc(capacity, MemoryLayout<UInt64>.stride)!
         slots = raw.bindMemory(to: UInt64.self, capacity: capacity)
-        self.capacity = capacity
+        mask = capacity - 1
     }
 
     /// Frees the slot memory. The table must not be used afterwards.
-    func deallocate() {
-        if byteCount >= Self.mappedThreshold { munmap(slots, byteCount) } else { free(slots) }
-    }
+    func deallocate() { free(slots) }
 
+    var capacity: Int { mask + 1 }
     var byteCount: Int { capacity * MemoryLayout<UInt64>.stride }
     var usedCount: Int { liveCount + tombstoneCount }
 
     /// True if turning one more empty slot into a used one would exceed a load of 0.8.
     var isFull: Bool { (usedCount + 1) * 5 > capacity * 4 }
 
-    /// The smallest capacity (a multiple of 16) that holds `records` at a load of at most 0.8.
+    /// The smallest power-of-two capacity that holds `records` at a load of at most 0.8.
     static func capacity(forRecords records: Int) -> Int {
-        roundUp(max(minimumCapacity, (records * 5 + 3) / 4 + 1))
+        let needed = max(minimumCapacity, (records * 5 + 3) / 4 + 1)
+        return 1 << (Int.bitWidth - (needed - 1).leadingZeroBitCount)
     }
-
-    /// The capacity a rehash gives `records` records: a load of 0.6, so a full table grows
-    /// by 0.8/0.6 = 1.33x.
-    static func capacity(rehashing records: Int) -> Int {
-        roundUp(max(minimumCapacity, (records * 5 + 2) / 3 + 1))
-    }
-
-    /// `n` rounded up to a multiple of 16.
-    @inline(__always)
-    static func roundUp(_ n: Int) -> Int { (n + 15) & ~15 }
-
-    /// The home slot of `hash`: its low 32 bits scaled to the capacity.
-    @inline(__always)
-    func home(_ hash: UInt64) -> Int {
-        Int(truncatingIfNeeded: ((hash & 0xFFFF_FFFF) &* UInt64(truncatingIfNeeded: capacity)) >> 32)
-    }
-
-    /// The slot after `i`, wrapping.
-    @inline(__always)
-    func next(_ i: Int) -> Int { i &+ 1 == capacity ? 0 : i &+ 1 }
-
-    /// The slot before `i`, wrapping.
-    @inline(__always)
-    func previous(_ i: Int) -> Int { i == 0 ? capacity &- 1 : i &- 1 }
 
     /// The smallest power of two `>= n` (n >= 1).
     static func powerOfTwo(atLeast n: Int) -> Int {
@@ -154,12 +110,12 @@ struct SlotTable {
     @inline(__always)
     func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int {
         let tag = Slot.tagBits(hash)
-        var i = home(hash)
+        var i = Int(truncatingIfNeeded: hash) & mask
         while true {
             let slot = slots[i]
             if slot == Slot.empty { return -1 }
             if Slot.hasTag(slot, tag) && Slot.isLive(slot) && Self.slot(slot, holds: key) { return i }
-            i = next(i)
+            i = (i &+ 1) & mask
         }
     }
 
@@ -168,7 +124,7 @@ struct SlotTable {
     @inline(__always)
     func probe(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (found: Int, vacancy: Int) {
         let tag = Slot.tagBits(hash)
-        var i = home(hash)
+        var i = Int(truncatingIfNeeded: hash) & mask
         var vacancy = -1
         while true {
             let slot = slots[i]
@@ -178,15 +134,15 @@ struct SlotTable {
             } else if Slot.hasTag(slot, tag) && Self.slot(slot, holds: key) {
                 return (i, vacancy)
             }
-            i = next(i)
+            i = (i &+ 1) & mask
         }
     }
 
     /// The first empty or tombstone slot on `hash`'s probe path, for a key known to be absent.
     @inline(__always)
     func vacancy(hash: UInt64) -> Int {
-        var i = home(hash)
-        while Slot.isLive(slots[i]) { i = next(i) }
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while Slot.isLive(slots[i]) { i = (i &+ 1) & mask }
         return i
     }
 
@@ -213,17 +169,17 @@ struct SlotTable {
     /// move, so a migration cursor over this table stays valid.
     mutating func remove(at index: Int) {
         liveCount -= 1
-        if slots[next(index)] != Slot.empty {
+        if slots[(index &+ 1) & mask] != Slot.empty {
             slots[index] = Slot.tombstone
             tombstoneCount += 1
             return
         }
         slots[index] = Slot.empty
-        var i = previous(index)
+        var i = (index &- 1) & mask
         while slots[i] == Slot.tombstone {
             slots[i] = Slot.empty
             tombstoneCount -= 1
-            i = previous(i)
+            i = (i &- 1) & mask
         }
     }
 }

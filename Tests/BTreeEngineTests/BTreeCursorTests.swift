@@ -4,6 +4,7 @@
 import Foundation
 import KVCore
 import KVStorage
+import Synchronization
 import Testing
 @testable import BTreeEngine
 
@@ -135,29 +136,117 @@ struct BTreeCursorTests {
         #expect(cache.limboCount <= 2 * 16)
     }
 
-    @Test("readers on several threads read correct values while a small cache evicts under them")
+    @Test("readers and a scanner on their own threads see whole values with non-decreasing versions while a writer rewrites them through a small cache")
     func concurrentReadersWithEviction() throws {
+        let seed = testSeed()
+        print("seed \(seed) (replay with KVLAB_SEED=\(seed))")
+        // 32 pages of 512 bytes for a tree of several hundred pages: reads evict constantly.
         let engine = try openTree(FaultInjectingFileSystem(), pageSize: 512, cacheBytes: 16 << 10)
-        let n = 4_000
-        for i in 0..<n { try engine.put(key(i), Array("value-\(i)".utf8)) }
+        let n = 2_000
+        for i in 0..<n { try engine.put(key(i), VersionedValue.make(key: i, version: 0)) }
         let failures = LockedRecords()
-        DispatchQueue.concurrentPerform(iterations: 4) { t in
-            var rng = SeededRandom(seed: UInt64(t) &+ 99)
-            for step in 0..<3_000 {
+        let readerCount = 3
+        let arrived = Atomic<Int>(0)
+        let finished = DispatchSemaphore(value: 0)
+        // Explicit threads released together: concurrentPerform on 2 cores may run the roles
+        // one after another, and then no read ever overlaps a write.
+        func spawn(_ body: @escaping @Sendable () -> Void) {
+            let thread = Thread {
+                arrived.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                while arrived.load(ordering: .sequentiallyConsistent) < readerCount + 2 { sched_yield() }
+                body()
+                finished.signal()
+            }
+            thread.start()
+        }
+        // The writer: bumps the version of random keys (each key's versions only grow).
+        spawn {
+            var rng = SeededRandom(seed: seed)
+            var versions = [UInt64](repeating: 0, count: n)
+            for _ in 0..<1_500 {
                 let i = Int(rng.next(below: UInt64(n)))
-                do {
-                    if t == 0 && step % 10 == 0 {
-                        try engine.put(key(i), Array("value-\(i)".utf8))
-                    } else if try engine.get(key(i)) != Array("value-\(i)".utf8) {
-                        failures.fail("thread \(t): wrong value for key \(i)")
+                versions[i] += 1
+                do { try engine.put(key(i), VersionedValue.make(key: i, version: versions[i])) } catch { failures.fail("writer: \(error)") }
+            }
+        }
+        // Point readers: every value whole (checksum, its own key) and never older than the
+        // version this reader saw before for that key.
+        for t in 0..<readerCount {
+            spawn {
+                var rng = SeededRandom(seed: seed &+ UInt64(t) &+ 1)
+                var seen = [UInt64](repeating: 0, count: n)
+                for _ in 0..<2_500 {
+                    let i = Int(rng.next(below: UInt64(n)))
+                    do {
+                        guard let v = try engine.get(key(i)) else { failures.fail("reader \(t): key \(i) missing"); continue }
+                        switch VersionedValue.check(v, key: i) {
+                        case .failure(let problem): failures.fail("reader \(t): key \(i): \(problem)")
+                        case .success(let version):
+                            if version < seen[i] { failures.fail("reader \(t): key \(i) went back from version \(seen[i]) to \(version)") }
+                            seen[i] = version
+                        }
+                    } catch {
+                        failures.fail("reader \(t): \(error)")
                     }
-                } catch {
-                    failures.fail("thread \(t): \(error)")
                 }
             }
         }
-        #expect(failures.failure == nil)
+        // A scanner: short scans through the cursor, every record whole and in key order.
+        spawn {
+            var rng = SeededRandom(seed: seed &+ 1_000)
+            for _ in 0..<150 {
+                let from = Int(rng.next(below: UInt64(n)))
+                var expected = from
+                do {
+                    for record in try engine.scan(from: key(from), limit: 20) {
+                        guard record.key == key(expected) else { failures.fail("scan from \(from): got \(String(decoding: record.key, as: UTF8.self)), expected key \(expected)"); break }
+                        if case .failure(let problem) = VersionedValue.check(record.value, key: expected) { failures.fail("scan: key \(expected): \(problem)") }
+                        expected += 1
+                    }
+                    if expected != min(from + 20, n) { failures.fail("scan from \(from) ended at \(expected)") }
+                } catch {
+                    failures.fail("scanner: \(error)")
+                }
+            }
+        }
+        for _ in 0..<(readerCount + 2) { finished.wait() }
+        #expect(failures.failure == nil, "seed \(seed)")
         try engine.checkInvariants()
         try engine.close()
+    }
+}
+
+/// Values that carry their key, a version and a checksum, so a torn, stale or misplaced read
+/// shows. Every 40th key's value is long enough to spill into an overflow chain.
+enum VersionedValue {
+    static func make(key i: Int, version: UInt64) -> [UInt8] {
+        let length = i % 40 == 0 ? 1_200 + Int(version % 7) * 50 : 16 + Int((version &+ UInt64(i)) % 40)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length + 20)
+        withUnsafeBytes(of: version.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(i).littleEndian) { bytes.append(contentsOf: $0) }
+        for j in 0..<length { bytes.append(UInt8(truncatingIfNeeded: j &* 31 &+ Int(version) &+ i)) }
+        withUnsafeBytes(of: checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    struct Problem: Error, CustomStringConvertible { let description: String }
+
+    /// The version in `bytes` if they are a whole value of key `i`.
+    static func check(_ bytes: [UInt8], key i: Int) -> Result<UInt64, Problem> {
+        guard bytes.count >= 20 else { return .failure(Problem(description: "\(bytes.count) bytes, expected at least 20")) }
+        let body = Array(bytes[..<(bytes.count - 8)])
+        let stored = bytes[(bytes.count - 8)...].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        guard UInt64(littleEndian: stored) == checksum(body) else { return .failure(Problem(description: "checksum mismatch over \(bytes.count) bytes")) }
+        let owner = body.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        guard owner == UInt32(i) else { return .failure(Problem(description: "value of key \(owner)")) }
+        return .success(body.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+    }
+
+    /// FNV-1a 64.
+    static func checksum(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        return h
     }
 }

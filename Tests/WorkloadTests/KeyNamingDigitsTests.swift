@@ -1,0 +1,42 @@
+// KeyNamer's digit counting and digit writing checked against String(n) at every digit-count boundary.
+
+import Testing
+@testable import Workload
+
+@Suite("Key naming: digit boundaries")
+struct KeyNamingDigitsTests {
+    /// 0, 1, and 10^k - 1, 10^k, 10^k + 1 for every k that fits, and the type's extremes.
+    static var boundaries: [UInt64] {
+        var values: [UInt64] = [0, 1, 2, 9, UInt64.max, UInt64.max - 1, UInt64(Int64.max), UInt64(Int64.max) + 1]
+        var p: UInt64 = 10
+        while true {
+            values += [p - 1, p, p + 1]
+            let (next, overflow) = p.multipliedReportingOverflow(by: 10)
+            if overflow { break }
+            p = next
+        }
+        return values
+    }
+
+    @Test("decimalDigits equals String(n).count at 0, 10^k - 1, 10^k, 10^k + 1 and UInt64.max")
+    func decimalDigitsAtBoundaries() {
+        for n in Self.boundaries {
+            #expect(KeyNamer.decimalDigits(n) == String(n).count, "n = \(n)")
+        }
+    }
+
+    @Test("ordered names equal \"user\" + String(n), padded, at every digit-count boundary and for negatives")
+    func orderedNamesAtBoundaries() {
+        var numbers: [Int64] = [Int64.min, Int64.min + 1, -1, -9, -10, -99, -100]
+        numbers += Self.boundaries.filter { $0 <= UInt64(Int64.max) }.map { Int64($0) }
+        for padding in [1, 10, 25] {
+            let namer = KeyNamer(hashed: false, zeroPadding: padding)
+            for n in numbers {
+                let text = String(n)
+                let expected = "user" + String(repeating: "0", count: max(0, padding - text.count)) + text
+                #expect(namer.name(n) == expected, "n = \(n), zeropadding \(padding)")
+                #expect(namer.bytes(n).count <= namer.maximumLength)
+            }
+        }
+    }
+}
