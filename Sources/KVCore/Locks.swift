@@ -24,6 +24,8 @@ public final class Lock: @unchecked Sendable {
 
     @inlinable public func lock() { pthread_mutex_lock(mutex) }
     @inlinable public func unlock() { pthread_mutex_unlock(mutex) }
+    /// Takes the lock if it is free; returns false at once otherwise.
+    @inlinable public func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
     /// Runs `body` with the lock held.
     @inlinable
