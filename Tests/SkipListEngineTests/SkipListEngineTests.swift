@@ -157,6 +157,35 @@ struct SkipListEngineTeardownTests {
         #expect(engine.count == 200)
     }
 
+    @Test("count moves once per published batch: a batch that adds and removes keys never shows its middle")
+    func countMovesAtPublication() throws {
+        let engine = SkipListEngine(seed: 14)
+        defer { try? engine.close() }
+        for i in 0..<10 { try engine.put([0, UInt8(i)], [1]) }
+        let done = Atomic<Bool>(false)
+        let oddCounts = Mutex<[Int]>([])
+        let reader = DispatchSemaphore(value: 0)
+        Thread {
+            defer { reader.signal() }
+            var n = 0
+            while n < 5_000_000 && !done.load(ordering: .relaxed) {
+                n += 1
+                if let c = engine.count, c != 10 { oddCounts.withLock { if $0.count < 10 { $0.append(c) } } }
+            }
+        }.start()
+        for round in 0..<3000 {
+            var batch = WriteBatch()
+            let key: [UInt8] = [1, UInt8(round & 0xFF)]
+            batch.put(key, [2])  // the count would go to 11 here without deferral...
+            batch.delete(key)    // ...and back to 10 here
+            try engine.write(batch, options: .default)
+        }
+        done.store(true, ordering: .relaxed)
+        reader.wait()
+        #expect(oddCounts.withLock { $0 }.isEmpty, "a reader saw counts \(oddCounts.withLock { $0 }) from inside a batch")
+        #expect(engine.count == 10)
+    }
+
     @Test("close returns while reader threads keep entering, overlapping and retrying on the closed engine")
     func closeIsNotHeldUpByReaders() throws {
         let engine = SkipListEngine(seed: 13)
