@@ -47,9 +47,12 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     private let visibleSequence = Atomic<UInt64>(0)
     /// User keys whose newest version is a value.
     private let liveCount = Atomic<Int>(0)
-    /// True while hidden versions or retired nodes wait (set under the write lock): a reader
-    /// that leaves then tries to collect them, so they do not outlast the writes.
-    private let hasGarbage = Atomic<Bool>(false)
+    /// While hidden versions or retired nodes wait: the sequence published when the last
+    /// collection left them (`.max` when nothing waits; set under the write lock). A reader that
+    /// leaves while it still equals `visibleSequence` (no write since, so no write is collecting)
+    /// tries to collect them, so they do not outlast the writes; while writes go on, readers leave
+    /// the work to them and stay off the write lock.
+    private let garbageAtSequence = Atomic<UInt64>(.max)
 
     // Guarded by the list's write lock.
     private var lastSequence: UInt64 = 0
@@ -132,7 +135,8 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     /// versions hidden during a long scan would stay until the next write, forever if writes stop.
     @inline(__always)
     private func collectAfterRead() {
-        guard hasGarbage.load(ordering: .relaxed) else { return }
+        let garbage = garbageAtSequence.load(ordering: .relaxed)
+        guard garbage != .max, garbage == visibleSequence.load(ordering: .relaxed) else { return }
         _ = list.tryWithWriter { _ in
             if !isClosed.load(ordering: .relaxed) { collectLocked(budget: Self.collectPerRead) }
         }
@@ -243,7 +247,8 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
             steps += 1
         }
         unlinkExpiredLocked(budget: &budget)
-        hasGarbage.store(pendingStart < pending.count || list.hasRetiredLocked, ordering: .relaxed)
+        let waiting = pendingStart < pending.count || list.hasRetiredLocked
+        garbageAtSequence.store(waiting ? lastSequence : .max, ordering: .relaxed)
     }
 
     /// Unlinks the queued nodes no reader can need any more (queued two or more epochs ago),
@@ -290,7 +295,7 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
                 pendingStart = 0
                 liveDelta = 0
                 liveCount.store(0, ordering: .relaxed)
-                hasGarbage.store(false, ordering: .relaxed)
+                garbageAtSequence.store(.max, ordering: .relaxed)
             }
             return wasOpen
         }
