@@ -20,6 +20,11 @@ if [[ -z "${LEVELDB_BENCH:-}" ]]; then LEVELDB_BENCH="$(build_reference leveldb_
 if [[ -z "${KVBENCH_STD:-}" ]]; then KVBENCH_STD="$(build_reference kvbench_std "g++ -std=c++17" kvbench_std.cpp)"; fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
+# Valgrind 3.x gives up on the DWARF of Swift 6.3 release binaries ("Possibly corrupted
+# debuginfo file"): measure copies without debug info (symbols are kept).
+strip --strip-debug -o "$scratch/kvlab" "$KVLAB"
+KVLAB="$scratch/kvlab"
+if [[ -n "${BASE_KVLAB:-}" ]]; then strip --strip-debug -o "$scratch/kvlab-base" "$BASE_KVLAB"; BASE_KVLAB="$scratch/kvlab-base"; fi
 workload=(--num "$NUM" --key-size "$KEY_SIZE" --value-size "$VALUE_SIZE" --seed "$SEED")
 
 # ir PROGRAM ARGS...: total instructions callgrind collected for one run.
@@ -49,11 +54,14 @@ row() {
     local label="$1" reference="$2" refIr="$3" engine="$4" phase="$5"
     shift 5
     local mine base
-    mine="$(per_op "$phase" "$KVLAB" bench --engine "$engine" --db "$scratch/db" "${workload[@]}" "$@")"
+    # --db only for the persistent engine (kvlab refuses it for in-memory ones).
+    local db=()
+    if [[ "$engine" == lsm ]]; then db=(--db "$scratch/db"); fi
+    mine="$(per_op "$phase" "$KVLAB" bench --engine "$engine" "${db[@]}" "${workload[@]}" "$@")"
     local line
     line="| $label | $reference | $refIr | $mine | $(awk -v a="$mine" -v b="$refIr" 'BEGIN { printf "%.2f", a / b }') |"
     if [[ -n "${BASE_KVLAB:-}" ]]; then
-        base="$(per_op "$phase" "$BASE_KVLAB" bench --engine "$engine" --db "$scratch/db" "${workload[@]}" "$@")"
+        base="$(per_op "$phase" "$BASE_KVLAB" bench --engine "$engine" "${db[@]}" "${workload[@]}" "$@")"
         line="$line $base | $(awk -v a="$mine" -v b="$base" 'BEGIN { printf "%.2f", a / b }') |"
     fi
     echo "$line"

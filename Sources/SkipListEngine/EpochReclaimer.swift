@@ -22,7 +22,7 @@ import Synchronization
 /// Nobody waits: a reader only retries its entry when the epoch moved under it, and a writer
 /// that finds a reader in the way simply does not advance (its garbage waits, not its thread).
 /// So a reader that stays inside for a long time (a long scan) delays reclamation, never a
-/// write. `drain()` is the one waiting call, for teardown.
+/// write. `waitForGracePeriod()` is the one waiting call, for teardown.
 ///
 /// Sequentially consistent orderings on the epoch and the counters: a reader's increment and
 /// the writer's check of the same counter form a store-load pair (Dekker), which acquire and
@@ -80,10 +80,24 @@ final class EpochReclaimer: @unchecked Sendable {
         return true
     }
 
-    /// Waits until no reader is inside (for teardown: readers are expected to leave soon).
-    func drain() {
-        while evenReaders.load(ordering: .sequentiallyConsistent) != 0 || oddReaders.load(ordering: .sequentiallyConsistent) != 0 {
-            sched_yield()
+    /// Waits out one grace period (writer only, for teardown): when it returns, every reader
+    /// that was inside when it was called has left. Readers that enter meanwhile are not waited
+    /// for, so a stream of overlapping readers (or readers retrying in a loop on a closed
+    /// structure) cannot hold it up: the epoch is moved twice, and each time only the parity
+    /// that new readers can no longer land in is waited for. Waiting for both counters to be
+    /// zero at one instant, as a plain drain would, may never happen under such a stream.
+    ///
+    /// A reader must not call this from inside its own read section: it would wait for itself.
+    func waitForGracePeriod() {
+        for _ in 0..<2 {
+            let e = epoch.load(ordering: .sequentiallyConsistent)
+            // Readers of e - 1 (parity of e + 1): nobody enters under it while the epoch is e.
+            let staleIsEven = (e &+ 1) & 1 == 0
+            while (staleIsEven ? evenReaders.load(ordering: .sequentiallyConsistent)
+                               : oddReaders.load(ordering: .sequentiallyConsistent)) != 0 { sched_yield() }
+            epoch.store(e &+ 1, ordering: .sequentiallyConsistent)
         }
+        // The first pass waited for the readers of the epoch before the starting one, the second
+        // for those of the starting epoch: every reader counted when this began has left.
     }
 }

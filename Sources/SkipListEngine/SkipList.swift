@@ -108,7 +108,8 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     ///   - comparator: the key order.
     ///   - random: the source of tower heights; a fixed seed gives a reproducible shape.
     ///   - mode: `.insertOnly` when keys are never replaced or removed (readers then skip the
-    ///     epoch; inserting a present key keeps the first value, and removing is a programming
+    ///     epoch; inserting a present key keeps the first value, which must equal the new one (a
+    ///     debug assertion checks it), and removing is a programming
     ///     error that stops the process).
     public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming) {
         self.comparator = comparator
@@ -209,6 +210,17 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with exclusive write access if no other writer holds the lock right now;
+    /// returns nil without waiting otherwise (for opportunistic work such as reclamation after
+    /// a read).
+    @inlinable
+    public func tryWithWriter<R>(_ body: (borrowing Writer) -> R) -> R? {
+        guard writeLock.tryLock() else { return nil }
+        defer { writeLock.unlock() }
+        defer { reclaimLocked() }
+        return body(Writer(list: self))
+    }
+
     /// A cursor on the first record `>= key` of an `.insertOnly` list, valid for as long as the
     /// list lives (nothing in such a list is freed earlier).
     @inlinable
@@ -237,14 +249,20 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     }
 
     /// Removes every record. Readers that are inside a read section meanwhile finish on the
-    /// old nodes: the records are unlinked first, then this waits for those readers to leave
-    /// (the one place a writer waits for readers), then frees.
+    /// old nodes: the records are unlinked first, then this waits out a grace period (the
+    /// readers inside at that moment leave; later ones find the list empty; the one place a
+    /// writer waits for readers), then frees.
+    ///
+    /// Must not be called from inside a read section (a `withReadView`, `forEach` or `value`
+    /// closure): it would wait for its own caller. Not allowed on an `.insertOnly` list, whose
+    /// cursors live outside any read section and would be left on freed nodes.
     /// - Parameter keepingCapacity: keep the slabs for reuse instead of returning them.
     public func removeAll(keepingCapacity: Bool = false) {
+        precondition(!isInsertOnly, "removeAll on an insert-only skiplist: its cursors may still be in use")
         writeLock.withLock {
             let first = head.next(0)
             for level in 0..<Self.maxHeight { head.setNext(level, nil) }
-            reclaimer.drain()
+            reclaimer.waitForGracePeriod()
             freeRetiredLocked(parity: 0)
             freeRetiredLocked(parity: 1)
             if keepingCapacity {
@@ -298,7 +316,14 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
            comparator.compare(found.key, key) == 0 {
             // An insert-only list keeps the first record: its readers hold nodes without
             // epochs, so none may be replaced (an LSM log replayed twice inserts equal records).
-            if !isInsertOnly { replaceLocked(found, key: key, value: value) }
+            // Such duplicates carry the same value (same internal key, same write): checked in
+            // debug builds, since keeping the first of two different values would be a silent loss.
+            if isInsertOnly {
+                assert(ByteOrder.equal(found.record.value, value),
+                       "an insert-only skiplist got one key twice with different values")
+            } else {
+                replaceLocked(found, key: key, value: value)
+            }
             return false
         }
         _ = linkNewLocked(key, value)

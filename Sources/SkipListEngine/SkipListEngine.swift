@@ -33,8 +33,10 @@ import Synchronization
 /// 100-byte values, against 128 without versions); overwritten and deleted records hold their
 /// old node until their grace period ends.
 ///
-/// The closed flag is set under the write lock; `close()` then unlinks everything, waits for the
-/// readers in flight (the one wait in this engine) and frees the memory.
+/// The closed flag is set under the write lock; `close()` then unlinks everything, waits out a
+/// grace period for the readers in flight (the one wait in this engine) and frees the memory.
+/// So `close()` must not be called from inside a `get` or `scan` callback: it would wait for
+/// the read it is called from.
 public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     public let name = "skiplist"
     public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .atomicBatch]
@@ -45,6 +47,12 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     private let visibleSequence = Atomic<UInt64>(0)
     /// User keys whose newest version is a value.
     private let liveCount = Atomic<Int>(0)
+    /// While hidden versions or retired nodes wait: the sequence published when the last
+    /// collection left them (`.max` when nothing waits; set under the write lock). A reader that
+    /// leaves while it still equals `visibleSequence` (no write since, so no write is collecting)
+    /// tries to collect them, so they do not outlast the writes; while writes go on, readers leave
+    /// the work to them and stay off the write lock.
+    private let garbageAtSequence = Atomic<UInt64>(.max)
 
     // Guarded by the list's write lock.
     private var lastSequence: UInt64 = 0
@@ -53,6 +61,15 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     /// Hidden nodes waiting to be unlinked, oldest first, with the epoch they were queued in.
     private var pending: [(node: SkipListNode, epoch: Int)] = []
     private var pendingStart = 0
+    /// The change in `liveCount` made by the current write, applied when it is published.
+    private var liveDelta = 0
+
+    /// Queued versions a write unlinks besides twice its own operations: bounds the time a
+    /// write spends on an old backlog (after a long scan) under the write lock; the rest waits.
+    static let collectPerWrite = 16
+    /// Queued versions a reader unlinks when it leaves with garbage queued and the write lock
+    /// free (it never waits for the lock).
+    static let collectPerRead = 64
 
     /// An empty engine.
     /// - Parameter seed: seeds the tower heights, so a run's memory layout is reproducible.
@@ -73,7 +90,7 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     // MARK: - Reads (no lock)
 
     public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
-        try list.withReadView { (view) throws(EngineError) -> R? in
+        let result = try list.withReadView { (view) throws(EngineError) -> R? in
             try checkOpen()
             let sequence = visibleSequence.load(ordering: .acquiring)
             return VersionedKey.with(key, sequence: sequence) { lookup -> R? in
@@ -84,6 +101,8 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
                 return body(cursor.value)
             }
         }
+        collectAfterRead()
+        return result
     }
 
     public func scan(from start: UnsafeRawBufferPointer, limit: Int,
@@ -109,6 +128,18 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
                 visited += 1
             }
         }
+        collectAfterRead()
+    }
+
+    /// Collects queued garbage after a read section if no writer holds the lock: without it,
+    /// versions hidden during a long scan would stay until the next write, forever if writes stop.
+    @inline(__always)
+    private func collectAfterRead() {
+        let garbage = garbageAtSequence.load(ordering: .relaxed)
+        guard garbage != .max, garbage == visibleSequence.load(ordering: .relaxed) else { return }
+        _ = list.tryWithWriter { _ in
+            if !isClosed.load(ordering: .relaxed) { collectLocked(budget: Self.collectPerRead) }
+        }
     }
 
     // MARK: - Writes (serialized by the list's write lock)
@@ -116,19 +147,21 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) {
         try list.withWriter { (_) throws(EngineError) in
             try checkOpen()
+            checkSequenceLocked(adding: 1)
             lastSequence += 1
             _ = applyLocked(key, value, sequence: lastSequence)
-            publishLocked()
+            publishLocked(operations: 1)
         }
     }
 
     public func delete(_ key: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) -> Bool {
         try list.withWriter { (_) throws(EngineError) -> Bool in
             try checkOpen()
+            checkSequenceLocked(adding: 1)
             let existed = applyLocked(key, nil, sequence: lastSequence + 1)
             if existed {
                 lastSequence += 1
-                publishLocked()
+                publishLocked(operations: 1)
             }
             return existed
         }
@@ -137,6 +170,7 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     public func write(_ batch: WriteBatch, options: WriteOptions) throws(EngineError) {
         try list.withWriter { (_) throws(EngineError) in
             try checkOpen()
+            checkSequenceLocked(adding: UInt64(batch.count))
             var sequence = lastSequence
             batch.forEach { operation in
                 switch operation {
@@ -147,8 +181,9 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
                     if applyLocked(key, nil, sequence: sequence + 1) { sequence += 1 }
                 }
             }
+            let operations = Int(sequence - lastSequence)
             lastSequence = sequence
-            publishLocked()
+            publishLocked(operations: operations)
         }
     }
 
@@ -168,34 +203,60 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
             if let previous { hidden.append(previous) }
             if value == nil {
                 hidden.append(node)
-                liveCount.wrappingSubtract(1, ordering: .relaxed)
+                liveDelta -= 1
             } else if !wasLive {
-                liveCount.wrappingAdd(1, ordering: .relaxed)
+                liveDelta += 1
             }
             return wasLive
         }
     }
 
-    /// Makes the writes so far visible, then collects what readers allow.
-    private func publishLocked() {
+    /// Stops a write that would take sequence numbers past the 56 bits the key trailer holds
+    /// (`VersionedKey.trailer` shifts them left by 8): they would wrap silently and reorder
+    /// versions. Out of reach in practice (2^56 writes), so a trap rather than a typed error.
+    private func checkSequenceLocked(adding count: UInt64) {
+        precondition(count <= VersionedKey.maxSequence && lastSequence <= VersionedKey.maxSequence - count,
+                     "skiplist sequence numbers exhausted (56 bits)")
+    }
+
+    /// Makes the writes so far visible (`operations` of them), then collects what readers
+    /// allow, within a budget proportional to the write.
+    private func publishLocked(operations: Int) {
         visibleSequence.store(lastSequence, ordering: .releasing)
+        // The count moves with the publication, not per operation: a reader never sees it
+        // reflect half of a batch it cannot see.
+        if liveDelta != 0 {
+            liveCount.wrappingAdd(liveDelta, ordering: .relaxed)
+            liveDelta = 0
+        }
         let epoch = list.reclaimer.current
         for node in hidden { pending.append((node, epoch)) }
         hidden.removeAll(keepingCapacity: true)
+        collectLocked(budget: 2 * operations + Self.collectPerWrite)
+    }
+
+    /// Unlinks up to `budget` queued versions and moves the epochs on as readers allow.
+    private func collectLocked(budget: Int) {
         // Four epoch steps take a queued node through unlinking and freeing when no reader is
         // inside; a reader in the way stops the steps, never this thread.
+        var budget = budget
         var steps = 0
         while true {
-            unlinkExpiredLocked()
+            unlinkExpiredLocked(budget: &budget)
             guard steps < 4, pendingStart < pending.count || list.hasRetiredLocked, list.tryAdvanceEpochLocked() else { break }
             steps += 1
         }
+        unlinkExpiredLocked(budget: &budget)
+        let waiting = pendingStart < pending.count || list.hasRetiredLocked
+        garbageAtSequence.store(waiting ? lastSequence : .max, ordering: .relaxed)
     }
 
-    /// Unlinks the queued nodes no reader can need any more (queued two or more epochs ago).
-    private func unlinkExpiredLocked() {
+    /// Unlinks the queued nodes no reader can need any more (queued two or more epochs ago),
+    /// at most `budget` of them; the rest stay queued for later writes and reads.
+    private func unlinkExpiredLocked(budget: inout Int) {
         let epoch = list.reclaimer.current
-        while pendingStart < pending.count, pending[pendingStart].epoch + 2 <= epoch {
+        while budget > 0, pendingStart < pending.count, pending[pendingStart].epoch + 2 <= epoch {
+            budget -= 1
             let node = pending[pendingStart].node
             pendingStart += 1
             let found = list.findGreaterOrEqual(node.key, recordingPredecessors: true)
@@ -232,7 +293,9 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
                 hidden.removeAll()
                 pending.removeAll()
                 pendingStart = 0
+                liveDelta = 0
                 liveCount.store(0, ordering: .relaxed)
+                garbageAtSequence.store(.max, ordering: .relaxed)
             }
             return wasOpen
         }

@@ -49,6 +49,8 @@ struct ReadersNeverWaitTests {
             seen.append(KeyValuePair(key: Array(k), value: Array(v)))
             return true
         }
+        // A writer that timed out may still be running: let it end before checking and closing.
+        if finishedWhileOpen != true { writerDone.wait() }
         #expect(finishedWhileOpen == true, "\(subject.name): the writer did not finish \(writes) writes within 60 s while a scan was open")
         #expect(writerErrors.withLock { $0 }.isEmpty, "writer failed: \(writerErrors.withLock { $0 })")
         let expected = (0..<initial).map { KeyValuePair(key: Self.key(2 * $0), value: Self.value(2 * $0, generation: 0)) }
@@ -64,6 +66,16 @@ struct ReadersNeverWaitTests {
 
     static func groupKey(_ group: Int, _ member: Int) -> [UInt8] { Array(String(format: "g%04d-%d", group, member).utf8) }
 
+    /// A value carrying its tag three times: a torn, mixed or invented value fails `tag(of:)`.
+    static func taggedValue(_ tag: String) -> [UInt8] { Array("\(tag);\(tag);\(tag);".utf8) }
+
+    /// The tag of a value made by `taggedValue`, or nil if the value is not one.
+    static func tag(of value: [UInt8]) -> String? {
+        let parts = String(decoding: value, as: UTF8.self).split(separator: ";", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[3].isEmpty, parts[0] == parts[1], parts[1] == parts[2], parts[0].hasPrefix("w") else { return nil }
+        return String(parts[0])
+    }
+
     @Test("readers racing batch writers see every batch whole and every scan as one snapshot",
           arguments: subjects)
     func racingReadersSeeWholeBatches(subject: EngineUnderTest) throws {
@@ -72,45 +84,70 @@ struct ReadersNeverWaitTests {
         let engine = try subject.open()
         defer { try? engine.close() }
         var initial = WriteBatch()
-        for g in 0..<Self.groups { for m in 0..<Self.groupSize { initial.put(Self.groupKey(g, m), Array("w0-0".utf8)) } }
+        for g in 0..<Self.groups { for m in 0..<Self.groupSize { initial.put(Self.groupKey(g, m), Self.taggedValue("w0-0")) } }
         try engine.write(initial, options: .default)
         let problems = Mutex<[String]>([])
         let batchesPerWriter = 800
-        let scansPerReader = 100
-        DispatchQueue.concurrentPerform(iterations: 4) { thread in
-            var rng = SeededRandom(seed: seed &+ UInt64(thread))
-            func report(_ text: String) { problems.withLock { if $0.count < 20 { $0.append("thread \(thread): \(text) (seed \(seed))") } } }
-            do {
-                if thread < 2 {
-                    for n in 1...batchesPerWriter {
-                        let g = Int(rng.next(below: UInt64(Self.groups)))
-                        var batch = WriteBatch()
-                        let deleting = rng.next(below: 5) == 0
-                        for m in 0..<Self.groupSize {
-                            if deleting { batch.delete(Self.groupKey(g, m)) } else { batch.put(Self.groupKey(g, m), Array("w\(thread)-\(n)".utf8)) }
+        let maxScansPerReader = 20_000
+        let threadCount = 4
+        // Explicit threads with a start barrier, and readers that run until the writers are
+        // done: a pool such as concurrentPerform may run the writers to completion before the
+        // readers start on a 2-core machine, and then nothing races.
+        let ready = Atomic<Int>(0)
+        let writersDone = Atomic<Int>(0)
+        let scansDuringWrites = Atomic<Int>(0)
+        let finished = DispatchGroup()
+        for thread in 0..<threadCount {
+            finished.enter()
+            Thread {
+                defer { finished.leave() }
+                var rng = SeededRandom(seed: seed &+ UInt64(thread))
+                func report(_ text: String) { problems.withLock { if $0.count < 20 { $0.append("thread \(thread): \(text) (seed \(seed))") } } }
+                ready.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                while ready.load(ordering: .sequentiallyConsistent) < threadCount { sched_yield() }
+                do {
+                    if thread < 2 {
+                        defer { writersDone.wrappingAdd(1, ordering: .sequentiallyConsistent) }
+                        for n in 1...batchesPerWriter {
+                            let g = Int(rng.next(below: UInt64(Self.groups)))
+                            var batch = WriteBatch()
+                            let deleting = rng.next(below: 5) == 0
+                            for m in 0..<Self.groupSize {
+                                if deleting { batch.delete(Self.groupKey(g, m)) } else { batch.put(Self.groupKey(g, m), Self.taggedValue("w\(thread + 1)-\(n)")) }
+                            }
+                            try engine.write(batch, options: .default)
                         }
-                        try engine.write(batch, options: .default)
+                    } else {
+                        var scans = 0
+                        while scans < maxScansPerReader && writersDone.load(ordering: .sequentiallyConsistent) < 2 {
+                            scans += 1
+                            let pairs = try engine.scan(from: [], limit: .max)
+                            var byGroup: [String: [String]] = [:]
+                            for pair in pairs {
+                                let name = String(decoding: pair.key, as: UTF8.self)
+                                guard let tag = Self.tag(of: pair.value) else {
+                                    report("scan saw \(name) with a value never written: \(String(decoding: pair.value, as: UTF8.self))")
+                                    continue
+                                }
+                                byGroup[String(name.prefix(5)), default: []].append(tag)
+                            }
+                            for (group, tags) in byGroup where tags.count != Self.groupSize || Set(tags).count != 1 {
+                                report("scan saw group \(group) torn: \(tags)")
+                            }
+                            let g = Int(rng.next(below: UInt64(Self.groups)))
+                            if let v = try engine.get(Self.groupKey(g, 0)), Self.tag(of: v) == nil {
+                                report("get returned a value never written: \(String(decoding: v, as: UTF8.self))")
+                            }
+                            if writersDone.load(ordering: .sequentiallyConsistent) < 2 { scansDuringWrites.wrappingAdd(1, ordering: .relaxed) }
+                        }
                     }
-                } else {
-                    for _ in 0..<scansPerReader {
-                        let pairs = try engine.scan(from: [], limit: .max)
-                        var byGroup: [String: [String]] = [:]
-                        for pair in pairs {
-                            let name = String(decoding: pair.key, as: UTF8.self)
-                            byGroup[String(name.prefix(5)), default: []].append(String(decoding: pair.value, as: UTF8.self))
-                        }
-                        for (group, values) in byGroup where values.count != Self.groupSize || Set(values).count != 1 {
-                            report("scan saw group \(group) torn: \(values)")
-                        }
-                        let g = Int(rng.next(below: UInt64(Self.groups)))
-                        if let v = try engine.get(Self.groupKey(g, 0)), !String(decoding: v, as: UTF8.self).hasPrefix("w") {
-                            report("get returned a value never written: \(v)")
-                        }
-                    }
-                }
-            } catch { report("\(error)") }
+                } catch { report("\(error)") }
+            }.start()
         }
+        finished.wait()
+        print("\(subject.name): \(scansDuringWrites.load(ordering: .relaxed)) scans completed while writers ran")
         #expect(problems.withLock { $0 }.isEmpty, "\(subject.name): \(problems.withLock { $0 })")
+        #expect(scansDuringWrites.load(ordering: .relaxed) > 0, "\(subject.name): no scan overlapped the writers")
         try engine.checkInvariants()
     }
 }
