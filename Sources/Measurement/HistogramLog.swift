@@ -17,18 +17,30 @@ public struct HistogramLogInterval: Sendable, Equatable {
     }
 }
 
-/// The interval histograms of every series over one run (``OperationRecorder`` snapshots, merged over threads).
+/// The interval histograms of every series over one run (``OperationRecorder`` snapshots, merged
+/// over threads), kept in the log's compressed form: a run with `hdrhistogram.fileoutput` holds one
+/// per interval and series until it ends, and a full histogram takes ~270 KB of counts where its
+/// compressed encoding takes a few hundred bytes (hours of 1 s intervals would otherwise take GBs).
 public struct SeriesIntervals: Sendable {
+    /// One series' histogram in one interval, as its log line carries it.
+    public struct Encoded: Sendable, Equatable {
+        /// The interval's largest value, in nanoseconds.
+        public var maxNanoseconds: UInt64
+        /// The histogram in the V2 compressed encoding, base64 (``HistogramEncoding``).
+        public var base64: String
+    }
+
     /// Seconds from the run's start to the interval's start and end.
     public var startSeconds: Double
     public var endSeconds: Double
-    /// The interval's histograms by series.
-    public var snapshot: IntervalSnapshot
+    /// The interval's histograms by series, encoded.
+    public var series: [SeriesKey: Encoded]
 
+    /// Encodes every series of `snapshot` (the histograms themselves are not kept).
     public init(startSeconds: Double, endSeconds: Double, snapshot: IntervalSnapshot) {
         self.startSeconds = startSeconds
         self.endSeconds = endSeconds
-        self.snapshot = snapshot
+        series = snapshot.series.mapValues { Encoded(maxNanoseconds: $0.max, base64: HistogramEncoding.encodeBase64($0)) }
     }
 }
 
@@ -53,6 +65,12 @@ public enum HistogramLog {
 
     /// The log text for one series' intervals.
     public static func render(_ intervals: [HistogramLogInterval], startTime: Date) -> String {
+        render(intervals.map { ($0.startSeconds, $0.lengthSeconds,
+                                SeriesIntervals.Encoded(maxNanoseconds: $0.histogram.max, base64: HistogramEncoding.encodeBase64($0.histogram))) },
+               startTime: startTime)
+    }
+
+    static func render(_ lines: [(start: Double, length: Double, histogram: SeriesIntervals.Encoded)], startTime: Date) -> String {
         let epoch = String(format: "%.3f", startTime.timeIntervalSince1970)
         let iso = ISO8601DateFormatter()
         iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -61,10 +79,9 @@ public enum HistogramLog {
         text += "#[BaseTime: \(epoch) (seconds since epoch)]\n"
         text += "#[kvlab: values in nanoseconds]\n"
         text += legend + "\n"
-        for interval in intervals {
-            text += String(format: "%.3f,%.3f,%.3f,", interval.startSeconds, interval.lengthSeconds,
-                           Double(interval.histogram.max) / 1_000_000)
-            text += HistogramEncoding.encodeBase64(interval.histogram) + "\n"
+        for line in lines {
+            text += String(format: "%.3f,%.3f,%.3f,", line.start, line.length, Double(line.histogram.maxNanoseconds) / 1_000_000)
+            text += line.histogram.base64 + "\n"
         }
         return text
     }
@@ -75,10 +92,9 @@ public enum HistogramLog {
     public static func write(_ intervals: [SeriesIntervals], prefix: String, startTime: Date) throws(ResultFileError) -> [String] {
         var written: [String] = []
         for key in SeriesKey.outputOrder {
-            let entries = intervals.compactMap { interval -> HistogramLogInterval? in
-                guard let histogram = interval.snapshot.series[key] else { return nil }
-                return HistogramLogInterval(startSeconds: interval.startSeconds,
-                                            lengthSeconds: max(0, interval.endSeconds - interval.startSeconds), histogram: histogram)
+            let entries = intervals.compactMap { interval -> (start: Double, length: Double, histogram: SeriesIntervals.Encoded)? in
+                guard let histogram = interval.series[key] else { return nil }
+                return (interval.startSeconds, max(0, interval.endSeconds - interval.startSeconds), histogram)
             }
             guard !entries.isEmpty else { continue }
             let path = prefix + key.name + ".hdr"
