@@ -14,12 +14,13 @@ KVLAB=${KVLAB:-.build/debug/kvlab}
 ROUNDS=${ROUNDS:-20}
 ITER=${ITER:-30}
 REPEAT=${REPEAT:-6}
+OPS=${OPS:-50000}   # operations per timed run; release runs of 50,000 last ~35 ms, too short to beat the noise
 OUT=${OUT:-results/gate-selftest}
 mkdir -p "$OUT"
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 COUNT_ARGS=(-P workloads/workloadc -p recordcount=200 -p operationcount=300 --engine hash)
-RUN_ARGS=(run -P workloads/workloadc -p recordcount=5000 -p operationcount=50000 --engine hash -threads 1)
+RUN_ARGS=(run -P workloads/workloadc -p recordcount=5000 -p operationcount=$OPS --engine hash -threads 1)
 
 gate_status() { set +e; "$KVLAB" gate "$@" > "$SCRATCH/gate.txt" 2>&1; local rc=$?; set -e; echo $rc; }
 
