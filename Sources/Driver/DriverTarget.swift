@@ -82,4 +82,21 @@ public final class RecordVerifier {
 
     /// Marks the record as wrong (e.g. a field missing).
     public func fail() { lastResult = false }
+
+    /// Checks a record a store returned as one `RecordCodec` value (the memcached and etcd
+    /// mappings): the field `operation` asked for, or every field and their count.
+    /// - Returns: `.notFound` when the requested field is absent, else `.ok` (the verdict is in `lastResult`).
+    /// - Throws: `RecordCodec`'s error for a malformed value.
+    func checkEncodedRecord(_ value: UnsafeRawBufferPointer, of operation: PlannedOperation, fieldCount: Int) throws -> OperationStatus {
+        begin()
+        if case .one(let f) = operation.readFields {
+            guard let v = try RecordCodec.field(f, in: value) else { return .notFound }
+            check(key: operation.key, field: f, value: v)
+        } else {
+            var seen = 0
+            try RecordCodec.forEachField(in: value) { seen += 1; check(key: operation.key, field: $0.index, value: $0.value) }
+            if seen != fieldCount { fail() }
+        }
+        return .ok
+    }
 }

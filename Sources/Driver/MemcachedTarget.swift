@@ -162,17 +162,8 @@ final class MemcachedSession: PipelinedTargetSession {
             try connection.queueGet(operation.key)
             let status = try connection.readGet { value, _ -> OperationStatus in
                 guard let value else { return .notFound }
-                verifier.begin()
                 do {
-                    if case .one(let f) = operation.readFields {
-                        guard let v = try RecordCodec.field(f, in: value) else { return .notFound }
-                        verifier.check(key: operation.key, field: f, value: v)
-                    } else {
-                        var seen = 0
-                        try RecordCodec.forEachField(in: value) { seen += 1; verifier.check(key: operation.key, field: $0.index, value: $0.value) }
-                        if seen != fieldCount { verifier.fail() }
-                    }
-                    return .ok
+                    return try verifier.checkEncodedRecord(value, of: operation, fieldCount: fieldCount)
                 } catch {
                     return .error
                 }
