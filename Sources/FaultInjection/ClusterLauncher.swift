@@ -388,15 +388,10 @@ public final class RunningCluster: NemesisHooks, @unchecked Sendable {
 
     /// Delays every node-to-node link (replication and its acks) by `milliseconds`.
     public func setReplicationDelay(milliseconds: Int) throws {
-        var changes: [ProxyLink: LinkFault?] = [:]
-        for source in nodes {
-            for destination in nodes where destination.name != source.name {
-                // updateValue, not subscript assignment: assigning nil would drop the entry, not heal the link.
-                changes.updateValue(milliseconds > 0 ? .delay(milliseconds: milliseconds) : nil,
-                                    forKey: ProxyLink(source: source.partyAddress, destination: destination.name))
-            }
+        let links = nodes.flatMap { source in
+            nodes.filter { $0.name != source.name }.map { ProxyLink(source: source.partyAddress, destination: $0.name) }
         }
-        try proxy.setFaults(changes)
+        try proxy.setDelay(milliseconds: milliseconds, on: links)
     }
 
     public func healNetwork() throws { try proxy.healAll() }

@@ -283,15 +283,10 @@ public final class EtcdProxiedCluster: NemesisHooks, @unchecked Sendable {
 
     /// Delays every peer link (raft appends, heartbeats and their answers) by `milliseconds`.
     public func setReplicationDelay(milliseconds: Int) throws {
-        var changes: [ProxyLink: LinkFault?] = [:]
-        for source in members {
-            for destination in members where destination.name != source.name {
-                // updateValue: assigning nil through the subscript would drop the entry, not heal the link.
-                changes.updateValue(milliseconds > 0 ? .delay(milliseconds: milliseconds) : nil,
-                                    forKey: ProxyLink(source: source.partyAddress, destination: destination.peerRoute))
-            }
+        let links = members.flatMap { source in
+            members.filter { $0.name != source.name }.map { ProxyLink(source: source.partyAddress, destination: $0.peerRoute) }
         }
-        try proxy.setFaults(changes)
+        try proxy.setDelay(milliseconds: milliseconds, on: links)
     }
 
     /// Resets every peer connection to and from `node` (bytes the proxy still holds for them are

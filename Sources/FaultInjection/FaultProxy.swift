@@ -209,6 +209,14 @@ public final class FaultProxy: @unchecked Sendable {
         try setFaults([ProxyLink(source: source, destination: node): fault])
     }
 
+    /// Delays every link in `links` by `milliseconds` (replication lag), or heals their delay at 0.
+    public func setDelay(milliseconds: Int, on links: [ProxyLink]) throws(FaultInjectionError) {
+        var changes: [ProxyLink: LinkFault?] = [:]
+        // updateValue: assigning nil through the subscript would drop the entry, not heal the link.
+        for link in links { changes.updateValue(milliseconds > 0 ? .delay(milliseconds: milliseconds) : nil, forKey: link) }
+        try setFaults(changes)
+    }
+
     /// Sets several link faults at once (nil heals a link), applied atomically on the loop thread.
     public func setFaults(_ changes: [ProxyLink: LinkFault?]) throws(FaultInjectionError) {
         try perform { proxy in
