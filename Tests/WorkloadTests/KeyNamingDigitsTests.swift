@@ -51,6 +51,18 @@ struct KeyNamingDigitsTests {
         }
     }
 
+    @Test("eightDigits writes values below 10^8 (every multiple of 9 999 and 100 000 seeded random ones) as eight zero-padded digits")
+    func eightDigitsMatchString() {
+        var random = SeededRandom(seed: testSeed(18_0008))
+        var values = Array(stride(from: UInt64(0), to: 100_000_000, by: 9_999)) + [99_999_999, 10_000, 9_999]
+        for _ in 0..<100_000 { values.append(random.next(below: 100_000_000)) }
+        for v in values {
+            let bytes = withUnsafeBytes(of: KeyNamer.eightDigits(v).littleEndian) { Array($0) }
+            let text = String(v)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(repeating: "0", count: 8 - text.count) + text, "v = \(v)")
+        }
+    }
+
     @Test("hashed and ordered names equal \"user\" + String(n) for 50 000 seeded random key numbers of every width")
     func randomNamesMatchString() {
         var random = SeededRandom(seed: testSeed(18_0018))
