@@ -90,6 +90,34 @@ import Testing
         #expect(recorder.recordsIntendedLatency)
     }
 
+    @Test("every series, first recorded before or after a snapshot or a reset, keeps each of its values")
+    func everySeriesAcrossSnapshotsAndReset() {
+        var recorder = OperationRecorder(recordsIntendedLatency: true)
+        let statuses: [OperationStatus] = [.ok, .error]
+        // Each series gets its first value in a different interval, then one more in the next.
+        var expected: [SeriesKey: UInt64] = [:]
+        for (round, kind) in OperationKind.allCases.enumerated() {
+            for status in statuses {
+                recorder.record(series: kind, nanos: UInt64(100 + round), intendedNanos: UInt64(200 + round), status: status)
+            }
+            _ = recorder.takeIntervalSnapshot()
+            for status in statuses {
+                recorder.record(series: kind, nanos: UInt64(100 + round), intendedNanos: UInt64(200 + round), status: status)
+            }
+            for variant in SeriesVariant.allCases { expected[SeriesKey(kind, variant)] = 2 }
+        }
+        for (key, count) in expected {
+            #expect(recorder.histogram(for: key)?.totalCount == count, "\(key)")
+        }
+        recorder.reset()
+        recorder.record(series: .read, nanos: 5, status: .ok)
+        #expect(recorder.histogram(for: SeriesKey(.read))?.totalCount == 1)
+        #expect(recorder.takeIntervalSnapshot().series[SeriesKey(.read)]?.totalCount == 1)
+        recorder.record(series: .read, nanos: 6, status: .ok)
+        #expect(recorder.histogram(for: SeriesKey(.read))?.totalCount == 2)
+        #expect(recorder.histogram(for: SeriesKey(.update)) == nil)
+    }
+
     @Test("merging recorders of several threads equals recording everything into one")
     func threadsMergeExactly() {
         var rng = Fixtures.SplitMix64(state: 42)

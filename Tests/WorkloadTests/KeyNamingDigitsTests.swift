@@ -1,5 +1,6 @@
 // KeyNamer's digit counting and digit writing checked against String(n) at every digit-count boundary.
 
+import KVCore
 import Testing
 @testable import Workload
 
@@ -37,6 +38,46 @@ struct KeyNamingDigitsTests {
                 #expect(namer.name(n) == expected, "n = \(n), zeropadding \(padding)")
                 #expect(namer.bytes(n).count <= namer.maximumLength)
             }
+        }
+    }
+
+    @Test("fourDigits writes every value below 10 000 as its four zero-padded decimal digits")
+    func fourDigitsExhaustive() {
+        for v in 0..<UInt64(10_000) {
+            let word = KeyNamer.fourDigits(v)
+            let bytes = withUnsafeBytes(of: word.littleEndian) { Array($0) }
+            let text = String(v)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(repeating: "0", count: 4 - text.count) + text, "v = \(v)")
+        }
+    }
+
+    @Test("eightDigits writes values below 10^8 (every multiple of 9 999 and 100 000 seeded random ones) as eight zero-padded digits")
+    func eightDigitsMatchString() {
+        var random = SeededRandom(seed: testSeed(18_0008))
+        var values = Array(stride(from: UInt64(0), to: 100_000_000, by: 9_999)) + [99_999_999, 10_000, 9_999]
+        for _ in 0..<100_000 { values.append(random.next(below: 100_000_000)) }
+        for v in values {
+            let bytes = withUnsafeBytes(of: KeyNamer.eightDigits(v).littleEndian) { Array($0) }
+            let text = String(v)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(repeating: "0", count: 8 - text.count) + text, "v = \(v)")
+        }
+    }
+
+    @Test("hashed and ordered names equal \"user\" + String(n) for 50 000 seeded random key numbers of every width")
+    func randomNamesMatchString() {
+        var random = SeededRandom(seed: testSeed(18_0018))
+        let hashed = KeyNamer(hashed: true, zeroPadding: 1)
+        let ordered = KeyNamer(hashed: false, zeroPadding: 1)
+        for i in 0..<50_000 {
+            // A random width (1 to 19 digits) so every loop and tail path is taken, and a sign.
+            let width = Int(random.next(below: 19)) + 1
+            var n = Int64(bitPattern: random.next() >> 1)
+            var limit: Int64 = 1
+            for _ in 0..<width where limit <= Int64.max / 10 { limit *= 10 }
+            if width < 19 { n %= limit }
+            if i % 7 == 0 { n = -n }
+            #expect(ordered.name(n) == "user" + String(n), "n = \(n)")
+            #expect(hashed.name(n) == "user" + String(fnvHash64(n)), "n = \(n)")
         }
     }
 }
