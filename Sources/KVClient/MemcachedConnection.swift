@@ -1,5 +1,11 @@
 // A blocking memcached client over the text protocol: pipelined get/gets/set/cas/delete, reconnection with backoff.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A parsed `memcached://host[:port]` target (port 11211 by default).
 public struct MemcachedURL: Sendable, Hashable {
     public var endpoint: RedisEndpoint
@@ -246,42 +252,44 @@ struct MemcachedValueHeader: Equatable {
     var cas: UInt64
 
     /// Parses `line` (without its `\r\n`); nil unless it is `VALUE`, a key, decimal flags, a
-    /// decimal length and optionally a decimal CAS unique, separated by spaces.
+    /// decimal length and optionally a decimal CAS unique, separated by single spaces (as
+    /// memcached writes them).
     init?(_ line: UnsafeRawBufferPointer) {
-        var at = 0
-        /// The next space-separated word (leading spaces skipped), as a range of `line`.
-        func word() -> Range<Int>? {
-            while at < line.count && line[at] == UInt8(ascii: " ") { at += 1 }
+        // One pass over the bytes through a raw pointer: the first version (nested word
+        // function, bounds-checked subscripts) cost ~600 instructions per header in callgrind.
+        let count = line.count
+        guard count >= 11, let p = line.baseAddress, memcmp(p, "VALUE ", 6) == 0 else { return nil }
+        var at = 6
+        // The key: any bytes up to the next space.
+        let keyStart = at
+        while at < count && p.load(fromByteOffset: at, as: UInt8.self) != 0x20 { at += 1 }
+        guard at > keyStart else { return nil }
+        /// The decimal number after the space at `at`, moving `at` past it; nil if absent or over `limit`.
+        func number() -> UInt64? {
+            guard at < count, p.load(fromByteOffset: at, as: UInt8.self) == 0x20 else { return nil }
+            at += 1
             let from = at
-            while at < line.count && line[at] != UInt8(ascii: " ") { at += 1 }
-            return from < at ? from..<at : nil
+            var v: UInt64 = 0
+            while at < count {
+                let b = p.load(fromByteOffset: at, as: UInt8.self)
+                if b == 0x20 { break }
+                guard b >= 48 && b <= 57 else { return nil }
+                let (tens, o1) = v.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = tens.addingReportingOverflow(UInt64(b - 48))
+                guard !o1 && !o2 else { return nil }
+                v = sum
+                at += 1
+            }
+            return at > from ? v : nil
         }
-        guard let verb = word(), UnsafeRawBufferPointer(rebasing: line[verb]).equals("VALUE"),
-              word() != nil, let flags = word(), UnsafeRawBufferPointer(rebasing: line[flags]).decimalValue != nil,
-              let bytes = word(), let length = UnsafeRawBufferPointer(rebasing: line[bytes]).decimalValue else { return nil }
-        self.length = length
-        if let unique = word() {
-            guard let cas = UnsafeRawBufferPointer(rebasing: line[unique]).unsignedDecimalValue, word() == nil else { return nil }
-            self.cas = cas
-        } else {
+        guard number() != nil, let length = number(), length <= UInt64(Int.max) else { return nil }
+        self.length = Int(length)
+        if at == count {
             cas = 0
+        } else {
+            guard let unique = number(), at == count else { return nil }
+            cas = unique
         }
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    /// The unsigned 64-bit decimal number these ASCII digits spell (a CAS unique), or nil.
-    var unsignedDecimalValue: UInt64? {
-        guard !isEmpty, count <= 20 else { return nil }
-        var v: UInt64 = 0
-        for b in self {
-            guard b >= 48 && b <= 57 else { return nil }
-            let (tens, o1) = v.multipliedReportingOverflow(by: 10)
-            let (sum, o2) = tens.addingReportingOverflow(UInt64(b - 48))
-            guard !o1 && !o2 else { return nil }
-            v = sum
-        }
-        return v
     }
 }
 

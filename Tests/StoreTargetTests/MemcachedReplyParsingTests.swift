@@ -66,9 +66,19 @@ struct MemcachedReplyParsingTests {
         #expect(got.cas == UInt64.max)
     }
 
+    @Test("the shortest VALUE header (one-byte key, empty value, no unique) parses")
+    func shortestHeader() throws {
+        let server = OneShotReplyServer(reply: "VALUE k 0 0\r\n\r\nEND\r\n")
+        defer { server.stop() }
+        let c = try MemcachedConnection(endpoint: server.endpoint, settings: MalformedReplyTests.quick)
+        let got = try #require(try c.get(Array("k".utf8)))
+        #expect(got.value == [])
+        #expect(got.cas == 0)
+    }
+
     @Test("a malformed VALUE header is a protocol violation that closes the connection",
           arguments: ["VALUE k x 2\r\nhi\r\nEND\r\n", "VALUE k 0 2 12 extra\r\nhi\r\nEND\r\n", "VALUE k 0\r\n", "VALUEk 0 2\r\nhi\r\nEND\r\n",
-                      "VALUE k 0 -2\r\n", "VALUE k 0 2 18446744073709551616\r\nhi\r\nEND\r\n", "VALUE\r\n", "\r\n"])
+                      "VALUE k 0 -2\r\n", "VALUE  k 0 2\r\nhi\r\nEND\r\n", "VALUE k 0 2 \r\nhi\r\nEND\r\n", "VALUE k 0 2 18446744073709551616\r\nhi\r\nEND\r\n", "VALUE\r\n", "\r\n"])
     func malformedHeader(reply: String) throws {
         let server = OneShotReplyServer(reply: reply)
         defer { server.stop() }
