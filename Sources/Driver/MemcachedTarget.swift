@@ -72,11 +72,13 @@ final class MemcachedSession: PipelinedTargetSession {
     let connection: MemcachedConnection
     let pipelineDepth: Int
     let fieldCount: Int
+    // @exclusivity(unchecked): one driver thread owns the session; the dynamic exclusivity
+    // checks on these properties ran several times per operation (callgrind).
     /// Kinds of the queued operations (nil: it could not be queued, it is an ERROR).
-    private var queued: [Workload.OperationKind?] = []
-    private var sendFailed = false
-    private var buffer: [UInt8] = []
-    private var single: [OperationStatus] = []
+    @exclusivity(unchecked) private var queued: [Workload.OperationKind?] = []
+    @exclusivity(unchecked) private var sendFailed = false
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
+    @exclusivity(unchecked) private var single: [OperationStatus] = []
     /// How often a partial update retries its gets/cas when another client got in between.
     static let casAttempts = 16
 
