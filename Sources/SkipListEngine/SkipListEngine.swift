@@ -54,15 +54,16 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     /// the work to them and stay off the write lock.
     private let garbageAtSequence = Atomic<UInt64>(.max)
 
-    // Guarded by the list's write lock.
-    private var lastSequence: UInt64 = 0
+    // Guarded by the list's write lock (so @exclusivity(unchecked): the lock makes each access
+    // exclusive, and the dynamic checks cost several hundred instructions per write).
+    @exclusivity(unchecked) private var lastSequence: UInt64 = 0
     /// Nodes hidden by the current write, tagged with an epoch once it is published.
-    private var hidden: [SkipListNode] = []
+    @exclusivity(unchecked) private var hidden: [SkipListNode] = []
     /// Hidden nodes waiting to be unlinked, oldest first, with the epoch they were queued in.
-    private var pending: [(node: SkipListNode, epoch: Int)] = []
-    private var pendingStart = 0
+    @exclusivity(unchecked) private var pending: [(node: SkipListNode, epoch: Int)] = []
+    @exclusivity(unchecked) private var pendingStart = 0
     /// The change in `liveCount` made by the current write, applied when it is published.
-    private var liveDelta = 0
+    @exclusivity(unchecked) private var liveDelta = 0
 
     /// Queued versions a write unlinks besides twice its own operations: bounds the time a
     /// write spends on an old backlog (after a long scan) under the write lock; the rest waits.
@@ -90,27 +91,40 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     // MARK: - Reads (no lock)
 
     public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
-        let result = try list.withReadView { (view) throws(EngineError) -> R? in
-            try checkOpen()
-            let sequence = visibleSequence.load(ordering: .acquiring)
-            return VersionedKey.with(key, sequence: sequence) { lookup -> R? in
-                let cursor = view.seek(lookup)
-                guard cursor.isValid else { return nil }
-                let found = cursor.key
-                guard ByteOrder.equal(VersionedKey.userKey(found), key), !VersionedKey.isDeletion(found) else { return nil }
-                return body(cursor.value)
-            }
+        // Generic over R only where `body` is called: this is a protocol witness, called through
+        // `any KeyValueEngine` with R unknown, so a generic closure scope or a `Result<R, _>`
+        // here would go through value witness tables on every get (the first pass's cost).
+        let entered = list.reclaimer.enter()
+        if isClosed.load(ordering: .sequentiallyConsistent) {
+            list.reclaimer.leave(entered)
+            throw .closed(engine: name)
         }
+        let result: R?
+        if let value = visibleValue(key) { result = body(value) } else { result = nil }
+        list.reclaimer.leave(entered)
         collectAfterRead()
         return result
     }
 
+    /// The value of `key`'s newest version at the published sequence, in place; nil if that
+    /// version is a tombstone or there is none. Call inside a read section.
+    @inline(__always)
+    private func visibleValue(_ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        let sequence = visibleSequence.load(ordering: .acquiring)
+        guard let node = list.findFirst(notBefore: VersionedProbe(userKey: key, sequence: sequence),
+                                        recordingPredecessors: false) else { return nil }
+        let (found, value) = node.record
+        guard ByteOrder.equal(VersionedKey.userKey(found), key), !VersionedKey.isDeletion(found) else { return nil }
+        return value
+    }
+
     public func scan(from start: UnsafeRawBufferPointer, limit: Int,
                      _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(EngineError) {
-        try list.withReadView { (view) throws(EngineError) in
+        try list.withReadView { (_) throws(EngineError) in
             try checkOpen()
             let sequence = visibleSequence.load(ordering: .acquiring)
-            var cursor = VersionedKey.with(start, sequence: sequence) { view.seek($0) }
+            var cursor = SkipList<VersionedKeyComparator>.Cursor(node: list.findFirst(notBefore: VersionedProbe(userKey: start, sequence: sequence),
+                                                              recordingPredecessors: false))
             var visited = 0
             // The user key last decided on, in place in its node (nodes outlive the section).
             var last = UnsafeRawBufferPointer(start: nil, count: 0)

@@ -56,3 +56,25 @@ struct VersionedKeyComparator: KeyComparator {
         return ta > tb ? -1 : (ta < tb ? 1 : 0)
     }
 }
+
+/// The search target `userKey`@`sequence` (kind value) without building that key: the first
+/// stored version not before it is `userKey`'s newest version at or below `sequence`, if
+/// `userKey` has one. Agrees with `VersionedKeyComparator`.
+struct VersionedProbe: SkipListProbe {
+    let userKey: UnsafeRawBufferPointer
+    let trailer: UInt64
+
+    @inline(__always)
+    init(userKey: UnsafeRawBufferPointer, sequence: UInt64) {
+        self.userKey = userKey
+        trailer = VersionedKey.trailer(sequence: sequence, isDeletion: false)
+    }
+
+    @inline(__always)
+    func isBefore(_ nodeKey: UnsafeRawBufferPointer) -> Bool {
+        let r = ByteOrder.compare(VersionedKey.userKey(nodeKey), userKey)
+        if r != 0 { return r < 0 }
+        // Same user key: newer versions (larger trailers) come first.
+        return VersionedKey.trailer(nodeKey) > trailer
+    }
+}

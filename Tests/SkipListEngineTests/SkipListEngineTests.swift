@@ -96,6 +96,44 @@ struct SkipListEngineTests {
 
 @Suite("SkipListEngine versions")
 struct SkipListEngineVersionTests {
+    @Test("a search by user key and snapshot lands on the node a search by the built versioned key finds")
+    func probeSearchAgreesWithComparatorSearch() {
+        let seed = testSeed()
+        var random = SeededRandom(seed: seed)
+        let list = SkipList(comparator: VersionedKeyComparator(), random: SeededRandom(seed: seed ^ 1))
+        // Short keys over a two-letter alphabet: many shared prefixes, empty keys, and several
+        // versions (values and tombstones) per user key.
+        func randomKey() -> [UInt8] {
+            (0..<Int(random.next(below: 4))).map { _ in UInt8(97 + random.next(below: 2)) }
+        }
+        for _ in 0..<400 {
+            let key = randomKey()
+            let sequence = 1 + random.next(below: 50)
+            let isDeletion = random.next(below: 4) == 0
+            key.withUnsafeBytes { user in
+                VersionedKey.with(user, sequence: sequence, isDeletion: isDeletion) { versioned in
+                    _ = list.insert(versioned, UnsafeRawBufferPointer(start: nil, count: 0))
+                }
+            }
+        }
+        var mismatches = 0
+        for step in 0..<2_000 {
+            let key = randomKey()
+            let sequence = random.next(below: 52)
+            let (byProbe, byKey) = key.withUnsafeBytes { user in
+                list.withReadView { _ in
+                    (list.findFirst(notBefore: VersionedProbe(userKey: user, sequence: sequence), recordingPredecessors: false),
+                     VersionedKey.with(user, sequence: sequence) { list.findGreaterOrEqual($0, recordingPredecessors: false) })
+                }
+            }
+            if byProbe != byKey {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("step \(step): \(key)@\(sequence) found different nodes, seed \(seed)") }
+            }
+        }
+        #expect(mismatches == 0, "seed \(seed)")
+    }
+
     @Test("versions hidden while a scan is open stay readable to it and are freed once it ends")
     func hiddenVersionsAreCollectedAfterTheScan() throws {
         let engine = SkipListEngine(seed: 11)
