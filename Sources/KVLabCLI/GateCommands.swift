@@ -26,7 +26,7 @@ struct GateCommand: ParsableCommand {
         metric and does not see waits (I/O, locks, network): for network targets, and for result \
         files without CPU time, throughput and each series' p99 decide. The other rows are shown, \
         marked (not gated). Documented default for a 10% CPU regression of an in-process engine: \
-        --repeat 6 of 200,000 operations per run (see README "Regression gate on a noisy machine"). \
+        --repeat 8 of 200,000 operations per run (see README "Regression gate on a noisy machine"). \
         Counting results (kvlab count) are compared exactly. Exit status: 0 pass, 1 regression, \
         2 bad input, 3 not enough runs to decide (with alpha 0.05: at least 4 runs per side).
           kvlab gate base-*.json -- new-*.json --format markdown

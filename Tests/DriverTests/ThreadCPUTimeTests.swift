@@ -40,8 +40,8 @@ struct ThreadCPUTimeTests {
         let result = try run(operations: 5_000, cpuClock: SteppingCPUClock())
         #expect(result.threadCPUNanoseconds == 3_000)
         #expect(result.cpuChunkNanoseconds == [1_000, 1_000])
-        #expect(result.cpuChunkMedianNanosecondsPerOperation == 1_000 / 2048)
-        #expect(result.cpuNanosecondsPerOperation == 3_000 / 5_000)
+        #expect(result.cpuChunkMedianNanosecondsPerOperation == 1_000.0 / 2048)
+        #expect(result.cpuNanosecondsPerOperation == 3_000.0 / 5_000)
     }
 
     @Test("warm-up operations are outside the CPU measurement")
