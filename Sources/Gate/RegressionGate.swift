@@ -94,6 +94,9 @@ public struct GateSettings: Sendable, Equatable {
     public var maxCPURise: Double
     /// Which timed statistic decides: CPU time per operation, wall-clock throughput and p99, or automatic.
     public var timedMetric: TimedGateMetric
+    /// Counting mode: whether allocations per operation are gated (true) or only reported, for
+    /// engines whose allocation count is not exact between identical runs (see scripts/ci-count-gate.sh).
+    public var gateAllocations: Bool = true
     /// Workload properties that may differ between runs (output paths, labels, status settings).
     public var ignoredProperties: Set<String>
 

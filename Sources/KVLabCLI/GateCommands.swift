@@ -58,6 +58,9 @@ struct GateCommand: ParsableCommand {
     @Option(name: .customLong("max-cpu-rise"), help: ArgumentHelp("Largest tolerated rise of CPU time per operation.", valueName: "fraction"))
     var maxCPURise: String = "5%"
 
+    @Flag(name: .customLong("report-allocations"), help: "Counting mode: report allocations per operation without gating them (instructions still gate).")
+    var reportAllocations = false
+
     @Option(name: .customLong("max-count-rise"), help: ArgumentHelp("Counting mode: largest tolerated rise of instructions or allocations per operation.", valueName: "fraction"))
     var maxCountRise: String = "1%"
 
@@ -84,7 +87,7 @@ struct GateCommand: ParsableCommand {
 
     func run() throws {
         guard format == "text" || format == "markdown" else { throw CLIError(message: "kvlab gate: --format \(format): expected text or markdown", code: 2) }
-        let settings: GateSettings
+        var settings: GateSettings
         let timedMetric = try Self.parseMetric(metric)
         do {
             settings = GateSettings(
@@ -94,6 +97,7 @@ struct GateCommand: ParsableCommand {
                 maxCountRise: try ComparisonThresholds.parseFraction(maxCountRise, option: "--max-count-rise"),
                 maxCPURise: try ComparisonThresholds.parseFraction(maxCPURise, option: "--max-cpu-rise"),
                 timedMetric: timedMetric)
+            settings.gateAllocations = !reportAllocations
         } catch { throw CLIError(message: "kvlab gate: \(error)", code: 2) }
 
         let baseFiles: [String], newFiles: [String]

@@ -113,3 +113,29 @@ struct CPUGateTests {
         #expect(report.exitStatus == 0)
     }
 }
+
+@Suite("Counting gate with allocations reported")
+struct CountingAllocationsReportedTests {
+    @Test("with allocations reported, an allocation rise is shown as not gated and only instructions decide")
+    func allocationsReported() throws {
+        func counting(_ perOp: Double, allocations: UInt64) -> CountingResult {
+            var result = CountingResult(result: GateFixtures.run(throughput: 100, p99Micros: 1),
+                                        profile: CallgrindProfile(inclusiveInstructions: ["kvlab_counted_read": UInt64(perOp * 100)],
+                                                                  allocationCalls: allocations, totalInstructions: 0),
+                                        valgrind: "valgrind-3.24.0")
+            result.metadata.properties["operationcount"] = "100"
+            return result
+        }
+        var settings = GateSettings()
+        settings.gateAllocations = false
+        let moreAllocations = try RegressionGate.compare(base: [("a", counting(1000, allocations: 8))], new: [("b", counting(1000, allocations: 15))],
+                                                         settings: settings)
+        let row = try #require(moreAllocations.rows.first { $0.metric.name == "allocations" })
+        #expect(row.verdict == .regression)
+        #expect(!row.metric.gated)
+        #expect(moreAllocations.exitStatus == 0)
+        let slower = try RegressionGate.compare(base: [("a", counting(1000, allocations: 8))], new: [("b", counting(1020, allocations: 8))],
+                                                settings: settings)
+        #expect(slower.exitStatus == 1)
+    }
+}
