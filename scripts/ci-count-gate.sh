@@ -5,7 +5,7 @@
 # Counts repeat exactly for one binary, build configuration and toolchain, so one run per
 # engine decides; the limit is --max-count-rise (1%). A change that moves the counts on purpose
 # refreshes the baselines with:  scripts/ci-count-gate.sh --update
-# Cost: one callgrind run per engine and workload (1 x 2 here), about 10-45 s each.
+# Cost: one callgrind run per engine and workload (2 x 2 here), about 10-90 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KVLAB=${KVLAB:-.build/debug/kvlab}
@@ -14,9 +14,15 @@ UPDATE=${1:-}
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 status=0
-# skiplist is left out: its malloc calls per operation on the counting thread vary between
-# identical runs (0.008 and 0.015 per op seen), which an exact gate would report as noise.
-for engine in hash; do
+# hash gates instructions and allocations. skiplist gates instructions only and reports its
+# allocations (kvlab gate --report-allocations): in three identical counts (debug build, 2026-12-01)
+# its instructions per operation agreed to 0.002% (UPDATE 212724.1 / 212724.2 / 212721.4) but its
+# malloc calls did not (2608, 2608, 2591 in 1000 operations), and the cause is not found yet; an
+# exact allocation gate would report that as a regression. lsm and btree are not gated: not yet
+# checked for repeatable counts (lsm's background flush/compaction threads make that unlikely).
+for engine in hash skiplist; do
+  extra=()
+  [[ $engine == skiplist ]] && extra=(--report-allocations)
   for workload in workloada workloadc; do
     name="count-$engine-$workload"
     args=(-P "workloads/$workload" -p recordcount=500 -p operationcount=1000 --engine "$engine")
@@ -31,7 +37,7 @@ for engine in hash; do
     "$KVLAB" count "${args[@]}" --output "$SCRATCH/$name.json" > /dev/null
     echo "== $engine $workload"
     set +e
-    "$KVLAB" gate "$BASELINES/$name.json" -- "$SCRATCH/$name.json"
+    "$KVLAB" gate "${extra[@]}" "$BASELINES/$name.json" -- "$SCRATCH/$name.json"
     rc=$?
     set -e
     if [[ $rc -ne 0 ]]; then status=$rc; fi

@@ -47,6 +47,15 @@ final class ClientThread: @unchecked Sendable {
     @exclusivity(unchecked) private(set) var warmupOperations: UInt64 = 0
     @exclusivity(unchecked) private(set) var measuredOperations: UInt64 = 0
     private(set) var stoppedByTimeLimit = false
+    /// This thread's CPU clock when its measurement began (after warm-up), and its CPU time from
+    /// there to the end of its loop; nil when the clock cannot be read.
+    private var cpuAtMeasurementStart: UInt64?
+    private(set) var measuredCPUNanoseconds: UInt64?
+    /// CPU nanoseconds of each full chunk of ``RunResult/cpuChunkOperations`` measured operations, so
+    /// the gate can take a robust statistic over chunks (a contended stretch spoils a few chunks, not
+    /// the run). One clock read per chunk, not per operation.
+    private(set) var cpuChunkNanoseconds: [UInt64] = []
+    private var cpuAtChunkStart: UInt64?
 
     init(index: Int, driver: Driver, session: any TargetSession, shared: SharedRunState, totalOperations: Int64,
          start: UInt64, deadline: UInt64?, warmupEnd: UInt64?, statusNanos: UInt64, history: HistoryRecorder? = nil) {
@@ -136,6 +145,7 @@ final class ClientThread: @unchecked Sendable {
                 break
             }
         }
+        finishCPUMeasurement(warming: warming)
         if statusNanos > 0 { publishInterval(&publishedCompleted) }
         if warming { leaveWarmup(at: clock.nanoseconds()) }
     }
@@ -146,6 +156,7 @@ final class ClientThread: @unchecked Sendable {
     private func countCompleted(at ended: UInt64, warming: inout Bool) {
         guard warming else {
             measuredOperations += 1
+            if measuredOperations & (RunResult.cpuChunkOperations - 1) == 0 { closeCPUChunk() }
             return
         }
         warmupOperations += 1
@@ -354,12 +365,32 @@ final class ClientThread: @unchecked Sendable {
             }
             if quotaReached { break }
         }
+        finishCPUMeasurement(warming: warming)
         if statusNanos > 0 { publishInterval(&publishedCompleted) }
         if warming { leaveWarmup(at: clock.nanoseconds()) }
     }
 
     private func leaveWarmup(at time: UInt64) {
+        cpuAtMeasurementStart = driver.cpuClock.threadCPUNanoseconds()
+        cpuAtChunkStart = cpuAtMeasurementStart
         shared.measurementStart.withLock { $0 = min($0 ?? time, time) }
+    }
+
+    @inline(never)
+    private func closeCPUChunk() {
+        guard let begin = cpuAtChunkStart, let now = driver.cpuClock.threadCPUNanoseconds() else { return }
+        cpuChunkNanoseconds.append(now &- min(begin, now))
+        cpuAtChunkStart = now
+    }
+
+    /// Takes the CPU time of the measured loop; a thread still warming up measured nothing (0).
+    private func finishCPUMeasurement(warming: Bool) {
+        guard !warming else {
+            measuredCPUNanoseconds = 0
+            return
+        }
+        guard let begin = cpuAtMeasurementStart, let end = driver.cpuClock.threadCPUNanoseconds() else { return }
+        measuredCPUNanoseconds = end &- min(begin, end)
     }
 
     private func publishInterval(_ publishedCompleted: inout UInt64) {

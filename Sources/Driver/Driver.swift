@@ -46,6 +46,8 @@ public final class Driver: @unchecked Sendable {
     public let configuration: DriverConfiguration
     let clock: any MonotonicClock
     let wallClock: @Sendable () -> Date
+    /// Each client thread's CPU time, read around its measured loop (see ``RunResult/threadCPUNanoseconds``).
+    let cpuClock: any ThreadCPUClock
     /// The run in progress, so `requestStop()` can reach its threads.
     private let activeRun = Mutex<SharedRunState?>(nil)
     private let stopRequested = Atomic<Bool>(false)
@@ -53,13 +55,16 @@ public final class Driver: @unchecked Sendable {
     /// - Parameters:
     ///   - clock: monotonic time for latencies and schedules.
     ///   - wallClock: the date printed in status lines and recorded as the start time.
+    ///   - cpuClock: each client thread's CPU time, recorded as the result's thread CPU time.
     public init(workload: CoreWorkload, target: any DriverTarget, configuration: DriverConfiguration,
-                clock: any MonotonicClock = SystemMonotonicClock(), wallClock: @escaping @Sendable () -> Date = { Date() }) {
+                clock: any MonotonicClock = SystemMonotonicClock(), wallClock: @escaping @Sendable () -> Date = { Date() },
+                cpuClock: any ThreadCPUClock = SystemThreadCPUClock()) {
         self.workload = workload
         self.target = target
         self.configuration = configuration
         self.clock = clock
         self.wallClock = wallClock
+        self.cpuClock = cpuClock
     }
 
     /// Checks that the target can run this workload (a scan mix needs ordered scans).
@@ -135,8 +140,11 @@ public final class Driver: @unchecked Sendable {
         meta.startTime = startDate
         meta.warmUpExcludedOperations = warmup
         let runtimeMs = (end - min(measuredStart, end)) / 1_000_000
-        let result = RunResult(metadata: meta, runtimeMilliseconds: runtimeMs, operations: operations,
+        var result = RunResult(metadata: meta, runtimeMilliseconds: runtimeMs, operations: operations,
                                recorders: workers.map(\.recorder))
+        let cpu = workers.compactMap(\.measuredCPUNanoseconds)
+        result.threadCPUNanoseconds = cpu.count == workers.count ? cpu.reduce(0, +) : nil
+        result.cpuChunkNanoseconds = result.threadCPUNanoseconds == nil ? nil : workers.flatMap(\.cpuChunkNanoseconds)
         let stopped = workers.contains { $0.stoppedByTimeLimit }
         return DriverOutcome(result: result, warmupOperations: warmup, stoppedByTimeLimit: stopped,
                              historyRecorders: recorders.compactMap { $0 }, intervalLogs: reporter?.intervals ?? [])

@@ -194,8 +194,10 @@ extension RegressionGate {
             return GateMetric(name: "\(name) instructions", unit: "instr/op", direction: .lowerIsBetter, limit: settings.maxCountRise,
                               exact: true, base: values(base), new: values(new))
         }
-        metrics.append(GateMetric(name: "allocations", unit: "alloc/op", direction: .lowerIsBetter, limit: settings.maxCountRise,
-                                  exact: true, base: base.map { $0.result.allocationsPerOperation }, new: new.map { $0.result.allocationsPerOperation }))
+        var allocations = GateMetric(name: "allocations", unit: "alloc/op", direction: .lowerIsBetter, limit: settings.maxCountRise,
+                                     exact: true, base: base.map { $0.result.allocationsPerOperation }, new: new.map { $0.result.allocationsPerOperation })
+        allocations.gated = settings.gateAllocations
+        metrics.append(allocations)
         return try evaluate(metrics, baseRuns: base.count, newRuns: new.count, settings: settings)
     }
 }

@@ -27,6 +27,9 @@ public struct GateMetric: Sendable, Equatable {
     public var limit: Double
     /// Whether values repeat exactly between identical runs (counting mode): no test needed.
     public var exact: Bool
+    /// Whether the verdict counts toward the exit status; a metric that is not gated is decided and
+    /// shown the same way, marked "(not gated)" (wall-clock rows when the gate decides on CPU time).
+    public var gated: Bool = true
     /// One value per BASE run that has this metric.
     public var base: [Double]
     /// One value per NEW run that has this metric.
@@ -87,6 +90,13 @@ public struct GateSettings: Sendable, Equatable {
     public var maxP99Rise: Double
     /// Largest tolerated rise of instructions or allocations per operation in counting mode (fraction).
     public var maxCountRise: Double
+    /// Largest tolerated rise of driver-thread CPU time per operation (fraction).
+    public var maxCPURise: Double
+    /// Which timed statistic decides: CPU time per operation, wall-clock throughput and p99, or automatic.
+    public var timedMetric: TimedGateMetric
+    /// Counting mode: whether allocations per operation are gated (true) or only reported, for
+    /// engines whose allocation count is not exact between identical runs (see scripts/ci-count-gate.sh).
+    public var gateAllocations: Bool = true
     /// Workload properties that may differ between runs (output paths, labels, status settings).
     public var ignoredProperties: Set<String>
 
@@ -98,13 +108,33 @@ public struct GateSettings: Sendable, Equatable {
 
     /// Creates settings; the defaults are `kvlab gate`'s.
     public init(significance: Double = 0.05, maxThroughputDrop: Double = 0.05, maxP99Rise: Double = 0.10,
-                maxCountRise: Double = 0.01, ignoredProperties: Set<String> = GateSettings.outputProperties) {
+                maxCountRise: Double = 0.01, maxCPURise: Double = 0.05, timedMetric: TimedGateMetric = .automatic,
+                ignoredProperties: Set<String> = GateSettings.outputProperties) {
         self.significance = significance
         self.maxThroughputDrop = maxThroughputDrop
         self.maxP99Rise = maxP99Rise
         self.maxCountRise = maxCountRise
+        self.maxCPURise = maxCPURise
+        self.timedMetric = timedMetric
         self.ignoredProperties = ignoredProperties
     }
+}
+
+/// The statistic a timed gate decides on.
+///
+/// `cpu`: the driver threads' CPU nanoseconds per operation in each run's fastest 2048-operation
+/// chunk (``RunResult/cpuFastestChunkNanosecondsPerOperation``). A thread's CPU clock stops while it
+/// is preempted, which is most of what moves wall-clock throughput between identical runs on a
+/// shared machine, and what still inflates CPU time (a busy hyperthread sibling, refilled caches)
+/// only adds, so the least disturbed chunk is the steadiest estimate of the code's own cost
+/// (results/gate.md has the spread table). It is a CPU-cost metric: it
+/// does not see waits (I/O, lock waits, the network), so it suits in-process engines only.
+/// `throughput`: wall-clock throughput and every series' p99, the metric for network targets.
+/// `automatic`: `cpu` when every run is in-process and recorded CPU chunks, else `throughput`.
+public enum TimedGateMetric: String, Sendable, Equatable, CaseIterable {
+    case automatic = "auto"
+    case cpu
+    case throughput
 }
 
 /// Why the gate could not compare its inputs (exit status 2).
@@ -141,10 +171,13 @@ public struct GateReport: Sendable, Equatable {
     /// Remarks for the reader (series on one side only, too few repeats).
     public let notes: [String]
 
-    /// 1 when any metric regressed, else 3 when any metric had too little data, else 0.
+    /// Which timed statistic decided the run-time verdict (nil for counting results).
+    public var timedMetric: TimedGateMetric? = nil
+
+    /// 1 when any gated metric regressed, else 3 when any gated metric had too little data, else 0.
     public var exitStatus: Int32 {
-        if rows.contains(where: { $0.verdict == .regression }) { return 1 }
-        if rows.contains(where: { $0.verdict == .insufficientData }) { return 3 }
+        if rows.contains(where: { $0.metric.gated && $0.verdict == .regression }) { return 1 }
+        if rows.contains(where: { $0.metric.gated && $0.verdict == .insufficientData }) { return 3 }
         return 0
     }
 

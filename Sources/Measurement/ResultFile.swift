@@ -15,7 +15,12 @@ import Histogram
 ///   (ISO-8601 UTC, e.g. `2026-04-01T12:00:00.123Z`), `machineCores`, `phase` (`"load"` or `"run"`),
 ///   `warmUpExcludedOperations`, `mergedFrom` (source descriptions of a merged result, else empty).
 /// - `overall`: `runtimeMs` (integer), `operations` (integer; a read-modify-write counts once),
-///   `throughput` (ops/s = 1000 × operations / runtimeMs).
+///   `throughput` (ops/s = 1000 × operations / runtimeMs), and, when measured (kvlab from issue 17 on;
+///   optional, so older files still load), `threadCpuNs`: CPU nanoseconds the driver threads spent in
+///   the measured part of the run, summed over threads (each thread's `CLOCK_THREAD_CPUTIME_ID`), and
+///   `cpuNsPerOp` = threadCpuNs / operations, `cpuChunkOperations` (2048) and `cpuChunkNs`: the CPU
+///   nanoseconds of every full chunk of that many operations, per thread, threads one after the other. CPU time excludes time a thread was preempted or stolen
+///   by the hypervisor and also every wait (I/O, locks, network): a CPU-cost metric.
 /// - `series`: one object per latency series, in output order: `name` (YCSB's: `READ`, `READ-FAILED`,
 ///   `Intended-READ`, ...), `operations`, `averageUs` (fractional µs), `minUs`, `maxUs`, `percentiles`
 ///   (object from the percentile as text — `"50"`, `"99.9"` — to whole µs, rounded to nearest), the same
@@ -43,7 +48,10 @@ public enum ResultFile {
     public static func encode(_ result: RunResult) -> Data {
         let document = Document(
             format: formatName, version: formatVersion, metadata: result.metadata,
-            overall: Overall(runtimeMs: result.runtimeMilliseconds, operations: result.operations, throughput: result.throughput),
+            overall: Overall(runtimeMs: result.runtimeMilliseconds, operations: result.operations, throughput: result.throughput,
+                             threadCpuNs: result.threadCPUNanoseconds, cpuNsPerOp: result.cpuNanosecondsPerOperation,
+                             cpuChunkOperations: result.cpuChunkNanoseconds == nil ? nil : RunResult.cpuChunkOperations,
+                             cpuChunkNs: result.cpuChunkNanoseconds),
             series: result.series.map { series in
                 let stats = LatencyStatistics(series.histogram, percentiles: jsonPercentiles)
                 var percentiles: [String: UInt64] = [:]
@@ -138,8 +146,19 @@ public enum ResultFile {
             let nanoseconds = version == 1 ? LatencyHistogram.fromMicroseconds(histogram) : histogram
             series.append(SeriesResult(name: s.name, histogram: nanoseconds, returns: s.returns))
         }
-        return RunResult(metadata: document.metadata, runtimeMilliseconds: document.overall.runtimeMs,
-                         operations: document.overall.operations, series: series)
+        var result = RunResult(metadata: document.metadata, runtimeMilliseconds: document.overall.runtimeMs,
+                               operations: document.overall.operations, series: series)
+        result.threadCPUNanoseconds = document.overall.threadCpuNs
+        if let chunks = document.overall.cpuChunkNs {
+            // Chunks of another size would give a different statistic; refuse rather than mislead.
+            guard document.overall.cpuChunkOperations == RunResult.cpuChunkOperations else {
+                throw ResultFileError(file: file, reason: .invalidField(
+                    path: "$.overall.cpuChunkOperations",
+                    detail: "is \(document.overall.cpuChunkOperations.map(String.init) ?? "missing"), expected \(RunResult.cpuChunkOperations) with cpuChunkNs"))
+            }
+            result.cpuChunkNanoseconds = chunks
+        }
+        return result
     }
 
     /// `"50"` for whole percentiles, otherwise the shortest decimal (`"99.9"`).
@@ -188,6 +207,11 @@ public enum ResultFile {
         let runtimeMs: UInt64
         let operations: UInt64
         let throughput: Double
+        // Optional (absent in files of older kvlab and when not measured); nil is not encoded.
+        var threadCpuNs: UInt64? = nil
+        var cpuNsPerOp: Double? = nil
+        var cpuChunkOperations: UInt64? = nil
+        var cpuChunkNs: [UInt64]? = nil
     }
 
     struct SeriesDocument: Codable {

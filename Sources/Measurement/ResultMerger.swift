@@ -62,10 +62,16 @@ public enum ResultMerger {
             peakResidentBytes: peaks.map(\.peakResidentBytes).max()!)
         let targets = results.compactMap(\.metadata.target)
         metadata.target = targets.count == results.count ? targets.reduce(0, +) : nil
-        return RunResult(metadata: metadata,
-                         runtimeMilliseconds: results.map(\.runtimeMilliseconds).max()!,
-                         operations: results.reduce(0) { $0 + $1.operations },
-                         series: order.map { merged[$0]! })
+        var result = RunResult(metadata: metadata,
+                               runtimeMilliseconds: results.map(\.runtimeMilliseconds).max()!,
+                               operations: results.reduce(0) { $0 + $1.operations },
+                               series: order.map { merged[$0]! })
+        // CPU time adds up like operations; a source without it would understate the sum.
+        let cpu = results.compactMap(\.threadCPUNanoseconds)
+        result.threadCPUNanoseconds = cpu.count == results.count ? cpu.reduce(0, +) : nil
+        let chunks = results.compactMap(\.cpuChunkNanoseconds)
+        result.cpuChunkNanoseconds = chunks.count == results.count && result.threadCPUNanoseconds != nil ? chunks.flatMap { $0 } : nil
+        return result
     }
 }
 

@@ -35,6 +35,20 @@ public struct RunResult: Sendable, Equatable {
     public var operations: UInt64
     /// Series in output order.
     public var series: [SeriesResult]
+    /// CPU time the driver threads spent in the measured part of the run (warm-up excluded), summed
+    /// over threads, from each thread's own CPU clock (`CLOCK_THREAD_CPUTIME_ID`); nil when not
+    /// measured (results of older kvlab, counting results). A thread's CPU clock does not advance while
+    /// it is preempted or its virtual CPU is stolen by the hypervisor, so on a shared machine it moves
+    /// far less between identical runs than wall-clock throughput; but it does not see waits either
+    /// (I/O, locks, the network), so it measures CPU cost, not speed.
+    public var threadCPUNanoseconds: UInt64? = nil
+    /// CPU nanoseconds of every full chunk of ``cpuChunkOperations`` measured operations, per driver
+    /// thread, threads one after the other; nil when CPU time was not measured. A partial last chunk
+    /// is left out. See ``cpuChunkMedianNanosecondsPerOperation``.
+    public var cpuChunkNanoseconds: [UInt64]? = nil
+
+    /// Operations per CPU chunk (a power of two: the driver tests it with a mask on its hot path).
+    public static let cpuChunkOperations: UInt64 = 2048
 
     /// Creates a result from already merged series.
     public init(metadata: RunMetadata, runtimeMilliseconds: UInt64, operations: UInt64, series: [SeriesResult]) {
@@ -78,6 +92,24 @@ public struct RunResult: Sendable, Equatable {
     /// (YCSB would print `Infinity` or `NaN`, which no JSON or YCSB parser accepts).
     public var throughput: Double {
         runtimeMilliseconds == 0 ? 0 : 1000.0 * Double(operations) / Double(runtimeMilliseconds)
+    }
+
+    /// Driver-thread CPU nanoseconds per measured operation (``threadCPUNanoseconds`` / operations);
+    /// nil when CPU time was not measured or no operation ran.
+    public var cpuNanosecondsPerOperation: Double? {
+        guard let cpu = threadCPUNanoseconds, operations > 0 else { return nil }
+        return Double(cpu) / Double(operations)
+    }
+
+    /// The median over chunks of CPU nanoseconds per operation; nil without chunks. Robust where
+    /// the run's mean (``cpuNanosecondsPerOperation``) is not: a stretch in which another process
+    /// shared the core's caches or its hyperthread sibling raises a few chunks, not the median.
+    public var cpuChunkMedianNanosecondsPerOperation: Double? {
+        guard let chunks = cpuChunkNanoseconds, !chunks.isEmpty else { return nil }
+        let sorted = chunks.sorted()
+        let middle = sorted.count / 2
+        let median = sorted.count % 2 == 1 ? Double(sorted[middle]) : (Double(sorted[middle - 1]) + Double(sorted[middle])) / 2
+        return median / Double(Self.cpuChunkOperations)
     }
 
     /// The series with this YCSB name.
