@@ -10,8 +10,8 @@ extension HashEngine: RecordEnumerating {
         for shard in shards {
             let keepGoing: Bool = shard.lock.withLock {
                 for table in [shard.table] + (shard.oldTable.map { [$0] } ?? []) {
-                    for i in 0..<table.capacity where Slot.isLive(table.slots[i]) {
-                        let (key, value, _) = PackedRecord.read(Slot.record(table.slots[i]))
+                    for i in 0..<table.capacity where Tag.isLive(table.tag(at: i)) {
+                        let (key, value, _) = PackedRecord.read(shard.records.address(table.locator(at: i)))
                         if !visit(key, value) { return false }
                     }
                 }

@@ -7,30 +7,44 @@ import Synchronization
 ///
 /// **Layout.** Keys are spread over `shardCount` shards (a power of two) by the high bits of
 /// their 64-bit `KeyHash`; each shard is a lock stripe with its own `Lock`, its own slot
-/// table(s) and its own `SlabAllocator`. A record is one `PackedRecord` chunk from the slab:
+/// table(s) and its own `RecordArena`. A record is one `PackedRecord` chunk of the arena:
 ///
 ///     varint keyLength | varint valueLength | key bytes | value bytes
 ///
-/// and the shard's table is a power-of-two array of 8-byte slots, probed linearly from
-/// `hash & mask`:
+/// in 64 KiB slabs with 8-byte size classes, named by a 32-bit locator (slab index << 13 |
+/// offset / 8). The shard's table is an array of 64-byte groups, each one cache line:
 ///
-///     0 = empty | 1 = tombstone | hash bits 32...47 << 48 | record address (47 bits)
+///     12 tag bytes (0 empty, 1 tombstone, 2...255 hash bits 32...39) | 4 unused bytes |
+///     12 UInt32 locators
+///
+/// probed group by group from the multiply-shift home group of the hash's low 32 bits; a
+/// lookup compares 12 tags at once (SWAR) and reads a record only when its tag agrees.
 ///
 /// Tables grow, shrink and shed tombstones incrementally, as Redis's dict does: the shard
 /// keeps the old table beside the new one and moves 64 old slots per write (16 per read)
-/// until it is empty (see `HashShard`). A batch locks every shard it touches, in shard
-/// order, so it is atomic.
+/// until it is empty (see `HashShard`). A table is rebuilt when live + tombstones would pass
+/// 0.8 of its slots, at twice its live records (so it grows 1.6x, from a load of 0.8 to 0.5;
+/// group counts need not be powers of two). A batch locks every shard it touches, in shard
+/// order, so it is atomic (except that a put failing with `tooLarge` when a shard's 2^19-entry
+/// record directory is full leaves the batch's earlier operations applied).
 ///
 /// **Memory per record**, for a 16-byte key and a 100-byte value (116 raw bytes):
-/// - record: 1 + 1 varint header bytes + 116 = 118, rounded to a 120-byte chunk: 4 bytes over;
-/// - slot: 8 bytes at a load between 0.4 (just after doubling) and 0.8 (just before):
-///   10 to 20 bytes per record;
-/// - so 134 to 140 bytes, 1.16x to 1.21x of raw. While a shard migrates, its old and new
-///   tables together cost up to 30 bytes of slots per record (8/0.8 + 8/0.4): 150 bytes,
-///   1.29x. Each shard also reserves up to one partly filled 64 KiB slab per size class in
-///   use, and slabs emptied by deletes or size changes go back to the allocator.
-///   (Measured, 1M records over 64 shards, with jemalloc: 138.9 bytes allocated and 149.6
-///   resident per record, `Benchmarks/reference/memory.sh`.)
+/// - record: 1 + 1 varint header bytes + 116 = 118, rounded to a 120-byte chunk: 4 bytes
+///   over; slabs carry no header (546 chunks fill 65,520 of 65,536 bytes): +0.03;
+/// - slot: 64/12 = 5.33 bytes at a load between 0.5 (just after growing) and 0.8 (just
+///   before): 6.7 to 10.7 bytes per record;
+/// - so 126.7 to 130.7 bytes, 1.09x to 1.13x of raw. While a shard migrates, its old and new
+///   tables together cost up to 17.4 bytes of slots per record (6.7 + 10.7): 137.4 bytes,
+///   1.18x. Each shard also holds up to one partly filled 64 KiB slab per size class in use
+///   (only its touched pages resident), and a directory of 8 + 28 bytes per slab. Slabs and
+///   tables of 64 KiB or more are mmapped, so they are outside malloc's statistics and leave
+///   the resident set as soon as they are freed.
+///   In-place updates: an overwrite whose record keeps its chunk size rewrites the chunk;
+///   otherwise the new chunk comes from the class's free list first. Slabs emptied by
+///   deletes or size changes are unmapped (fragmentation policy of `RecordArena`).
+///   (Measured, 1M records over 64 shards: slot tables at a load of 0.56, 9.5 B/record;
+///   137.1 B/record resident, 1.18x, `Benchmarks/reference/memory.sh`; results/read-paths.md,
+///   "Hash memory, second pass".)
 public final class HashEngine: KeyValueEngine {
     public let name = "hash"
     public let capabilities: EngineCapabilities = [.storesData, .atomicBatch]
@@ -104,7 +118,7 @@ public final class HashEngine: KeyValueEngine {
         shard.lock.lock()
         defer { shard.lock.unlock() }
         guard shard.isOpen else { throw .closed(engine: name) }
-        shard.put(key, value, hash: hash)
+        try shard.put(key, value, hash: hash)
     }
 
     public func delete(_ key: UnsafeRawBufferPointer, options: WriteOptions) throws(EngineError) -> Bool {
@@ -142,11 +156,11 @@ public final class HashEngine: KeyValueEngine {
         defer { for i in touched.indices where touched[i] { shards[i].lock.unlock() } }
         for i in touched.indices where touched[i] && !shards[i].isOpen { throw .closed(engine: name) }
         var n = 0
-        batch.forEach { operation in
+        try batch.forEach { (operation) throws(EngineError) in
             let hash = hashes[n]
             n += 1
             switch operation {
-            case let .put(key, value): shard(for: hash).put(key, value, hash: hash)
+            case let .put(key, value): try shard(for: hash).put(key, value, hash: hash)
             case let .delete(key): _ = shard(for: hash).delete(key, hash: hash)
             }
         }

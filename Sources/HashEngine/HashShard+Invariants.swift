@@ -1,4 +1,4 @@
-// The hash shard's self-check: table accounting, reachability of every record, slab bytes.
+// The hash shard's self-check: table accounting, reachability of every record, arena bytes.
 
 import KVCore
 
@@ -12,21 +12,21 @@ extension HashShard {
         try check(table, name: "table", other: oldTable, context: &context)
         if let old = oldTable {
             try check(old, name: "old table", other: table, context: &context)
-            for i in 0..<migrationCursor where Slot.isLive(old.slots[i]) {
+            for i in 0..<migrationCursor where Tag.isLive(old.tag(at: i)) {
                 throw corruption("old table slot \(i) is below the migration cursor \(migrationCursor) but still holds a record")
             }
             if old.liveCount == 0 { throw corruption("an old table with no records was kept") }
         } else if migrationCursor != 0 {
             throw corruption("migration cursor is \(migrationCursor) with no old table")
         }
-        if context.chunkBytes != slab.bytesInUse {
-            throw corruption("records occupy \(context.chunkBytes) bytes of chunks but the slab counts \(slab.bytesInUse) in use")
+        if context.chunkBytes != records.bytesInUse {
+            throw corruption("records occupy \(context.chunkBytes) bytes of chunks but the arena counts \(records.bytesInUse) in use")
         }
-        if context.largeRecords != slab.largeChunkCount {
-            throw corruption("found \(context.largeRecords) records larger than a slab chunk, the slab holds \(slab.largeChunkCount)")
+        if context.largeRecords != records.largeChunkCount {
+            throw corruption("found \(context.largeRecords) records larger than a slab chunk, the arena holds \(records.largeChunkCount)")
         }
-        if slab.bytesInUse > slab.bytesReserved {
-            throw corruption("slab has \(slab.bytesInUse) bytes in use but only \(slab.bytesReserved) reserved")
+        if records.bytesInUse > records.bytesReserved {
+            throw corruption("arena has \(records.bytesInUse) bytes in use but only \(records.bytesReserved) reserved")
         }
     }
 
@@ -35,38 +35,46 @@ extension HashShard {
         var live = 0
         var tombstones = 0
         for i in 0..<t.capacity {
-            let slot = t.slots[i]
-            if slot == Slot.empty { continue }
-            if slot == Slot.tombstone { tombstones += 1; continue }
+            let tag = t.tag(at: i)
+            if tag == Tag.empty { continue }
+            if tag == Tag.tombstone { tombstones += 1; continue }
             live += 1
-            let record = Slot.record(slot)
-            if UInt(bitPattern: record) >> 47 != 0 || UInt(bitPattern: record) & 7 != 0 {
-                throw corruption("\(name) slot \(i) holds an invalid record address \(record)")
+            let locator = t.locator(at: i)
+            if !records.isHeld(locator) {
+                throw corruption("\(name) slot \(i) holds locator \(locator), which names no chunk of the arena")
             }
-            let (key, _, size) = PackedRecord.read(record)
+            let (key, _, size) = PackedRecord.read(records.address(locator))
             let hash = KeyHash.hash(key, seed: seed)
             if HashEngine.shardIndex(hash: hash, shardCount: context.shardCount) != index {
                 throw corruption("\(name) slot \(i) holds key \(Array(key).debugText), which belongs to shard \(HashEngine.shardIndex(hash: hash, shardCount: context.shardCount))")
             }
-            if !Slot.hasTag(slot, Slot.tagBits(hash)) {
-                throw corruption("\(name) slot \(i) has tag \(slot >> 48), key \(Array(key).debugText) hashes to tag \(Slot.tagBits(hash) >> 48)")
+            if tag != Tag.of(hash) {
+                throw corruption("\(name) slot \(i) has tag \(tag), key \(Array(key).debugText) hashes to tag \(Tag.of(hash))")
             }
-            let found = t.find(key, hash: hash)
+            let found = t.find(key, hash: hash, bases: records.bases)
             if found != i {
                 let what = found < 0 ? "not found" : "found at slot \(found) first (a duplicate key)"
-                throw corruption("\(name) slot \(i) holds key \(Array(key).debugText), but probing from its home slot \(Int(truncatingIfNeeded: hash) & t.mask): \(what)")
+                throw corruption("\(name) slot \(i) holds key \(Array(key).debugText), but probing from its home group \(t.homeGroup(hash)): \(what)")
             }
-            if let other, other.find(key, hash: hash) >= 0 {
+            if let other, other.find(key, hash: hash, bases: records.bases) >= 0 {
                 throw corruption("key \(Array(key).debugText) in \(name) slot \(i) is also in the other table")
             }
-            context.chunkBytes += SlabAllocator.chunkSize(for: size)
-            if size > SlabAllocator.maxChunkSize { context.largeRecords += 1 }
+            context.chunkBytes += RecordArena.chunkSize(for: size)
+            if size > RecordArena.maxChunkSize { context.largeRecords += 1 }
         }
         if live != t.liveCount { throw corruption("\(name) holds \(live) records but counts \(t.liveCount)") }
         if tombstones != t.tombstoneCount {
             throw corruption("\(name) holds \(tombstones) tombstones but counts \(t.tombstoneCount)")
         }
-        if live + tombstones >= t.capacity { throw corruption("\(name) has no empty slot (capacity \(t.capacity))") }
+        if !(0..<t.groupCount).contains(where: { t.groupHasEmpty($0) }) {
+            throw corruption("\(name) has no group with an empty slot (capacity \(t.capacity)): probes would not end")
+        }
+        // A group with an empty slot was never full, so it may hold no tombstone.
+        for g in 0..<t.groupCount where t.groupHasEmpty(g) {
+            for lane in 0..<SlotTable.slotsPerGroup where t.tag(at: g * SlotTable.slotsPerGroup + lane) == Tag.tombstone {
+                throw corruption("\(name) group \(g) holds a tombstone at slot \(g * SlotTable.slotsPerGroup + lane) beside an empty slot")
+            }
+        }
     }
 
     private func corruption(_ detail: String) -> EngineError {

@@ -4,13 +4,14 @@ import KVCore
 
 /// A shard owns the records whose key hashes select it, and everything needed to reach them.
 ///
-/// Records are `PackedRecord`s in chunks of the shard's `SlabAllocator`; the slot table
-/// points at them. Growing, shrinking or cleaning out tombstones is incremental, as in
+/// Records are `PackedRecord`s in chunks of the shard's `RecordArena`; the slot table holds
+/// their 32-bit locators. Growing, shrinking or cleaning out tombstones is incremental, as in
 /// Redis's dict: `startRehash()` puts a fresh table in front and keeps the old one, and every
 /// later operation moves a bounded number of old slots (`writeMigrationStep` per write,
 /// `readMigrationStep` per read) until the old table is empty and freed. Meanwhile lookups
 /// try the new table, then the old; new keys go only to the new table; records never move
-/// within a table, so the migration cursor stays valid.
+/// within a table (nor in memory: a migration copies only the 4-byte locator), so the
+/// migration cursor stays valid.
 ///
 /// Sizing keeps the new table from filling before migration ends: it gets at least twice the
 /// live records and at least 1/16 of the old capacity, while migration finishes within
@@ -34,7 +35,7 @@ final class HashShard: @unchecked Sendable {
     /// Old-table slots below this index have been migrated.
     @exclusivity(unchecked) var migrationCursor = 0
     /// Memory for the records.
-    @exclusivity(unchecked) var slab = SlabAllocator()
+    @exclusivity(unchecked) var records = RecordArena()
     /// False once `release()` has run; every engine call checks it under the lock.
     @exclusivity(unchecked) var isOpen = true
 
@@ -55,11 +56,11 @@ final class HashShard: @unchecked Sendable {
     /// Live records in this shard.
     var count: Int { table.liveCount + (oldTable?.liveCount ?? 0) }
 
-    /// Bytes the shard holds: record chunks plus slot arrays.
+    /// Bytes the shard holds: record chunks plus slot tables.
     var memoryUsage: (bytesInUse: Int, bytesReserved: Int) {
         guard isOpen else { return (0, 0) }
         let tableBytes = table.byteCount + (oldTable?.byteCount ?? 0)
-        return (slab.bytesInUse + tableBytes, slab.bytesReserved + tableBytes)
+        return (records.bytesInUse + tableBytes, records.bytesReserved + tableBytes)
     }
 
     // MARK: - Operations (lock held)
@@ -68,33 +69,35 @@ final class HashShard: @unchecked Sendable {
     @inline(__always)
     func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> UnsafeMutableRawPointer? {
         if oldTable != nil { migrate(slotBudget: Self.readMigrationStep) }
-        let i = table.find(key, hash: hash)
-        if i >= 0 { return Slot.record(table.slots[i]) }
+        let bases = records.bases
+        let i = table.find(key, hash: hash, bases: bases)
+        if i >= 0 { return RecordArena.address(table.locator(at: i), in: bases) }
         if let old = oldTable {
-            let j = old.find(key, hash: hash)
-            if j >= 0 { return Slot.record(old.slots[j]) }
+            let j = old.find(key, hash: hash, bases: bases)
+            if j >= 0 { return RecordArena.address(old.locator(at: j), in: bases) }
         }
         return nil
     }
 
     /// Stores `value` under `key`.
-    func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64) {
+    /// - Throws: `EngineError.tooLarge` if the shard's record directory is full.
+    func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64) throws(EngineError) {
         if oldTable != nil { migrate(slotBudget: Self.writeMigrationStep) }
-        let tag = Slot.tagBits(hash)
-        let (found, vacancy) = table.probe(key, hash: hash)
+        let (found, vacancy) = table.probe(key, hash: hash, bases: records.bases)
         if found >= 0 {
-            replaceValue(of: table.slots + found, key: key, value: value, tagBits: tag)
+            try replaceValue(in: table, at: found, key: key, value: value)
             return
         }
         if let old = oldTable {
-            let j = old.find(key, hash: hash)
+            let j = old.find(key, hash: hash, bases: records.bases)
             if j >= 0 {
-                replaceValue(of: old.slots + j, key: key, value: value, tagBits: tag)
+                try replaceValue(in: old, at: j, key: key, value: value)
                 return
             }
         }
+        let locator = try allocateRecord(key, value)
         var target = vacancy
-        if table.slots[target] == Slot.empty && table.isFull {
+        if table.tag(at: target) == Tag.empty && table.isFull {
             if oldTable != nil {
                 // Unreachable by the sizing argument above; kept so a table can never fill.
                 migrate(slotBudget: Int.max)
@@ -102,15 +105,15 @@ final class HashShard: @unchecked Sendable {
             startRehash()
             target = table.vacancy(hash: hash)
         }
-        table.fill(target, with: Slot.make(tagBits: tag, record: allocateRecord(key, value)))
+        table.fill(target, tag: Tag.of(hash), locator: locator)
     }
 
     /// Removes `key`; true if it was present.
     func delete(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
         if oldTable != nil { migrate(slotBudget: Self.writeMigrationStep) }
-        let i = table.find(key, hash: hash)
+        let i = table.find(key, hash: hash, bases: records.bases)
         if i >= 0 {
-            freeRecord(Slot.record(table.slots[i]))
+            freeRecord(table.locator(at: i))
             table.remove(at: i)
             if oldTable == nil && table.capacity > minimumCapacity && table.liveCount * 8 < table.capacity {
                 startRehash()  // mostly empty: shrink
@@ -118,9 +121,9 @@ final class HashShard: @unchecked Sendable {
             return true
         }
         guard oldTable != nil else { return false }
-        let j = oldTable!.find(key, hash: hash)
+        let j = oldTable!.find(key, hash: hash, bases: records.bases)
         guard j >= 0 else { return false }
-        freeRecord(Slot.record(oldTable!.slots[j]))
+        freeRecord(oldTable!.locator(at: j))
         oldTable!.remove(at: j)
         if oldTable!.liveCount == 0 { finishMigration() }
         return true
@@ -128,35 +131,36 @@ final class HashShard: @unchecked Sendable {
 
     // MARK: - Records
 
-    /// Packs `key` and `value` into a new chunk.
+    /// Packs `key` and `value` into a new chunk; returns its locator.
     @inline(__always)
-    private func allocateRecord(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer {
+    private func allocateRecord(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(EngineError) -> UInt32 {
         let size = PackedRecord.size(keyCount: key.count, valueCount: value.count)
-        let record = slab.allocate(size)
-        PackedRecord.write(key: key, value: value, to: record)
-        return record
+        let locator = try records.allocate(size)
+        PackedRecord.write(key: key, value: value, to: records.address(locator))
+        return locator
     }
 
     @inline(__always)
-    private func freeRecord(_ record: UnsafeMutableRawPointer) {
-        let size = PackedRecord.read(record).size
-        slab.deallocate(record, size: size)
+    private func freeRecord(_ locator: UInt32) {
+        let size = PackedRecord.read(records.address(locator)).size
+        records.deallocate(locator, size: size)
     }
 
-    /// Gives the record behind `slot` the value `value`: in place when the chunk size stays
-    /// the same, else in a new chunk that the slot then points to.
+    /// Gives the record in slot `index` of `t` the value `value`: in place when the chunk size
+    /// stays the same (no allocation, no free), else in a new chunk the slot then names.
     @inline(__always)
-    private func replaceValue(of slot: UnsafeMutablePointer<UInt64>, key: UnsafeRawBufferPointer,
-                              value: UnsafeRawBufferPointer, tagBits: UInt64) {
-        let record = Slot.record(slot.pointee)
+    private func replaceValue(in t: SlotTable, at index: Int, key: UnsafeRawBufferPointer,
+                              value: UnsafeRawBufferPointer) throws(EngineError) {
+        let locator = t.locator(at: index)
+        let record = records.address(locator)
         let oldSize = PackedRecord.read(record).size
         let newSize = PackedRecord.size(keyCount: key.count, valueCount: value.count)
-        if SlabAllocator.chunkSize(for: oldSize) == SlabAllocator.chunkSize(for: newSize) {
+        if RecordArena.chunkSize(for: oldSize) == RecordArena.chunkSize(for: newSize) {
             PackedRecord.write(key: key, value: value, to: record)
             return
         }
-        slot.pointee = Slot.make(tagBits: tagBits, record: allocateRecord(key, value))
-        freeRecord(record)
+        t.setLocator(try allocateRecord(key, value), at: index)
+        records.deallocate(locator, size: oldSize)
     }
 
     // MARK: - Incremental rehash
@@ -164,12 +168,13 @@ final class HashShard: @unchecked Sendable {
     /// Puts a new table in front of the current one and starts migrating into it.
     ///
     /// One rule sizes it for all three reasons to rehash: twice the live records (so a full
-    /// table doubles, a tombstone-ridden one is rebuilt at the same size, a mostly empty one
-    /// shrinks), never below the presized capacity nor below 1/16 of the current capacity.
+    /// table, at a load of 0.8, grows 1.6x to a load of 0.5; a tombstone-ridden one is rebuilt
+    /// smaller or at the same size; a mostly empty one shrinks), never below the presized
+    /// capacity nor below 1/16 of the current capacity.
     func startRehash() {
         precondition(oldTable == nil, "a rehash started while another was in progress")
         let live = table.liveCount
-        let capacity = SlotTable.powerOfTwo(atLeast: max(minimumCapacity, 2 * (live + 1), table.capacity / 16))
+        let capacity = max(minimumCapacity, 2 * (live + 1), table.capacity / 16)
         oldTable = table
         table = SlotTable(capacity: capacity)
         migrationCursor = 0
@@ -183,15 +188,12 @@ final class HashShard: @unchecked Sendable {
         var cursor = migrationCursor
         let end = slotBudget >= old.capacity - cursor ? old.capacity : cursor + slotBudget
         while cursor < end && old.liveCount > 0 {
-            let slot = old.slots[cursor]
-            if Slot.isLive(slot) {
-                let hash = KeyHash.hash(PackedRecord.key(Slot.record(slot)), seed: seed)
-                table.insertAbsent(slot, hash: hash)
-                // A tombstone, not an empty slot: keys further along this probe path are
-                // still found in the old table.
-                old.slots[cursor] = Slot.tombstone
-                old.liveCount -= 1
-                old.tombstoneCount += 1
+            let tag = old.tag(at: cursor)
+            if Tag.isLive(tag) {
+                let locator = old.locator(at: cursor)
+                let hash = KeyHash.hash(PackedRecord.key(records.address(locator)), seed: seed)
+                table.insertAbsent(tag: tag, locator: locator, hash: hash)
+                old.remove(at: cursor)
             }
             cursor += 1
         }
@@ -214,7 +216,7 @@ final class HashShard: @unchecked Sendable {
     /// Frees every record and table. The shard is closed afterwards.
     func release() {
         guard isOpen else { return }
-        slab.releaseAll()   // slabs and large (malloc'd) records alike
+        records.releaseAll()   // slabs and large (malloc'd) records alike
         table.deallocate()
         oldTable?.deallocate()
         oldTable = nil

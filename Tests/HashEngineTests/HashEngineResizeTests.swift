@@ -39,7 +39,7 @@ struct HashEngineResizeTests {
         key.withUnsafeBytes { raw in
             let hash = KeyHash.hash(raw, seed: engine.hashSeed)
             let shard = engine.shards[HashEngine.shardIndex(hash: hash, shardCount: engine.shards.count)]
-            return shard.lock.withLock { shard.oldTable.map { $0.find(raw, hash: hash) >= 0 } ?? false }
+            return shard.lock.withLock { shard.oldTable.map { $0.find(raw, hash: hash, bases: shard.records.bases) >= 0 } ?? false }
         }
     }
 
