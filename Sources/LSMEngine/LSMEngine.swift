@@ -138,23 +138,45 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     @discardableResult
     func lookup(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
                 _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
-        try InternalKey.withLookupKey(key, sequence: sequence) { (lookup) throws(EngineError) -> Bool in
-            switch mem.get(lookup, userKey: key, body) {
+        // One stack buffer for the lookup key and, after it, the scratch space tables rebuild
+        // prefix-compressed keys in (`BlockPointSearch`): a point read allocates nothing.
+        let lookupCount = key.count + InternalKey.trailerSize
+        let scratchCount = 512
+        let outcome: Result<Bool, EngineError> = withUnsafeTemporaryAllocation(byteCount: lookupCount + scratchCount, alignment: 8) { buffer in
+            let base = buffer.baseAddress!
+            if key.count > 0 { base.copyMemory(from: key.baseAddress!, byteCount: key.count) }
+            base.storeBytes(of: InternalKey.trailer(sequence: sequence, type: .value).littleEndian, toByteOffset: key.count, as: UInt64.self)
+            let lookup = UnsafeRawBufferPointer(start: base, count: lookupCount)
+            let scratch = UnsafeMutableRawBufferPointer(start: base + lookupCount, count: scratchCount)
+            do throws(EngineError) {
+                return .success(try searchComponents(key, lookupKey: lookup, scratch: scratch, mem: mem, imm: imm, version: version, body))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// The memtable, the immutable memtable, then the tables: the first that knows the key decides.
+    @inline(__always)
+    private func searchComponents(_ key: UnsafeRawBufferPointer, lookupKey lookup: UnsafeRawBufferPointer,
+                                  scratch: UnsafeMutableRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version,
+                                  _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+        switch mem.get(lookup, userKey: key, body) {
+        case .found: return true
+        case .deleted: return false
+        case .notFound: break
+        }
+        if let imm {
+            switch imm.get(lookup, userKey: key, body) {
             case .found: return true
             case .deleted: return false
             case .notFound: break
             }
-            if let imm {
-                switch imm.get(lookup, userKey: key, body) {
-                case .found: return true
-                case .deleted: return false
-                case .notFound: break
-                }
-            }
-            switch try version.get(lookup, userKey: key, cache: cache, body) {
-            case .found: return true
-            case .deleted, .notFound: return false
-            }
+        }
+        switch try version.get(lookup, userKey: key, scratch: scratch, cache: cache, body) {
+        case .found: return true
+        case .deleted, .notFound: return false
         }
     }
 
