@@ -2,6 +2,7 @@
 
 import KVCore
 import KVStorage
+import Synchronization
 
 /// Shared by every `FileMetaData` of one engine: where tables live and whether unused obsolete
 /// tables may be deleted (not after the engine was abandoned in a crash test).
@@ -40,7 +41,12 @@ final class FileMetaData: @unchecked Sendable {
     let largest: [UInt8]
     let files: TableFiles
     private let lock = Lock()
-    private var opened: SortedTable?
+    /// Set once under `lock`, never cleared while the object lives; readers that see `isOpen`
+    /// (acquire) read it without the lock (hence no exclusivity check: the one write happens
+    /// before every unlocked read).
+    @exclusivity(unchecked) private var opened: SortedTable?
+    /// Published (release) after `opened` is set, so a get takes no lock once the table is open.
+    private let isOpen = Atomic<Bool>(false)
     /// Set (under the engine's state lock) once a durable edit removed the table.
     var obsolete = false
 
@@ -62,21 +68,21 @@ final class FileMetaData: @unchecked Sendable {
     var path: String { files.path(number) }
 
     /// The table's reader, opened (and its footer, index and filter checked) on first use.
+    @inline(__always)
     func table() throws(EngineError) -> SortedTable {
+        if isOpen.load(ordering: .acquiring) { return opened.unsafelyUnwrapped }
+        return try openTable()
+    }
+
+    private func openTable() throws(EngineError) -> SortedTable {
         try lock.withLock { () throws(EngineError) -> SortedTable in
             if let opened { return opened }
             let file: any StorageFile
             do throws(StorageError) { file = try files.fileSystem.open(path, mode: .readOnly) } catch { throw error.engineError }
             let table = try SortedTable(file: file, number: number)
             opened = table
+            isOpen.store(true, ordering: .releasing)
             return table
-        }
-    }
-
-    func closeTable() {
-        lock.withLock {
-            try? opened?.file.close()
-            opened = nil
         }
     }
 

@@ -128,9 +128,13 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
 
     public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(EngineError) -> R? {
         let (mem, imm, version, sequence) = try readState()
-        var result: R? = nil
-        try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence) { result = body($0) }
-        return result
+        // The result goes into a slot of R, not a `var R?` or a generic `with...` helper: callers
+        // through the protocol run this unspecialized, and either of those looks up the metadata
+        // of Optional<R> (and Result) at run time on every get (~650 instructions in callgrind).
+        let slot = UnsafeMutablePointer<R>.allocate(capacity: 1)
+        defer { slot.deallocate() }
+        guard try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, { slot.initialize(to: body($0)) }) else { return nil }
+        return slot.move()
     }
 
     /// Finds the newest value of `key` visible at `sequence` and hands it to `body`.
@@ -138,23 +142,45 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     @discardableResult
     func lookup(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
                 _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
-        try InternalKey.withLookupKey(key, sequence: sequence) { (lookup) throws(EngineError) -> Bool in
-            switch mem.get(lookup, userKey: key, body) {
+        // One stack buffer for the lookup key and, after it, the scratch space tables rebuild
+        // prefix-compressed keys in (`BlockPointSearch`): a point read allocates nothing.
+        let lookupCount = key.count + InternalKey.trailerSize
+        let scratchCount = 512
+        let outcome: Result<Bool, EngineError> = withUnsafeTemporaryAllocation(byteCount: lookupCount + scratchCount, alignment: 8) { buffer in
+            let base = buffer.baseAddress!
+            if key.count > 0 { base.copyMemory(from: key.baseAddress!, byteCount: key.count) }
+            base.storeBytes(of: InternalKey.trailer(sequence: sequence, type: .value).littleEndian, toByteOffset: key.count, as: UInt64.self)
+            let lookup = UnsafeRawBufferPointer(start: base, count: lookupCount)
+            let scratch = UnsafeMutableRawBufferPointer(start: base + lookupCount, count: scratchCount)
+            do throws(EngineError) {
+                return .success(try searchComponents(key, lookupKey: lookup, scratch: scratch, mem: mem, imm: imm, version: version, body))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// The memtable, the immutable memtable, then the tables: the first that knows the key decides.
+    @inline(__always)
+    private func searchComponents(_ key: UnsafeRawBufferPointer, lookupKey lookup: UnsafeRawBufferPointer,
+                                  scratch: UnsafeMutableRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version,
+                                  _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+        switch mem.get(lookup, userKey: key, body) {
+        case .found: return true
+        case .deleted: return false
+        case .notFound: break
+        }
+        if let imm {
+            switch imm.get(lookup, userKey: key, body) {
             case .found: return true
             case .deleted: return false
             case .notFound: break
             }
-            if let imm {
-                switch imm.get(lookup, userKey: key, body) {
-                case .found: return true
-                case .deleted: return false
-                case .notFound: break
-                }
-            }
-            switch try version.get(lookup, userKey: key, cache: cache, body) {
-            case .found: return true
-            case .deleted, .notFound: return false
-            }
+        }
+        switch try version.get(lookup, userKey: key, scratch: scratch, cache: cache, body) {
+        case .found: return true
+        case .deleted, .notFound: return false
         }
     }
 

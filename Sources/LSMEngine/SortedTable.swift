@@ -2,6 +2,7 @@
 
 import KVCore
 import KVStorage
+import Synchronization
 
 /// An open sorted table (format: `SortedTableWriter`). Every block read is checked against its
 /// CRC32C; any failed check is `EngineError.corruption` naming the file and the byte offset.
@@ -11,7 +12,10 @@ final class SortedTable: @unchecked Sendable {
     let number: UInt64
     let fileSize: Int64
     let index: Block
-    let filter: [UInt8]
+    /// The index parsed for point reads (`TableIndex`).
+    let pointIndex: TableIndex
+    /// The bloom filter's bytes, owned (freed in `deinit`).
+    private let filterBytes: UnsafeMutableRawBufferPointer
     let entryCount: UInt64
     private let comparator = InternalKeyComparator()
     /// The whole file mapped, where the file system maps files: data blocks are then read in
@@ -21,10 +25,15 @@ final class SortedTable: @unchecked Sendable {
     /// already holds their bytes, so caching them again would copy every block once and hold it
     /// twice in memory, to save only the small `Block` header object made per access. The block
     /// cache serves tables read with pread (file systems that do not map, such as the
-    /// fault-injecting one), where it saves a read(2), a copy and a checksum per hit.
+    /// fault-injecting one), where it saves a read(2), a copy and a checksum per hit. A point
+    /// read searches the mapped block where it lies (`BlockPointSearch`), so no header object is
+    /// made either.
     private let mapping: MappedRegion?
-    private let verifiedLock = Lock()
-    private var verified = Set<UInt64>()
+    /// The mapping's first byte, when it covers the whole file (nil: read with pread).
+    private let mappedBase: UnsafeRawPointer?
+    /// Per data block (index order): whether its checksum was verified in the mapping. Set once,
+    /// never cleared; two readers racing on a first use both verify, harmlessly.
+    private let verified: UnsafeMutablePointer<Atomic<Bool>>
 
     /// Opens and checks the footer, index block and filter block of `file`.
     init(file: any StorageFile, number: UInt64) throws(EngineError) {
@@ -56,8 +65,22 @@ final class SortedTable: @unchecked Sendable {
         entryCount = u64(32)
         let indexContents = try Self.readBlock(file: file, path: path, offset: u64(0), size: u64(8), limit: footerOffset)
         index = try Block(contents: indexContents, path: path, fileOffset: Int64(u64(0)))
-        filter = try Self.readBlock(file: file, path: path, offset: u64(16), size: u64(24), limit: footerOffset)
+        let filter = try Self.readBlock(file: file, path: path, offset: u64(16), size: u64(24), limit: footerOffset)
+        pointIndex = try TableIndex(index: index, dataLimit: UInt64(footerOffset), path: path)
+        let filterCopy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(filter.count, 1), alignment: 8)
+        filter.withUnsafeBytes { if $0.count > 0 { filterCopy.copyMemory(from: $0) } }
+        filterBytes = UnsafeMutableRawBufferPointer(start: filterCopy.baseAddress, count: filter.count)
+        verified = .allocate(capacity: max(pointIndex.count, 1))
+        for i in 0..<pointIndex.count { (verified + i).initialize(to: Atomic(false)) }
         mapping = try? file.mapReadOnly()
+        if let mapping, mapping.bytes.count == Int(fileSize) { mappedBase = mapping.bytes.baseAddress } else { mappedBase = nil }
+    }
+
+    deinit {
+        pointIndex.deallocate()
+        filterBytes.deallocate()
+        verified.deinitialize(count: pointIndex.count)
+        verified.deallocate()
     }
 
     /// Reads a block at `offset` of `size` bytes (plus trailer) and checks its checksum.
@@ -106,12 +129,18 @@ final class SortedTable: @unchecked Sendable {
         return buffer
     }
 
-    /// The data block a handle (index entry value) names, through `cache`.
+    /// The data block a handle (index entry value) names: in place in the mapping, or through
+    /// `cache`.
     func dataBlock(handle: UnsafeRawBufferPointer, cache: BlockCache) throws(EngineError) -> Block {
         guard let (offset, a) = Varint.read(handle, at: 0), let (size, _) = Varint.read(handle, at: a) else {
             throw .corruption(file: path, offset: index.fileOffset, detail: "malformed block handle in the index block")
         }
-        if let mapping, mapping.bytes.count == Int(fileSize) { return try mappedBlock(mapping, offset: offset, size: size) }
+        if mappedBase != nil { return try mappedBlock(offset: offset, size: size) }
+        return try cachedBlock(offset: offset, size: size, cache: cache)
+    }
+
+    /// A data block read with pread through `cache`.
+    private func cachedBlock(offset: UInt64, size: UInt64, cache: BlockCache) throws(EngineError) -> Block {
         if let block = cache.lookup(file: number, offset: offset) { return block }
         let buffer = try Self.readBlockBuffer(file: file, path: path, offset: offset, size: size,
                                               limit: fileSize - Int64(SortedTableWriter.footerSize))
@@ -121,46 +150,103 @@ final class SortedTable: @unchecked Sendable {
     }
 
     /// A data block read in place from the mapping; its checksum is verified on first use.
-    private func mappedBlock(_ mapping: MappedRegion, offset: UInt64, size: UInt64) throws(EngineError) -> Block {
+    private func mappedBlock(offset: UInt64, size: UInt64) throws(EngineError) -> Block {
         let limit = UInt64(fileSize) - UInt64(SortedTableWriter.footerSize)
         guard offset <= limit, size <= limit - offset, limit - offset - size >= UInt64(SortedTableWriter.trailerSize) else {
             throw .corruption(file: path, offset: Int64(min(offset, limit)), detail: "block handle (offset \(offset), size \(size)) runs past the data (\(limit) bytes)")
         }
-        let start = mapping.bytes.baseAddress! + Int(offset)
-        let n = Int(size)
-        if !verifiedLock.withLock({ verified.contains(offset) }) {
-            let stored = UInt32(littleEndian: start.loadUnaligned(fromByteOffset: n + 1, as: UInt32.self))
-            guard CRC32C.unmask(stored) == CRC32C.checksum(UnsafeRawBufferPointer(start: start, count: n + 1)) else {
-                throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(size) bytes)")
-            }
-            guard start.load(fromByteOffset: n, as: UInt8.self) == 0 else {
-                throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(start.load(fromByteOffset: n, as: UInt8.self))")
-            }
-            verifiedLock.withLock { _ = verified.insert(offset) }
+        let start = mappedBase.unsafelyUnwrapped + Int(offset)
+        // The block's ordinal, for its verified flag: offsets ascend in index order.
+        var low = 0, high = pointIndex.count
+        while low < high {
+            let mid = (low + high) / 2
+            if pointIndex.offsets[mid] < offset { low = mid + 1 } else { high = mid }
         }
-        return try Block(mapped: start, count: n, mapping: mapping, path: path, fileOffset: Int64(offset))
+        let ordinal = low < pointIndex.count && pointIndex.offsets[low] == offset ? low : nil
+        if let ordinal {
+            try verifyMapped(ordinal: ordinal, start: start, offset: offset, size: Int(size))
+        } else {
+            try checkMapped(start: start, offset: offset, size: Int(size))
+        }
+        return try Block(mapped: start, count: Int(size), mapping: mapping.unsafelyUnwrapped, path: path, fileOffset: Int64(offset))
+    }
+
+    /// Checks block `ordinal`'s checksum and compression type in the mapping, once.
+    @inline(__always)
+    private func verifyMapped(ordinal: Int, start: UnsafeRawPointer, offset: UInt64, size: Int) throws(EngineError) {
+        if verified[ordinal].load(ordering: .acquiring) { return }
+        try checkMapped(start: start, offset: offset, size: size)
+        verified[ordinal].store(true, ordering: .releasing)
+    }
+
+    private func checkMapped(start: UnsafeRawPointer, offset: UInt64, size n: Int) throws(EngineError) {
+        let stored = UInt32(littleEndian: start.loadUnaligned(fromByteOffset: n + 1, as: UInt32.self))
+        guard CRC32C.unmask(stored) == CRC32C.checksum(UnsafeRawBufferPointer(start: start, count: n + 1)) else {
+            throw .corruption(file: path, offset: Int64(offset), detail: "block checksum mismatch (block of \(n) bytes)")
+        }
+        guard start.load(fromByteOffset: n, as: UInt8.self) == 0 else {
+            throw .corruption(file: path, offset: Int64(offset) + Int64(n), detail: "unknown block compression type \(start.load(fromByteOffset: n, as: UInt8.self))")
+        }
     }
 
     /// Looks up the newest entry of `userKey` visible at the sequence in `lookupKey`.
-    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
+    ///
+    /// The point-read path: the bloom filter probed with the get's one `hash` of the user key,
+    /// the parsed index searched with the key's 8-byte `prefix` (`TableIndex.prefix`), and the
+    /// data block searched in place (`BlockPointSearch`) with `scratch` for rebuilt keys; the
+    /// value handed to `body` lies in the mapping (or the cached block), not copied.
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, hash: UInt32, prefix: UInt64,
+             scratch: UnsafeMutableRawBufferPointer, cache: BlockCache,
              _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
-        let hash = BloomFilter.hash(userKey)
-        let mayContain = filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
-        guard mayContain else { return .notFound }
-        let found = try index.withEntry(atOrAfter: lookupKey, comparator: comparator) { (_, handle) throws(EngineError) -> Block in
-            try dataBlock(handle: handle, cache: cache)
+        guard BloomFilter.mayContain(UnsafeRawBufferPointer(filterBytes), hash: hash) else { return .notFound }
+        let i = pointIndex.search(lookupKey, prefix: prefix)
+        guard i < pointIndex.count else { return .notFound }
+        let offset = pointIndex.offsets[i], size = pointIndex.sizes[i]
+        if let mappedBase {
+            let start = mappedBase + Int(offset)
+            try verifyMapped(ordinal: i, start: start, offset: offset, size: size)
+            let outcome = BlockPointSearch.find(start, count: size, lookupKey: lookupKey, userKey: userKey, scratch: scratch)
+            return try finish(outcome, base: start, offset: offset, lookupKey: lookupKey, userKey: userKey, body) { () throws(EngineError) in
+                try Block(mapped: start, count: size, mapping: mapping.unsafelyUnwrapped, path: path, fileOffset: Int64(offset))
+            }
         }
-        guard let block = found else { return .notFound }
-        let result = try block.withEntry(atOrAfter: lookupKey, comparator: comparator) { (key, value) throws(EngineError) -> LookupResult in
+        let block = try cachedBlock(offset: offset, size: UInt64(size), cache: cache)
+        return try withExtendedLifetime(block) { () throws(EngineError) -> LookupResult in
+            let base = UnsafeRawPointer(block.bytes.baseAddress!)
+            let outcome = BlockPointSearch.find(base, count: size, lookupKey: lookupKey, userKey: userKey, scratch: scratch)
+            return try finish(outcome, base: base, offset: offset, lookupKey: lookupKey, userKey: userKey, body) { () throws(EngineError) in block }
+        }
+    }
+
+    /// Turns a block search's outcome into the lookup's; a key too long for the scratch buffer
+    /// is searched again with a `BlockIterator` (which grows its key buffer) over `makeBlock()`.
+    @inline(__always)
+    private func finish(_ outcome: BlockPointSearch.Outcome, base: UnsafeRawPointer, offset: UInt64,
+                        lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer,
+                        _ body: (UnsafeRawBufferPointer) -> Void,
+                        makeBlock: () throws(EngineError) -> Block) throws(EngineError) -> LookupResult {
+        switch outcome {
+        case let .value(start, count):
+            body(UnsafeRawBufferPointer(start: base + start, count: count))
+            return .found
+        case .deleted: return .deleted
+        case .absent: return .notFound
+        case let .corrupt(at, detail):
+            throw .corruption(file: path, offset: Int64(offset) + Int64(at), detail: detail)
+        case .keyTooLong:
+            let block = try makeBlock()
+            let iterator = BlockIterator(block: block)
+            try iterator.seek(lookupKey, comparator: comparator)
+            guard iterator.isValid else { return .notFound }
+            let key = iterator.key
             guard key.count >= InternalKey.trailerSize else {
-                throw .corruption(file: path, offset: block.fileOffset, detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
+                throw .corruption(file: path, offset: Int64(offset), detail: "entry key of \(key.count) bytes is shorter than the 8-byte trailer")
             }
             guard ByteOrder.equal(InternalKey.userKey(key), userKey) else { return .notFound }
             if InternalKey.type(key) == .deletion { return .deleted }
-            body(value)
+            body(iterator.value)
             return .found
         }
-        return result ?? .notFound
     }
 }
 

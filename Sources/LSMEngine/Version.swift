@@ -45,15 +45,19 @@ final class Version: @unchecked Sendable {
         return low
     }
 
-    /// Looks `userKey` up level by level, newest data first.
-    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, cache: BlockCache,
-             _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
+    /// Looks `userKey` up level by level, newest data first. The user key's bloom hash and
+    /// 8-byte prefix are computed once here for every table probed; `scratch` is where tables
+    /// rebuild prefix-compressed keys.
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
+             cache: BlockCache, _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
+        let hash = BloomFilter.hash(userKey)
+        let prefix = TableIndex.prefix(ofUserKey: userKey)
         let level0 = files[0]
         var i = level0.count - 1
         while i >= 0 {
             let file = level0[i]
             if userKeyInRange(file, userKey) {
-                let r = try file.table().get(lookupKey, userKey: userKey, cache: cache, body)
+                let r = try file.table().get(lookupKey, userKey: userKey, hash: hash, prefix: prefix, scratch: scratch, cache: cache, body)
                 if r != .notFound { return r }
             }
             i -= 1
@@ -64,7 +68,7 @@ final class Version: @unchecked Sendable {
             guard index < list.count else { continue }
             let file = list[index]
             guard userKeyInRange(file, userKey) else { continue }
-            let r = try file.table().get(lookupKey, userKey: userKey, cache: cache, body)
+            let r = try file.table().get(lookupKey, userKey: userKey, hash: hash, prefix: prefix, scratch: scratch, cache: cache, body)
             if r != .notFound { return r }
         }
         return .notFound
