@@ -48,7 +48,12 @@ final class HashShard: @unchecked Sendable {
         self.index = index
         self.seed = seed
         minimumCapacity = SlotTable.capacity(forRecords: expectedRecords)
-        table = SlotTable(capacity: minimumCapacity)
+        do {
+            table = try SlotTable(capacity: minimumCapacity)
+        } catch {
+            // The engine's initializer cannot throw; only a presize the system cannot hold gets here.
+            preconditionFailure("hash shard \(index): no memory for a table presized to \(minimumCapacity) slots: \(error)")
+        }
     }
 
     deinit { if isOpen { release() } }
@@ -80,7 +85,8 @@ final class HashShard: @unchecked Sendable {
     }
 
     /// Stores `value` under `key`.
-    /// - Throws: `EngineError.tooLarge` if the shard's record directory is full.
+    /// - Throws: `EngineError.tooLarge` if the shard's record directory is full or the record
+    ///   exceeds 4 GiB; `EngineError.io` if the system gives no memory. The shard is unchanged then.
     func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64) throws(EngineError) {
         if oldTable != nil { migrate(slotBudget: Self.writeMigrationStep) }
         let (found, vacancy) = table.probe(key, hash: hash, bases: records.bases)
@@ -95,16 +101,17 @@ final class HashShard: @unchecked Sendable {
                 return
             }
         }
-        let locator = try allocateRecord(key, value)
         var target = vacancy
         if table.tag(at: target) == Tag.empty && table.isFull {
             if oldTable != nil {
                 // Unreachable by the sizing argument above; kept so a table can never fill.
                 migrate(slotBudget: Int.max)
             }
-            startRehash()
+            // Before the record is allocated, so a table allocation failure leaks nothing.
+            try startRehash()
             target = table.vacancy(hash: hash)
         }
+        let locator = try allocateRecord(key, value)
         table.fill(target, tag: Tag.of(hash), locator: locator)
     }
 
@@ -116,7 +123,7 @@ final class HashShard: @unchecked Sendable {
             freeRecord(table.locator(at: i))
             table.remove(at: i)
             if oldTable == nil && table.capacity > minimumCapacity && table.liveCount * 8 < table.capacity {
-                startRehash()  // mostly empty: shrink
+                try? startRehash()  // mostly empty: shrink (if there is no memory for the smaller table, stay as is)
             }
             return true
         }
@@ -171,12 +178,14 @@ final class HashShard: @unchecked Sendable {
     /// table, at a load of 0.8, grows 1.6x to a load of 0.5; a tombstone-ridden one is rebuilt
     /// smaller or at the same size; a mostly empty one shrinks), never below the presized
     /// capacity nor below 1/16 of the current capacity.
-    func startRehash() {
+    /// - Throws: `EngineError.io` when the system gives no memory for the new table; nothing changes then.
+    func startRehash() throws(EngineError) {
         precondition(oldTable == nil, "a rehash started while another was in progress")
         let live = table.liveCount
         let capacity = max(minimumCapacity, 2 * (live + 1), table.capacity / 16)
+        let fresh = try SlotTable(capacity: capacity)
         oldTable = table
-        table = SlotTable(capacity: capacity)
+        table = fresh
         migrationCursor = 0
         if live == 0 { finishMigration() }
     }

@@ -48,6 +48,8 @@ struct RecordArena: ~Copyable {
         var previous: UInt32
         var next: UInt32
         var onPartialList: Bool
+        /// True for an mmapped slab; false for a malloc'd one (a slab whose mmap failed, or a large record).
+        var mapped: Bool
     }
 
     /// Start address of each directory entry's memory; nil for an unused entry.
@@ -111,14 +113,25 @@ struct RecordArena: ~Copyable {
     }
 
     /// Returns the locator of uninitialized memory of at least `size` bytes, 8-byte aligned.
-    /// - Throws: `EngineError.tooLarge` when the shard's directory (2^19 entries) is full.
+    /// - Throws: `EngineError.tooLarge` when the shard's directory (2^19 entries) is full or
+    ///   the record is larger than 4 GiB; `EngineError.io` (operation `malloc`/`mmap`) when the
+    ///   system gives no memory. Nothing changes when it throws.
     mutating func allocate(_ size: Int) throws(EngineError) -> UInt32 {
         let chunk = Self.chunkSize(for: size)
         if chunk > Self.maxChunkSize {
+            // Large records keep their size in a UInt32 (`SlabInfo.chunkSize`).
+            guard chunk <= Int(UInt32.max) else {
+                throw .tooLarge(what: "hash engine record (varint header + key + value)", size: chunk,
+                                limit: Int(UInt32.max))
+            }
             let entry = try takeEntry()
-            bases[Int(entry)] = malloc(chunk)!
+            guard let block = malloc(chunk) else {
+                freeEntries.append(entry)
+                throw Self.outOfMemory("malloc", bytes: chunk)
+            }
+            bases[Int(entry)] = block
             infos[Int(entry)] = SlabInfo(freeHead: Self.none, bump: 0, live: 1, chunkSize: UInt32(chunk),
-                                         previous: Self.none, next: Self.none, onPartialList: false)
+                                         previous: Self.none, next: Self.none, onPartialList: false, mapped: false)
             bytesInUse += chunk
             bytesReserved += chunk
             largeChunkCount += 1
@@ -169,7 +182,7 @@ struct RecordArena: ~Copyable {
         if info.pointee.live == 0 && (partial[cls] != slab || info.pointee.next != Self.none) {
             // Empty, and not the class's only slab with space: give it back.
             unlinkPartial(slab, cls: cls)
-            munmap(bases[Int(slab)], Self.slabSize)
+            release(entry: Int(slab))
             bases[Int(slab)] = nil
             freeEntries.append(slab)
             bytesReserved -= Self.slabSize
@@ -193,7 +206,7 @@ struct RecordArena: ~Copyable {
     /// Frees entry `i`'s memory, if any: a slab is unmapped, a large record freed.
     private func release(entry i: Int) {
         guard let base = bases[i] else { return }
-        if Int(infos[i].chunkSize) > Self.maxChunkSize { free(base) } else { munmap(base, Self.slabSize) }
+        if infos[i].mapped { munmap(base, Self.slabSize) } else { free(base) }
     }
 
     // MARK: - Directory and partial lists
@@ -225,14 +238,36 @@ struct RecordArena: ~Copyable {
         let entry = try takeEntry()
         // Mapped, not malloc'd: jemalloc pads every large allocation with a page (its cache-
         // oblivious offset), 64 + 4 KiB resident per 64 KiB slab, 7.5 B per 120-byte record.
+        // If the map fails (ENOMEM, or vm.max_map_count reached: a 64 KiB map per slab is
+        // 65,530 maps, 4 GiB, by default, and unmapping slabs splits the kernel's merged
+        // areas), the slab comes from malloc, whose large chunks cost few maps; if that
+        // fails too, the put fails with a typed error rather than the process.
+        var base: UnsafeMutableRawPointer?
+        var isMapped = true
         let mapped = mmap(nil, Self.slabSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        precondition(mapped != MAP_FAILED && mapped != nil, "cannot map a record slab")
-        bases[Int(entry)] = mapped!
+        if let mapped, mapped != MAP_FAILED {
+            base = mapped
+        } else {
+            isMapped = false
+            base = malloc(Self.slabSize)
+        }
+        guard let base else {
+            freeEntries.append(entry)
+            throw Self.outOfMemory("mmap, then malloc", bytes: Self.slabSize)
+        }
+        bases[Int(entry)] = base
         infos[Int(entry)] = SlabInfo(freeHead: Self.none, bump: 0, live: 0, chunkSize: UInt32(chunkSize),
-                                     previous: Self.none, next: Self.none, onPartialList: false)
+                                     previous: Self.none, next: Self.none, onPartialList: false, mapped: isMapped)
         bytesReserved += Self.slabSize
         linkPartial(entry, cls: cls)
         return entry
+    }
+
+    /// The error of a failed memory request of `bytes` bytes.
+    static func outOfMemory(_ operation: String, bytes: Int) -> EngineError {
+        let code = errno
+        return .io(path: "hash engine memory (\(bytes) bytes)", operation: operation, errno: code,
+                   message: "the system gave no memory: \(String(cString: strerror(code)))")
     }
 
     private mutating func linkPartial(_ slab: UInt32, cls: Int) {

@@ -61,8 +61,10 @@ struct SlotTable {
 
     /// 64-byte aligned groups; `groupCount` of them.
     let groups: UnsafeMutableRawPointer
-    /// What malloc returned (groups are aligned up from it).
+    /// What mmap or calloc returned (groups are aligned up from it).
     private let allocation: UnsafeMutableRawPointer
+    /// True if `allocation` is mapped (unmapped when freed) rather than calloc'd.
+    private let isMapped: Bool
     let groupCount: Int
     /// Slots holding a record.
     var liveCount = 0
@@ -76,28 +78,32 @@ struct SlotTable {
     static let mappedThreshold = 64 * 1024
 
     /// A table of at least `capacity` empty slots (rounded up to whole groups).
-    init(capacity: Int) {
+    /// - Throws: `EngineError.io` (operation `mmap, then calloc`) when the system gives no memory.
+    init(capacity: Int) throws(EngineError) {
         groupCount = max(1, (capacity + Self.slotsPerGroup - 1) / Self.slotsPerGroup)
         let bytes = groupCount * Self.groupBytes
         if bytes >= Self.mappedThreshold {
             // A large table is mapped, not malloc'd: its pages are zero until touched, and
             // unmapping it after a migration gives them back at once; freed to malloc they
             // stayed resident as the allocator's dirty pages for seconds (about 3 B/record at
-            // 1M records, measured).
+            // 1M records, measured). A failed map (ENOMEM, vm.max_map_count) falls back to calloc.
             let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            precondition(mapped != MAP_FAILED && mapped != nil, "cannot map a \(bytes)-byte hash table")
-            allocation = mapped!
-            groups = mapped!
-            return
+            if let mapped, mapped != MAP_FAILED {
+                allocation = mapped
+                groups = mapped
+                isMapped = true
+                return
+            }
         }
         // calloc, plus 64 bytes to align the groups to cache lines whatever malloc's alignment is.
-        allocation = calloc(bytes + Self.groupBytes, 1)!
+        guard let block = calloc(bytes + Self.groupBytes, 1) else {
+            throw RecordArena.outOfMemory("mmap, then calloc", bytes: bytes + Self.groupBytes)
+        }
+        allocation = block
+        isMapped = false
         let address = (UInt(bitPattern: allocation) + UInt(Self.groupBytes) - 1) & ~UInt(Self.groupBytes - 1)
         groups = UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
     }
-
-    /// True if the table's memory is mapped rather than malloc'd.
-    private var isMapped: Bool { groupCount * Self.groupBytes >= Self.mappedThreshold }
 
     /// Frees the table's memory. The table must not be used afterwards.
     func deallocate() {
