@@ -26,7 +26,8 @@ import Synchronization
 /// 0.8 of its slots, at twice its live records (so it grows 1.6x, from a load of 0.8 to 0.5;
 /// group counts need not be powers of two). A batch locks every shard it touches, in shard
 /// order, so it is atomic (except that a put failing with `tooLarge` when a shard's 2^19-entry
-/// record directory is full leaves the batch's earlier operations applied).
+/// record directory is full or a record exceeds 4 GiB, or with `io` when the system gives no
+/// memory, leaves the batch's earlier operations applied).
 ///
 /// **Memory per record**, for a 16-byte key and a 100-byte value (116 raw bytes):
 /// - record: 1 + 1 varint header bytes + 116 = 118, rounded to a 120-byte chunk: 4 bytes
