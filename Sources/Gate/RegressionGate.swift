@@ -130,7 +130,8 @@ public struct GateSettings: Sendable, Equatable {
 /// (results/gate.md has the spread table). It is a CPU-cost metric: it
 /// does not see waits (I/O, lock waits, the network), so it suits in-process engines only.
 /// `throughput`: wall-clock throughput and every series' p99, the metric for network targets.
-/// `automatic`: `cpu` when every run is in-process and recorded CPU chunks, else `throughput`.
+/// `automatic`: `cpu` when every run is in-process, single-threaded, on an engine without fsync
+/// waits or threads of its own (not lsm or btree), and recorded CPU chunks; else `throughput`.
 public enum TimedGateMetric: String, Sendable, Equatable, CaseIterable {
     case automatic = "auto"
     case cpu

@@ -23,8 +23,9 @@ struct GateCommand: ParsableCommand {
         is preempted, and what still inflates CPU time (a busy hyperthread sibling, refilled caches) \
         only adds, so the fastest chunk moves far less between identical runs on a shared machine \
         than wall-clock throughput does (results/gate.md). It is a CPU-cost \
-        metric and does not see waits (I/O, locks, network): for network targets, and for result \
-        files without CPU time, throughput and each series' p99 decide. The other rows are shown, \
+        metric and does not see waits (I/O, locks, network): for network targets, runs of several \
+        threads, the file-backed lsm and btree, and result files without CPU time, throughput and \
+        each series' p99 decide. The other rows are shown, \
         marked (not gated). Documented default for a 10% CPU regression of an in-process engine: \
         --repeat 8 of 200,000 operations per run (see README "Regression gate on a noisy machine"). \
         Counting results (kvlab count) are compared exactly. Exit status: 0 pass, 1 regression, \
@@ -52,7 +53,7 @@ struct GateCommand: ParsableCommand {
     @Option(name: .customLong("max-p99-rise"), help: ArgumentHelp("Largest tolerated rise of a series' p99.", valueName: "fraction"))
     var maxP99Rise: String = "10%"
 
-    @Option(help: ArgumentHelp("Timed metric that decides: auto (cpu for in-process runs with CPU time, else throughput), cpu, or throughput (and p99).", valueName: "metric"))
+    @Option(help: ArgumentHelp("Timed metric that decides: auto (cpu for single-threaded in-process runs with CPU time, except on the file-backed lsm and btree; else throughput), cpu, or throughput (and p99).", valueName: "metric"))
     var metric: String = "auto"
 
     @Option(name: .customLong("max-cpu-rise"), help: ArgumentHelp("Largest tolerated rise of CPU time per operation.", valueName: "fraction"))

@@ -139,3 +139,31 @@ struct CountingAllocationsReportedTests {
         #expect(slower.exitStatus == 1)
     }
 }
+
+@Suite("Regression gate on CPU time: automatic choice")
+struct CPUGateAutomaticTests {
+    @Test("automatic keeps wall-clock for runs of several threads and for lsm and btree, whose waits and own threads CPU time does not see")
+    func automaticKeepsWallClockWhereCPUTimeIsBlind() throws {
+        func runs(engine: String, threads: Int) -> [RunResult] {
+            (0..<4).map { _ in
+                var result = CPUGateTests.run(nanosPerOp: 500, throughput: 100_000, engine: engine)
+                result.metadata.threads = threads
+                return result
+            }
+        }
+        for (engine, threads) in [("hash", 4), ("lsm", 1), ("btree", 1)] {
+            let r = runs(engine: engine, threads: threads)
+            let report = try RegressionGate.compare(base: GateFixtures.sourced(r, "base"), new: GateFixtures.sourced(r, "new"))
+            #expect(report.timedMetric == .throughput, "\(engine) with \(threads) threads")
+            #expect(report.rows.first?.metric.name == "OVERALL throughput")
+            #expect(report.rows.first?.metric.gated == true)
+            // Asked for explicitly, the CPU metric is still available.
+            let forced = try RegressionGate.compare(base: GateFixtures.sourced(r, "base"), new: GateFixtures.sourced(r, "new"),
+                                                    settings: GateSettings(timedMetric: .cpu))
+            #expect(forced.timedMetric == .cpu)
+        }
+        let single = runs(engine: "hash", threads: 1)
+        let report = try RegressionGate.compare(base: GateFixtures.sourced(single, "base"), new: GateFixtures.sourced(single, "new"))
+        #expect(report.timedMetric == .cpu)
+    }
+}
