@@ -38,8 +38,9 @@ import Synchronization
 ///   tables together cost up to 17.4 bytes of slots per record (6.7 + 10.7): 137.4 bytes,
 ///   1.18x. Each shard also holds up to one partly filled 64 KiB slab per size class in use
 ///   (only its touched pages resident), and a directory of 8 + 28 bytes per slab. Slabs and
-///   tables of 64 KiB or more are mmapped, so they are outside malloc's statistics and leave
-///   the resident set as soon as they are freed.
+///   tables of 64 KiB or more are mmapped, so they leave the resident set as soon as they are
+///   freed; malloc's statistics do not see them, so they are counted in `DirectMappings`,
+///   which the memory reports add to the allocated bytes.
 ///   In-place updates: an overwrite whose record keeps its chunk size rewrites the chunk;
 ///   otherwise the new chunk comes from the class's free list first. Slabs emptied by
 ///   deletes or size changes are unmapped (fragmentation policy of `RecordArena`).

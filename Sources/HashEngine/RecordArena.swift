@@ -206,7 +206,12 @@ struct RecordArena: ~Copyable {
     /// Frees entry `i`'s memory, if any: a slab is unmapped, a large record freed.
     private func release(entry i: Int) {
         guard let base = bases[i] else { return }
-        if infos[i].mapped { munmap(base, Self.slabSize) } else { free(base) }
+        if infos[i].mapped {
+            munmap(base, Self.slabSize)
+            DirectMappings.didUnmap(Self.slabSize)
+        } else {
+            free(base)
+        }
     }
 
     // MARK: - Directory and partial lists
@@ -246,6 +251,7 @@ struct RecordArena: ~Copyable {
         var isMapped = true
         let mapped = mmap(nil, Self.slabSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         if let mapped, mapped != MAP_FAILED {
+            DirectMappings.didMap(Self.slabSize)
             base = mapped
         } else {
             isMapped = false

@@ -89,6 +89,7 @@ struct SlotTable {
             // 1M records, measured). A failed map (ENOMEM, vm.max_map_count) falls back to calloc.
             let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             if let mapped, mapped != MAP_FAILED {
+                DirectMappings.didMap(bytes)
                 allocation = mapped
                 groups = mapped
                 isMapped = true
@@ -107,7 +108,12 @@ struct SlotTable {
 
     /// Frees the table's memory. The table must not be used afterwards.
     func deallocate() {
-        if isMapped { munmap(allocation, groupCount * Self.groupBytes) } else { free(allocation) }
+        if isMapped {
+            munmap(allocation, groupCount * Self.groupBytes)
+            DirectMappings.didUnmap(groupCount * Self.groupBytes)
+        } else {
+            free(allocation)
+        }
     }
 
     var capacity: Int { groupCount * Self.slotsPerGroup }

@@ -11,7 +11,8 @@ import KVCore
 public struct MemorySnapshot: Sendable, Equatable, Codable {
     /// The allocator: "jemalloc" (with its version) or "libc".
     public var allocator: String
-    /// Bytes the program holds (Redis's `used_memory`, `allocator_allocated`).
+    /// Bytes the program holds (Redis's `used_memory`, `allocator_allocated`), plus the memory
+    /// engines map themselves (`DirectMappings`).
     public var allocated: Int
     /// Bytes in pages in use by the allocator (`allocator_active`).
     public var active: Int
@@ -56,8 +57,10 @@ public enum AllocatorStatistics {
         // jemalloc's version reads "5.3.0-0-g<commit>": keep the release number.
         let name = stats.name.map { String(cString: $0).split(separator: "-").first.map(String.init) ?? "" } ?? "unknown"
         let isJemalloc = stats.is_jemalloc != 0
+        // Memory engines map themselves is held by the program as much as malloc'd memory is.
+        let direct = DirectMappings.bytes
         return MemorySnapshot(allocator: isJemalloc ? "jemalloc-" + name : name,
-                              allocated: Int(stats.allocated), active: Int(stats.active),
+                              allocated: Int(stats.allocated) + direct, active: Int(stats.active) + direct,
                               allocatorResident: isJemalloc ? Int(stats.resident) : rss,
                               mapped: Int(stats.mapped), resident: rss)
     }

@@ -26,6 +26,11 @@ final class OneShotReplyServer: @unchecked Sendable {
         port = Int(UInt16(bigEndian: address.sin_port))
         Thread {
             var buffer = [UInt8](repeating: 0, count: 65536)
+            // The thread closes the listener itself, once it can no longer call accept on it:
+            // closed by stop() while this thread still held the number, the descriptor could be
+            // reused by another test's listener, and this thread would answer that test's client
+            // with this reply (seen in a full parallel run: a valid reply from a neighbour).
+            defer { close(s) }
             for _ in 0..<limit {
                 let c = accept(s, nil, nil)
                 if c < 0 { return }
@@ -40,7 +45,8 @@ final class OneShotReplyServer: @unchecked Sendable {
 
     var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
-    func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    /// Stops accepting: wakes a blocked accept, after which the thread closes the listener.
+    func stop() { shutdown(listener, Int32(SHUT_RDWR)) }
 }
 
 @Suite("malformed lengths from the network")
