@@ -24,7 +24,7 @@ public struct MultiplexedCompletion: Sendable, Equatable {
 public protocol MultiplexedTargetSession: TargetSession {
     /// Operations that can be in flight at once.
     var slots: Int { get }
-    /// Sends `operation` in the free `slot`; false if it cannot be multiplexed (the driver then
+    /// Queues `operation` in the free `slot` (sent at the latest by the next `poll`); false if it cannot be multiplexed (the driver then
     /// runs it synchronously on `idleSession(forSlot:)`). Once true, the slot's completion is
     /// reported by exactly one later `poll`, success or error. The operation's buffers need not
     /// outlive the call.
