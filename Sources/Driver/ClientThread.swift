@@ -88,6 +88,10 @@ final class ClientThread: @unchecked Sendable {
 
     func run() {
         // A recorded history takes one operation per round trip, so each has its own times.
+        if verifier == nil, history == nil, let multiplexed = session as? any MultiplexedTargetSession, multiplexed.slots > 1 {
+            runMultiplexed(multiplexed)
+            return
+        }
         if verifier == nil, history == nil, let pipelined = session as? PipelinedTargetSession, pipelined.pipelineDepth > 1 {
             runPipelined(pipelined)
             return
@@ -368,6 +372,157 @@ final class ClientThread: @unchecked Sendable {
         finishCPUMeasurement(warming: warming)
         if statusNanos > 0 { publishInterval(&publishedCompleted) }
         if warming { leaveWarmup(at: clock.nanoseconds()) }
+    }
+
+    /// The event loop for several connections (`--clients N`): every free slot gets its next
+    /// operation at once, and each operation is recorded when its own reply arrives, timed from
+    /// its own send (and, under `-target`, from its own tick: a slot with no tick due waits).
+    /// Operations that cannot be multiplexed run synchronously on their slot's connection once it
+    /// is idle. On a stop (time limit, quota, end of the load, `shared.stop`) nothing new is sent
+    /// and the operations in flight are drained and recorded, each once.
+    private func runMultiplexed(_ multiplexed: any MultiplexedTargetSession) {
+        let clock = driver.clock
+        let slots = multiplexed.slots
+        var warming = warmupQuota > 0 || warmupEnd != nil
+        if !warming { leaveWarmup(at: start) }
+        var issued: Int64 = 0
+        var nextStatus = statusNanos > 0 ? start + statusNanos : UInt64.max
+        var publishedCompleted: UInt64 = 0
+        var kinds = [PlannedKind](repeating: .read, count: slots)
+        var keyNumbers = [Int64](repeating: 0, count: slots)
+        var began = [UInt64](repeating: 0, count: slots)
+        var intended = [UInt64](repeating: 0, count: slots)
+        var free = Array((0..<slots).reversed())
+        var inFlight = 0
+        var completions: [MultiplexedCompletion] = []
+        completions.reserveCapacity(slots)
+        var stopping = false
+
+        /// Whether the measured quota is met once `pending` more operations complete.
+        func quotaMet(pending: Int) -> Bool {
+            !warming && measuredQuota > 0 && phase == .run && Int64(measuredOperations) + Int64(pending) >= measuredQuota
+        }
+        /// Waits for completions (at most `timeout`), records each with its own times, frees its slot.
+        func collect(timeout: UInt64?) {
+            completions.removeAll(keepingCapacity: true)
+            multiplexed.poll(into: &completions, timeoutNanos: timeout)
+            let ended = clock.nanoseconds()
+            for completion in completions {
+                let slot = completion.slot
+                recorder.record(series: kinds[slot].measured, nanos: ended &- began[slot],
+                                intendedNanos: ended &- intended[slot], status: completion.status)
+                if kinds[slot] == .insert && phase == .run {
+                    // YCSB acknowledges failed inserts too, so the window keeps moving.
+                    do { try stream.acknowledgeInsert(keyNumbers[slot]) } catch { shared.fail(.workload(error)) }
+                }
+                free.append(slot)
+                inFlight -= 1
+                countCompleted(at: ended, warming: &warming)
+            }
+            after(ended)
+        }
+        /// Status intervals, the time limit and the quota, checked after every completion.
+        func after(_ ended: UInt64) {
+            if ended >= nextStatus {
+                publishInterval(&publishedCompleted)
+                while nextStatus <= ended { nextStatus += statusNanos }
+            }
+            if let deadline, ended >= deadline, !stopping {
+                stoppedByTimeLimit = true
+                stopping = true
+            }
+            if quotaMet(pending: 0) { stopping = true }
+        }
+
+        while true {
+            if !stopping && shared.stop.load(ordering: .relaxed) { stopping = true }
+            var wait: UInt64? = nil
+            // Keep every free slot busy.
+            while !stopping, let slot = free.last, !quotaMet(pending: inFlight) {
+                var intendedStart: UInt64 = 0
+                if tickNanos > 0 {
+                    intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
+                    let now = clock.nanoseconds()
+                    if now < intendedStart {
+                        // No tick due: wait for it, or for a reply until then.
+                        if inFlight > 0 { wait = intendedStart - now; break }
+                        Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper)
+                    }
+                }
+                let operation: PlannedOperation
+                if phase == .load {
+                    guard let next = stream.nextLoadOperation() else { stopping = true; break }
+                    operation = next
+                } else {
+                    operation = stream.nextTransactionOperation()
+                }
+                issued += 1
+                let now = clock.nanoseconds()
+                let from = tickNanos > 0 ? min(intendedStart, now) : now
+                if multiplexed.submit(operation, slot: slot) {
+                    free.removeLast()
+                    kinds[slot] = operation.kind
+                    keyNumbers[slot] = operation.keyNumber
+                    began[slot] = now
+                    intended[slot] = from
+                    inFlight += 1
+                    continue
+                }
+                // Not multiplexable (a partial update's gets/cas, a scan): once the slot's
+                // connection is idle, run it there synchronously. Its buffers stay valid:
+                // nothing is planned before it runs.
+                var idle = multiplexed.idleSession(forSlot: slot)
+                while idle == nil {
+                    collect(timeout: nil)
+                    idle = multiplexed.idleSession(forSlot: slot)
+                }
+                let t0 = clock.nanoseconds()
+                let status = executeSynchronously(operation, on: idle!, clock: clock)
+                let ended = clock.nanoseconds()
+                recorder.record(series: operation.kind.measured, nanos: ended &- t0,
+                                intendedNanos: ended &- (tickNanos > 0 ? min(from, t0) : t0), status: status)
+                countCompleted(at: ended, warming: &warming)
+                after(ended)
+            }
+            if inFlight == 0 {
+                if stopping || quotaMet(pending: 0) { break }
+                continue
+            }
+            collect(timeout: wait)
+        }
+        if statusNanos > 0 { publishInterval(&publishedCompleted) }
+        if warming { leaveWarmup(at: clock.nanoseconds()) }
+    }
+
+    /// Runs one operation on `target` with its synchronous methods (the multiplexed loop's
+    /// operations that have no single-request form); a read-modify-write records its halves.
+    private func executeSynchronously<Clock: MonotonicClock>(_ operation: PlannedOperation, on target: any TargetSession,
+                                                             clock: Clock) -> OperationStatus {
+        switch operation.kind {
+        case .read: return target.read(operation, verifier: nil)
+        case .update: return target.update(operation)
+        case .scan: return target.scan(operation)
+        case .delete: return target.delete(operation)
+        case .insert:
+            let status = target.insert(operation)
+            if phase == .run {
+                do { try stream.acknowledgeInsert(operation.keyNumber) } catch { shared.fail(.workload(error)) }
+            }
+            return status
+        case .readModifyWrite:
+            var readPart = operation
+            readPart.kind = .read
+            var updatePart = operation
+            updatePart.kind = .update
+            let t0 = clock.nanoseconds()
+            let readStatus = target.read(readPart, verifier: nil)
+            let t1 = clock.nanoseconds()
+            recorder.record(series: .read, nanos: t1 &- t0, status: readStatus)
+            let updateStatus = target.update(updatePart)
+            let t2 = clock.nanoseconds()
+            recorder.record(series: .update, nanos: t2 &- t1, status: updateStatus)
+            return readStatus.isSuccess ? updateStatus : readStatus
+        }
     }
 
     private func leaveWarmup(at time: UInt64) {

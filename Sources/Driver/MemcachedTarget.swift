@@ -63,7 +63,9 @@ public struct MemcachedTarget: DriverTarget {
                 throw .invalid("cannot open a session on \(description): \(error)")
             }
         }
-        return sessions.count == 1 ? sessions[0] : MultiplexedSession(sessions)
+        // Several connections per thread run event-driven: each connection's next request is
+        // sent as soon as its reply arrived (memcaslap's and memtier's event loop).
+        return sessions.count == 1 ? sessions[0] : MemcachedEventSession(sessions)
     }
 }
 
@@ -129,19 +131,7 @@ final class MemcachedSession: PipelinedTargetSession {
         for kind in queued {
             guard let kind, !failed else { statuses.append(.error); continue }
             do {
-                switch kind {
-                case .read:
-                    statuses.append(try connection.readGet { value, _ in
-                        guard let value else { return OperationStatus.notFound }
-                        return (try? RecordCodec.validate(value)) != nil ? .ok : .error
-                    })
-                case .insert, .update:
-                    statuses.append(try connection.readStore() == .stored ? .ok : .error)
-                case .delete:
-                    statuses.append(try connection.readDelete() ? .ok : .notFound)
-                default:
-                    statuses.append(.error)
-                }
+                statuses.append(try readReply(kind))
                 answered = true
             } catch {
                 statuses.append(.error)
@@ -149,6 +139,44 @@ final class MemcachedSession: PipelinedTargetSession {
             }
         }
         if failed { connection.failed() } else if answered { connection.succeeded() }
+    }
+
+    /// Reads the reply of one queued operation of `kind` (shared with the event-driven session).
+    @inline(__always)
+    func readReply(_ kind: Workload.OperationKind) throws(SocketError) -> OperationStatus {
+        switch kind {
+        case .read:
+            return try connection.readGet { value, _ in
+                guard let value else { return OperationStatus.notFound }
+                return (try? RecordCodec.validate(value)) != nil ? .ok : .error
+            }
+        case .insert, .update:
+            return try connection.readStore() == .stored ? .ok : .error
+        case .delete:
+            return try connection.readDelete() ? .ok : .notFound
+        default:
+            return .error
+        }
+    }
+
+    /// Queues `operation` without recording it (the event-driven session tracks its own);
+    /// false if it has no single-request form.
+    func queueRequest(_ operation: PlannedOperation) throws -> Bool {
+        switch operation.kind {
+        case .read:
+            try connection.queueGet(operation.key)
+        case .insert:
+            RecordCodec.encode(operation, into: &buffer)
+            try buffer.withUnsafeBytes { try connection.queueSet(operation.key, value: $0) }
+        case .update where operation.writeFields.count == fieldCount:
+            RecordCodec.encode(operation, into: &buffer)
+            try buffer.withUnsafeBytes { try connection.queueSet(operation.key, value: $0) }
+        case .delete:
+            try connection.queueDelete(operation.key)
+        default:
+            return false
+        }
+        return true
     }
 
     private func roundTrip(_ operation: PlannedOperation) -> OperationStatus {

@@ -62,6 +62,12 @@ public final class BlockingSocket {
     /// Whether the socket is open (it closes itself on any failure).
     public var isOpen: Bool { fd >= 0 }
 
+    /// The socket's descriptor, for poll(2) over several connections (-1 when closed).
+    public var fileDescriptor: Int32 { fd }
+
+    /// Whether received bytes are waiting in the buffer (poll(2) cannot see them).
+    public var hasBufferedInput: Bool { end > start }
+
     /// Closes the socket (idempotent); buffered input and output are dropped.
     public func close() {
         if fd >= 0 { _ = Glibc.close(fd); fd = -1 }

@@ -82,6 +82,13 @@ public final class MemcachedConnection {
     /// Whether a connection is open now.
     public var isConnected: Bool { socket?.isOpen ?? false }
 
+    /// The open socket's descriptor for poll(2) (-1 when not connected): an event-driven driver
+    /// waits on several connections and reads a reply from the one that became readable.
+    public var fileDescriptor: Int32 { socket?.fileDescriptor ?? -1 }
+
+    /// Whether reply bytes already received wait in the buffer (poll(2) would not report them).
+    public var hasBufferedReply: Bool { socket?.hasBufferedInput ?? false }
+
     /// The open socket, reconnecting (after the backoff) if the last one failed.
     private func open() throws(SocketError) -> BlockingSocket {
         if let s = socket, s.isOpen { return s }

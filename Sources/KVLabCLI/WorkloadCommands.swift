@@ -84,7 +84,7 @@ struct NetworkTargetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --server: operations each connection keeps in flight.", valueName: "n"))
     var pipeline: Int = 1
 
-    @Option(help: ArgumentHelp("With --server: connections each thread drives, as memtier's --clients (total connections = threads × clients).", valueName: "n"))
+    @Option(help: ArgumentHelp("With --server: connections each thread drives, as memtier's --clients (total connections = threads × clients); with --pipeline P each keeps P in flight. On memcached they run event-driven (a connection's next request goes out when its own reply arrives); on RESP servers in lockstep batches.", valueName: "n"))
     var clients: Int = 1
 
     @Option(help: ArgumentHelp("With --server: record mapping, hash (YCSB's Redis binding) or string (one encoded value).", valueName: "mapping"))
