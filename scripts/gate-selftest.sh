@@ -16,7 +16,7 @@ KVLAB=${KVLAB:-.build/debug/kvlab}
 ROUNDS=${ROUNDS:-20}
 ITER=${ITER:-30}
 GATE=${GATE:-$KVLAB}
-REPEAT=${REPEAT:-8}      # the documented default (README "Regression gate on a noisy machine")
+REPEAT=${REPEAT:-32}     # the documented count (README "Regression gate on a noisy machine")
 OPS=${OPS:-200000}       # operations per timed run: ~97 CPU chunks of 2048 operations, ~0.5-2 s under load
 OUT=${OUT:-results/gate-selftest}
 mkdir -p "$OUT"
