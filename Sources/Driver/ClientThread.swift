@@ -121,13 +121,7 @@ final class ClientThread: @unchecked Sendable {
                 intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
                 Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper)
             }
-            let operation: PlannedOperation
-            if phase == .load {
-                guard let next = stream.nextLoadOperation() else { break }
-                operation = next
-            } else {
-                operation = stream.nextTransactionOperation()
-            }
+            guard let operation = nextOperation() else { break }
             let began = clock.nanoseconds()
             if tickNanos == 0 { intendedStart = began }
             let status = execute(operation, clock: clock)
@@ -316,13 +310,7 @@ final class ClientThread: @unchecked Sendable {
                     if kinds.isEmpty { Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper) }
                     else if clock.nanoseconds() < intendedStart { break }
                 }
-                let operation: PlannedOperation
-                if phase == .load {
-                    guard let next = stream.nextLoadOperation() else { exhausted = true; break }
-                    operation = next
-                } else {
-                    operation = stream.nextTransactionOperation()
-                }
+                guard let operation = nextOperation() else { exhausted = true; break }
                 issued += 1
                 let now = clock.nanoseconds()
                 if tickNanos == 0 { intendedStart = now }
@@ -449,13 +437,7 @@ final class ClientThread: @unchecked Sendable {
                         Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper)
                     }
                 }
-                let operation: PlannedOperation
-                if phase == .load {
-                    guard let next = stream.nextLoadOperation() else { stopping = true; break }
-                    operation = next
-                } else {
-                    operation = stream.nextTransactionOperation()
-                }
+                guard let operation = nextOperation() else { stopping = true; break }
                 issued += 1
                 let now = clock.nanoseconds()
                 let from = tickNanos > 0 ? min(intendedStart, now) : now
@@ -523,6 +505,13 @@ final class ClientThread: @unchecked Sendable {
             recorder.record(series: .update, nanos: t2 &- t1, status: updateStatus)
             return readStatus.isSuccess ? updateStatus : readStatus
         }
+    }
+
+    /// The next operation to run: the load phase's next insert (nil when the load is done) or
+    /// the run phase's next transaction.
+    @inline(__always)
+    private func nextOperation() -> PlannedOperation? {
+        phase == .load ? stream.nextLoadOperation() : stream.nextTransactionOperation()
     }
 
     private func leaveWarmup(at time: UInt64) {

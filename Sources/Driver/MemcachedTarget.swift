@@ -93,20 +93,7 @@ final class MemcachedSession: PipelinedTargetSession {
 
     func enqueue(_ operation: PlannedOperation) -> Bool {
         do {
-            switch operation.kind {
-            case .read:
-                try connection.queueGet(operation.key)
-            case .insert:
-                RecordCodec.encode(operation, into: &buffer)
-                try buffer.withUnsafeBytes { try connection.queueSet(operation.key, value: $0) }
-            case .update where operation.writeFields.count == fieldCount:
-                RecordCodec.encode(operation, into: &buffer)
-                try buffer.withUnsafeBytes { try connection.queueSet(operation.key, value: $0) }
-            case .delete:
-                try connection.queueDelete(operation.key)
-            default:
-                return false
-            }
+            guard try queueRequest(operation) else { return false }
             queued.append(operation.kind)
         } catch {
             queued.append(nil)
