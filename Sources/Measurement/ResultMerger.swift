@@ -47,13 +47,15 @@ public enum ResultMerger {
                 } else {
                     existing.histogram.add(series.histogram)
                 }
-                for (status, count) in series.returns { existing.returns[status, default: 0] += count }
+                for (status, count) in series.returns {
+                    existing.returns[status] = try checkedSum([existing.returns[status] ?? 0, count], field: "\(series.name) \(status) count")
+                }
                 merged[series.name] = existing
             }
         }
-        metadata.threads = results.reduce(0) { $0 + $1.metadata.threads }
+        metadata.threads = try checkedSum(results.map(\.metadata.threads), field: "threads")
         metadata.startTime = results.map(\.metadata.startTime).min()!
-        metadata.warmUpExcludedOperations = results.reduce(0) { $0 + $1.metadata.warmUpExcludedOperations }
+        metadata.warmUpExcludedOperations = try checkedSum(results.map(\.metadata.warmUpExcludedOperations), field: "warmUpExcludedOperations")
         metadata.mergedFrom = sources ?? results.map { "\($0.metadata.engine)@\(RunMetadata.formatISO8601($0.metadata.startTime))" }
         let peaks = results.compactMap(\.metadata.memory)
         metadata.memory = peaks.isEmpty ? nil : RunMetadata.MemoryPeaks(
@@ -64,14 +66,28 @@ public enum ResultMerger {
         metadata.target = targets.count == results.count ? targets.reduce(0, +) : nil
         var result = RunResult(metadata: metadata,
                                runtimeMilliseconds: results.map(\.runtimeMilliseconds).max()!,
-                               operations: results.reduce(0) { $0 + $1.operations },
+                               operations: try checkedSum(results.map(\.operations), field: "operations"),
                                series: order.map { merged[$0]! })
         // CPU time adds up like operations; a source without it would understate the sum.
         let cpu = results.compactMap(\.threadCPUNanoseconds)
-        result.threadCPUNanoseconds = cpu.count == results.count ? cpu.reduce(0, +) : nil
+        result.threadCPUNanoseconds = cpu.count == results.count ? try checkedSum(cpu, field: "threadCpuNs") : nil
         let chunks = results.compactMap(\.cpuChunkNanoseconds)
         result.cpuChunkNanoseconds = chunks.count == results.count && result.threadCPUNanoseconds != nil ? chunks.flatMap { $0 } : nil
         return result
+    }
+}
+
+extension ResultMerger {
+    /// Adds counts read from result files, which may be hand-made: a sum past the integer's
+    /// range is bad input (exit 2), not a trap.
+    static func checkedSum<T: FixedWidthInteger>(_ values: [T], field: String) throws(ResultMergeError) -> T {
+        var total: T = 0
+        for value in values {
+            let (sum, overflow) = total.addingReportingOverflow(value)
+            if overflow { throw .sumOverflow(field: field) }
+            total = sum
+        }
+        return total
     }
 }
 
@@ -81,6 +97,7 @@ public enum ResultMergeError: Error, Sendable, Equatable, CustomStringConvertibl
     case sourceCountMismatch(results: Int, sources: Int)
     case incompatibleHistograms(series: String, resultIndex: Int)
     case mixedPhases(resultIndex: Int, phase: String, expected: String)
+    case sumOverflow(field: String)
 
     public var description: String {
         switch self {
@@ -90,6 +107,8 @@ public enum ResultMergeError: Error, Sendable, Equatable, CustomStringConvertibl
             "series \(series) of result \(index + 1) has a different histogram layout (lowest value or significant digits)"
         case let .mixedPhases(index, phase, expected):
             "result \(index + 1) is a \(phase) phase, the first is a \(expected) phase: expected results of one phase (merge loads and runs apart)"
+        case let .sumOverflow(field):
+            "the sum of \(field) over the results exceeds the largest representable count: expected counts a run can produce"
         }
     }
 }

@@ -78,4 +78,16 @@ struct ThreadCPUResultTests {
         #expect(without.threadCPUNanoseconds == nil)
         #expect(without.cpuChunkNanoseconds == nil)
     }
+
+    @Test("sums past the integer's range in hand-made files are a merge error naming the field, not a trap")
+    func overflowingSums() throws {
+        let a = withCPU([10], total: UInt64.max - 5, seed: 1)
+        let b = withCPU([10], total: 10, seed: 2)
+        #expect(throws: ResultMergeError.sumOverflow(field: "threadCpuNs")) { try ResultMerger.merge([a, b]) }
+        var huge = Fixtures.result(seed: 3, count: 10, runtimeMs: 1)
+        huge.operations = .max
+        #expect(throws: ResultMergeError.sumOverflow(field: "operations")) {
+            try ResultMerger.merge([huge, Fixtures.result(seed: 4, count: 10, runtimeMs: 1)])
+        }
+    }
 }
