@@ -143,9 +143,7 @@ final class ClientThread: @unchecked Sendable {
                 break
             }
         }
-        finishCPUMeasurement(warming: warming)
-        if statusNanos > 0 { publishInterval(&publishedCompleted) }
-        if warming { leaveWarmup(at: clock.nanoseconds()) }
+        finishLoop(warming: warming, publishedCompleted: &publishedCompleted)
     }
 
     /// Counts one finished operation as warm-up or measured; the warm-up ends once both its
@@ -357,9 +355,7 @@ final class ClientThread: @unchecked Sendable {
             }
             if quotaReached { break }
         }
-        finishCPUMeasurement(warming: warming)
-        if statusNanos > 0 { publishInterval(&publishedCompleted) }
-        if warming { leaveWarmup(at: clock.nanoseconds()) }
+        finishLoop(warming: warming, publishedCompleted: &publishedCompleted)
     }
 
     /// The event loop for several connections (`--clients N`): every free slot gets its next
@@ -472,8 +468,7 @@ final class ClientThread: @unchecked Sendable {
             }
             collect(timeout: wait)
         }
-        if statusNanos > 0 { publishInterval(&publishedCompleted) }
-        if warming { leaveWarmup(at: clock.nanoseconds()) }
+        finishLoop(warming: warming, publishedCompleted: &publishedCompleted)
     }
 
     /// Runs one operation on `target` with its synchronous methods (the multiplexed loop's
@@ -525,6 +520,14 @@ final class ClientThread: @unchecked Sendable {
         guard let begin = cpuAtChunkStart, let now = driver.cpuClock.threadCPUNanoseconds() else { return }
         cpuChunkNanoseconds.append(now &- min(begin, now))
         cpuAtChunkStart = now
+    }
+
+    /// The end of every loop (one at a time, pipelined, multiplexed): the thread's CPU time, the
+    /// last status interval, and the measurement start of a thread that never left warm-up.
+    private func finishLoop(warming: Bool, publishedCompleted: inout UInt64) {
+        finishCPUMeasurement(warming: warming)
+        if statusNanos > 0 { publishInterval(&publishedCompleted) }
+        if warming { leaveWarmup(at: driver.clock.nanoseconds()) }
     }
 
     /// Takes the CPU time of the measured loop; a thread still warming up measured nothing (0).

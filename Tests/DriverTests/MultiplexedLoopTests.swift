@@ -61,7 +61,7 @@ final class OutOfOrderTarget: DriverTarget, @unchecked Sendable {
 
 @Suite("multiplexed event loop")
 struct MultiplexedLoopTests {
-    func run(_ overrides: [String: String]) throws -> (DriverOutcome, OutOfOrderSession) {
+    func run(_ overrides: [String: String], cpuClock: any ThreadCPUClock = SystemThreadCPUClock()) throws -> (DriverOutcome, OutOfOrderSession) {
         let clock = ManualClock()
         let target = OutOfOrderTarget(clock: clock)
         var properties = ["recordcount": "100", "readproportion": "0.5", "updateproportion": "0.5", "writeallfields": "true",
@@ -69,7 +69,8 @@ struct MultiplexedLoopTests {
         properties.merge(overrides) { $1 }
         let configuration = try CoreWorkloadConfiguration(properties: WorkloadProperties(properties))
         let driver = Driver(workload: try CoreWorkload(configuration: configuration), target: target,
-                            configuration: DriverConfiguration(phase: .run, workload: configuration), clock: clock)
+                            configuration: DriverConfiguration(phase: .run, workload: configuration), clock: clock,
+                            cpuClock: cpuClock)
         let outcome = try driver.run(metadata: RunMetadata(kvlabVersion: "test", engine: "fake", threads: 1, startTime: Date(),
                                                            machineCores: 2, phase: .run))
         return (outcome, target.session)
@@ -115,5 +116,13 @@ struct MultiplexedLoopTests {
         #expect(session.latencies.count == session.submits)
         #expect(outcome.result.operations == UInt64(session.submits))
         #expect(recorded(outcome).totalCount == UInt64(session.submits))
+    }
+
+    @Test("the multiplexed loop records its thread's CPU time and chunks, as the other loops do")
+    func recordsCPUTime() throws {
+        let (outcome, _) = try run(["operationcount": "5000"], cpuClock: SteppingCPUClock())
+        #expect(outcome.result.operations == 5000)
+        #expect((outcome.result.threadCPUNanoseconds ?? 0) > 0)
+        #expect(outcome.result.cpuChunkNanoseconds?.count == 5000 / Int(RunResult.cpuChunkOperations))
     }
 }
