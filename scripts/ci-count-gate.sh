@@ -14,7 +14,7 @@ UPDATE=${1:-}
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 status=0
-# hash gates instructions and allocations. skiplist gates instructions only and reports its
+# hash gates instructions and allocations. skiplist reports instructions (advisory, see below) and its
 # allocations (kvlab gate --report-allocations): in three identical counts (debug build, 2026-12-01)
 # its instructions per operation agreed to 0.002% (UPDATE 212724.1 / 212724.2 / 212721.4) but its
 # malloc calls did not (2608, 2608, 2591 in 1000 operations), and the cause is not found yet; an
@@ -40,6 +40,13 @@ for engine in hash skiplist; do
     "$KVLAB" gate "${extra[@]}" "$BASELINES/$name.json" -- "$SCRATCH/$name.json"
     rc=$?
     set -e
+    # skiplist is advisory: its READ count moved +2.4% between runs of one debug binary hours
+    # apart (34,035 -> 33,983 -> 34,861 instr/op, each repeatable at the time; 2026-12-01), so
+    # a 1% gate on it would fail CI without a change. Bad input (exit 2) still fails.
+    if [[ $engine == skiplist && $rc -eq 1 ]]; then
+      echo "ci-count-gate: skiplist $workload reported above, not gated (its counts are not yet repeatable)"
+      continue
+    fi
     if [[ $rc -ne 0 ]]; then status=$rc; fi
   done
 done
