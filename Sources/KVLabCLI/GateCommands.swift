@@ -59,6 +59,9 @@ struct GateCommand: ParsableCommand {
     @Option(name: .customLong("max-cpu-rise"), help: ArgumentHelp("Largest tolerated rise of CPU time per operation.", valueName: "fraction"))
     var maxCPURise: String = "5%"
 
+    @Option(name: .customLong("max-cpu-mean-rise"), help: ArgumentHelp("Largest tolerated rise of CPU time per operation over whole runs (catches costs rarer than once per 2048-operation chunk).", valueName: "fraction"))
+    var maxCPUMeanRise: String = "15%"
+
     @Flag(name: .customLong("report-allocations"), help: "Counting mode: report allocations per operation without gating them (instructions still gate).")
     var reportAllocations = false
 
@@ -98,6 +101,7 @@ struct GateCommand: ParsableCommand {
                 maxCountRise: try ComparisonThresholds.parseFraction(maxCountRise, option: "--max-count-rise"),
                 maxCPURise: try ComparisonThresholds.parseFraction(maxCPURise, option: "--max-cpu-rise"),
                 timedMetric: timedMetric)
+            settings.maxCPUMeanRise = try ComparisonThresholds.parseFraction(maxCPUMeanRise, option: "--max-cpu-mean-rise")
             settings.gateAllocations = !reportAllocations
         } catch { throw CLIError(message: "kvlab gate: \(error)", code: 2) }
 

@@ -14,7 +14,9 @@ struct CPUGateTests {
         var result = F.run(throughput: throughput, p99Micros: 50, engine: engine)
         let chunks = chunkNoise.map { UInt64(nanosPerOp * (1 + $0) * Double(RunResult.cpuChunkOperations)) }
         result.cpuChunkNanoseconds = chunks
-        result.threadCPUNanoseconds = chunks.reduce(0, +)
+        // The whole run's CPU per operation is the chunks' mean, whatever operation count the fixture has.
+        let meanPerOp = Double(chunks.reduce(0, +)) / Double(chunks.count) / Double(RunResult.cpuChunkOperations)
+        result.threadCPUNanoseconds = UInt64(meanPerOp * Double(result.operations))
         return result
     }
 
@@ -111,6 +113,38 @@ struct CPUGateTests {
         #expect(try #require(cpu.pValue) < 0.05)
         #expect(cpu.verdict == .pass)
         #expect(report.exitStatus == 0)
+    }
+    @Test("a rare cost the fastest chunk skips (one chunk in eight 3.2x as slow, +28% over the run) fails the whole-run row; ordinary whole-run spread passes")
+    func wholeRunCatchesRareCost() throws {
+        // Eight chunks each; NEW has one chunk per run 3.2x as slow (a resize), so its fastest chunk is unchanged.
+        let steady = [0.0, 0.01, -0.01, 0.005, -0.005, 0.0, 0.01, -0.01]
+        let base = Self.cpuNoise.map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000, chunkNoise: steady) }
+        let spiked = steady.enumerated().map { $0.offset == 4 ? 2.2 : $0.element }
+        let new = Self.cpuNoise.reversed().map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000, chunkNoise: spiked) }
+        let report = try RegressionGate.compare(base: F.sourced(base, "base"), new: F.sourced(new, "new"))
+        let fastest = try #require(report.rows.first { $0.metric.name == "OVERALL CPU/op" })
+        let whole = try #require(report.rows.first { $0.metric.name == "OVERALL CPU/op, whole run" })
+        #expect(fastest.verdict == .pass)
+        #expect(whole.metric.gated)
+        #expect(whole.metric.limit == 0.15)
+        #expect(whole.verdict == .regression)
+        #expect(report.exitStatus == 1)
+        // A 10% whole-run rise is inside the wider limit: only the fastest chunk gates that size.
+        let mild = steady.enumerated().map { $0.offset == 4 ? 0.8 : $0.element }
+        let mildNew = Self.cpuNoise.reversed().map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000, chunkNoise: mild) }
+        let mildReport = try RegressionGate.compare(base: F.sourced(base, "base"), new: F.sourced(mildNew, "new"))
+        #expect(mildReport.rows.first { $0.metric.name == "OVERALL CPU/op, whole run" }?.verdict == .pass)
+        #expect(mildReport.exitStatus == 0)
+    }
+
+    @Test("runs too short to outlast a slow stretch get a note naming the operations per run to use")
+    func shortRunNote() throws {
+        let runs = Self.cpuNoise.map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000) }
+        let report = try RegressionGate.compare(base: F.sourced(runs, "base"), new: F.sourced(runs, "new"))
+        #expect(report.notes.contains { $0.contains("only 3 CPU chunks") && $0.contains("819k operations per run") })
+        let long = Self.cpuNoise.map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000, chunkNoise: Array(repeating: 0, count: RegressionGate.steadyRunChunks)) }
+        let quiet = try RegressionGate.compare(base: F.sourced(long, "base"), new: F.sourced(long, "new"))
+        #expect(!quiet.notes.contains { $0.contains("CPU chunks") })
     }
 }
 
