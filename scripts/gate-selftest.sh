@@ -16,8 +16,8 @@ KVLAB=${KVLAB:-.build/debug/kvlab}
 ROUNDS=${ROUNDS:-20}
 ITER=${ITER:-30}
 GATE=${GATE:-$KVLAB}
-REPEAT=${REPEAT:-32}     # the documented count (README "Regression gate on a noisy machine")
-OPS=${OPS:-200000}       # operations per timed run: ~97 CPU chunks of 2048 operations, ~0.5-2 s under load
+REPEAT=${REPEAT:-16}     # the documented count (README "Regression gate on a noisy machine")
+OPS=${OPS:-1000000}      # operations per timed run: ~490 CPU chunks of 2048 operations, long enough to outlast slow stretches
 OUT=${OUT:-results/gate-selftest}
 mkdir -p "$OUT"
 SCRATCH=$(mktemp -d)
