@@ -5,8 +5,8 @@ import Histogram
 /// Records operation latencies and statuses for one driver thread.
 ///
 /// A recorder is owned by exactly one thread and is not shared: `record` takes no lock and does
-/// no allocation after a series' first operation (histograms are created lazily, indexed by a
-/// dense ``SeriesKey`` index). At the end of a run, hand every thread's recorder to
+/// no allocation after a series' first operation (raw bucket counts are allocated lazily, indexed by
+/// a dense ``SeriesKey`` index, and folded into histograms at each snapshot). At the end of a run, hand every thread's recorder to
 /// ``RunResult/init(metadata:runtimeMilliseconds:operations:recorders:)``, which merges them exactly.
 ///
 /// Recording follows YCSB's DBWrapper: a successful operation (`OK`, `BATCHED_OK`) goes to series
@@ -19,27 +19,25 @@ public struct OperationRecorder: Sendable {
     /// Whether `Intended-<OP>` series are kept (set when a target rate is given).
     public let recordsIntendedLatency: Bool
 
-    /// Histograms of the current interval, by `SeriesKey.index`; nil until the series' first record.
+    /// Histograms of the current interval, by `SeriesKey.index`, as of the last fold of `tallies`;
+    /// nil until the series' first fold.
     var interval: [Histogram<UInt64>?]
     /// Histograms of all earlier intervals.
     var accumulated: [Histogram<UInt64>?]
-    /// Status counts, index `kind.rawValue * statusCount + status.rawValue`.
-    var statusCounts: [UInt64]
-    /// Bit `index` set once `interval[index]` holds a histogram. `record` tests this bit instead
-    /// of comparing the optional with nil, which copied (retained and released) the whole
-    /// histogram on every operation: about 300 of the 520 instructions a record cost (callgrind).
-    var created: UInt64 = 0
+    /// What `record` writes: raw bucket and status counts, folded into `interval` at each snapshot
+    /// (``RawLatencyTallies`` says why). Copied before a write when another recorder shares it,
+    /// so recorders keep value semantics.
+    var tallies: RawLatencyTallies
 
     static let statusCount = OperationStatus.allCases.count
 
     /// Creates an empty recorder.
     /// - Parameter recordsIntendedLatency: Keep `Intended-<OP>` series too; pass true when the run has a target rate.
     public init(recordsIntendedLatency: Bool = false) {
-        precondition(SeriesKey.count <= 64, "OperationRecorder.created has one bit per series")
         self.recordsIntendedLatency = recordsIntendedLatency
         interval = Array(repeating: nil, count: SeriesKey.count)
         accumulated = Array(repeating: nil, count: SeriesKey.count)
-        statusCounts = Array(repeating: 0, count: OperationKind.allCases.count * Self.statusCount)
+        tallies = RawLatencyTallies(seriesCount: SeriesKey.count, statusSlots: OperationKind.allCases.count * Self.statusCount)
     }
 
     // MARK: Recording
@@ -51,8 +49,8 @@ public struct OperationRecorder: Sendable {
     ///   - status: The operation's outcome, counted as `Return=<STATUS>` under the kind.
     @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, status: OperationStatus) {
-        recordNanoseconds(LatencyHistogram.clamped(nanoseconds: nanos), at: SeriesKey(series, status.isSuccess ? .service : .failed).index)
-        statusCounts[series.rawValue &* Self.statusCount &+ status.rawValue] &+= 1
+        let tallies = uniqueTallies()
+        recordUnchecked(tallies, series: series, nanos: nanos, status: status)
     }
 
     /// Records one operation's service time, its latency from the intended (scheduled) start, and its status.
@@ -66,20 +64,36 @@ public struct OperationRecorder: Sendable {
     ///   - status: The operation's outcome.
     @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, intendedNanos: UInt64, status: OperationStatus) {
-        record(series: series, nanos: nanos, status: status)
+        let tallies = uniqueTallies()
+        recordUnchecked(tallies, series: series, nanos: nanos, status: status)
         if recordsIntendedLatency {
-            recordNanoseconds(LatencyHistogram.clamped(nanoseconds: intendedNanos),
-                              at: SeriesKey(series, status.isSuccess ? .intended : .intendedFailed).index)
+            tallies.record(LatencyHistogram.clamped(nanoseconds: intendedNanos),
+                           series: SeriesKey(series, status.isSuccess ? .intended : .intendedFailed).index)
         }
     }
 
     @inline(__always)
-    mutating func recordNanoseconds(_ nanos: UInt64, at index: Int) {
-        if created & (1 &<< UInt64(index)) == 0 {
-            interval[index] = LatencyHistogram.make()
-            created |= 1 &<< UInt64(index)
+    func recordUnchecked(_ tallies: RawLatencyTallies, series: OperationKind, nanos: UInt64, status: OperationStatus) {
+        tallies.record(LatencyHistogram.clamped(nanoseconds: nanos), series: SeriesKey(series, status.isSuccess ? .service : .failed).index)
+        tallies.statusCounts[series.rawValue &* Self.statusCount &+ status.rawValue] &+= 1
+    }
+
+    /// The tallies, copied first if another recorder (a copy of this one) shares them.
+    @inline(__always)
+    mutating func uniqueTallies() -> RawLatencyTallies {
+        if !isKnownUniquelyReferenced(&tallies) { tallies = tallies.copy() }
+        return tallies
+    }
+
+    /// Moves every pending raw count into the `interval` histograms.
+    mutating func foldTallies() {
+        let tallies = uniqueTallies()
+        for index in 0..<SeriesKey.count where tallies.hasPending(series: index) {
+            var histogram = interval[index] ?? LatencyHistogram.make()
+            interval[index] = nil
+            tallies.fold(series: index, into: &histogram, clear: true)
+            interval[index] = histogram
         }
-        interval[index]!.record(nanos)
     }
 
     // MARK: Intervals and totals
@@ -87,6 +101,7 @@ public struct OperationRecorder: Sendable {
     /// Returns the histograms recorded since the previous snapshot (or since creation) and starts a new interval.
     /// Series that were ever recorded appear, with an empty histogram if idle in this interval (as YCSB shows `Count=0`).
     public mutating func takeIntervalSnapshot() -> IntervalSnapshot {
+        foldTallies()
         var series: [SeriesKey: Histogram<UInt64>] = [:]
         for index in 0..<SeriesKey.count {
             guard let current = interval[index] else {
@@ -107,18 +122,25 @@ public struct OperationRecorder: Sendable {
 
     /// All values recorded in a series so far (every interval), or nil if the series was never recorded.
     public func histogram(for key: SeriesKey) -> Histogram<UInt64>? {
+        var result: Histogram<UInt64>?
         switch (accumulated[key.index], interval[key.index]) {
-        case (nil, nil): return nil
-        case let (total?, nil): return total
-        case let (nil, current?): return current
+        case (nil, nil): result = nil
+        case let (total?, nil): result = total
+        case let (nil, current?): result = current
         case (var total?, let current?):
             total.add(current)
-            return total
+            result = total
         }
+        if tallies.hasPending(series: key.index) {
+            var withPending = result ?? LatencyHistogram.make()
+            tallies.fold(series: key.index, into: &withPending, clear: false)
+            result = withPending
+        }
+        return result
     }
 
     /// How many operations of `kind` ended with `status`.
     public func count(of kind: OperationKind, status: OperationStatus) -> UInt64 {
-        statusCounts[kind.rawValue * Self.statusCount + status.rawValue]
+        tallies.statusCounts[kind.rawValue * Self.statusCount + status.rawValue]
     }
 }
