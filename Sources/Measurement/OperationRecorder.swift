@@ -27,13 +27,18 @@ public struct OperationRecorder: Sendable {
     /// What `record` writes: raw bucket and status counts, folded into `interval` at each snapshot
     /// (``RawLatencyTallies`` says why). Copied before a write when another recorder shares it,
     /// so recorders keep value semantics.
-    var tallies: RawLatencyTallies
+    @usableFromInline var tallies: RawLatencyTallies
 
-    static let statusCount = OperationStatus.allCases.count
+    /// Statuses per kind in `statusCounts`: the last status's raw value + 1 (a literal fold when
+    /// inlined into the driver; `allCases.count` is checked equal in `init`).
+    @inlinable static var statusCount: Int { OperationStatus.serviceUnavailable.rawValue &+ 1 }
 
     /// Creates an empty recorder.
     /// - Parameter recordsIntendedLatency: Keep `Intended-<OP>` series too; pass true when the run has a target rate.
     public init(recordsIntendedLatency: Bool = false) {
+        precondition(Self.statusCount == OperationStatus.allCases.count
+                     && OperationKind.verify.rawValue + 1 == OperationKind.allCases.count,
+                     "OperationRecorder's inlined counts assume the last cases of OperationStatus and OperationKind")
         self.recordsIntendedLatency = recordsIntendedLatency
         interval = Array(repeating: nil, count: SeriesKey.count)
         accumulated = Array(repeating: nil, count: SeriesKey.count)
@@ -47,7 +52,7 @@ public struct OperationRecorder: Sendable {
     ///   - series: The operation kind; failures go to `<OP>-FAILED` automatically.
     ///   - nanos: Service time in nanoseconds (end minus actual start).
     ///   - status: The operation's outcome, counted as `Return=<STATUS>` under the kind.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, status: OperationStatus) {
         let tallies = uniqueTallies()
         recordUnchecked(tallies, series: series, nanos: nanos, status: status)
@@ -62,7 +67,9 @@ public struct OperationRecorder: Sendable {
     ///   - nanos: Service time in nanoseconds.
     ///   - intendedNanos: End time minus the intended start time, in nanoseconds.
     ///   - status: The operation's outcome.
-    @inline(__always)
+    // Inlinable: the driver's loop calls it once per operation, and as a call across modules
+    // (saving and restoring registers around it) it cost ~25 instructions.
+    @inlinable @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, intendedNanos: UInt64, status: OperationStatus) {
         let tallies = uniqueTallies()
         recordUnchecked(tallies, series: series, nanos: nanos, status: status)
@@ -72,14 +79,14 @@ public struct OperationRecorder: Sendable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func recordUnchecked(_ tallies: RawLatencyTallies, series: OperationKind, nanos: UInt64, status: OperationStatus) {
         tallies.record(LatencyHistogram.clamped(nanoseconds: nanos), series: SeriesKey(series, status.isSuccess ? .service : .failed).index)
         tallies.statusCounts[series.rawValue &* Self.statusCount &+ status.rawValue] &+= 1
     }
 
     /// The tallies, copied first if another recorder (a copy of this one) shares them.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func uniqueTallies() -> RawLatencyTallies {
         if !isKnownUniquelyReferenced(&tallies) { tallies = tallies.copy() }
         return tallies

@@ -13,34 +13,37 @@ import Histogram
 /// keeps its count, and the series' exact smallest non-zero and largest values are recorded as
 /// themselves, so the folded histogram equals one that had every value recorded directly
 /// (same counts, total, minimum and maximum).
+@usableFromInline
 final class RawLatencyTallies: @unchecked Sendable {
     // @unchecked: the memory is owned by this object; `OperationRecorder` copies it before writing
     // whenever another recorder shares it, so no two threads ever write the same tallies.
 
     /// State of one series since its last fold.
-    struct Series {
+    @usableFromInline struct Series {
         /// Bucket counts (`countsPerSeries` of them), allocated at the series' first record.
-        var counts: UnsafeMutablePointer<UInt64>?
+        @usableFromInline var counts: UnsafeMutablePointer<UInt64>?
         /// Values recorded since the last fold.
-        var total: UInt64 = 0
+        @usableFromInline var total: UInt64 = 0
         /// Smallest non-zero and largest value since the last fold.
-        var minNonZero: UInt64 = .max
-        var max: UInt64 = 0
+        @usableFromInline var minNonZero: UInt64 = .max
+        @usableFromInline var max: UInt64 = 0
     }
 
     /// HdrHistogram's layout constants for three significant digits and unit 1: sub-buckets of
     /// 2048 values (half count 1024, magnitude 10), `leadingZeroCountBase` 64 - 0 - 11.
-    static let subBucketHalfCountMagnitude = 10
-    static let subBucketMask: UInt64 = 2047
-    static let leadingZeroCountBase = 53
+    // Literals in inlinable computed properties (not stored statics), so code inlined into other
+    // modules folds them instead of calling a lazy global's accessor.
+    @inlinable static var subBucketHalfCountMagnitude: Int { 10 }
+    @inlinable static var subBucketMask: UInt64 { 2047 }
+    @inlinable static var leadingZeroCountBase: Int { 53 }
 
     /// Bucket slots per series: the index of the highest trackable value, plus one.
     static let countsPerSeries = index(of: LatencyHistogram.highestTrackableNanoseconds) + 1
 
     let seriesCount: Int
     let statusSlots: Int
-    let series: UnsafeMutablePointer<Series>
-    let statusCounts: UnsafeMutablePointer<UInt64>
+    @usableFromInline let series: UnsafeMutablePointer<Series>
+    @usableFromInline let statusCounts: UnsafeMutablePointer<UInt64>
 
     init(seriesCount: Int, statusSlots: Int) {
         self.seriesCount = seriesCount
@@ -58,6 +61,7 @@ final class RawLatencyTallies: @unchecked Sendable {
     }
 
     /// A deep copy (for a recorder that was copied and is written again).
+    @usableFromInline
     func copy() -> RawLatencyTallies {
         let other = RawLatencyTallies(seriesCount: seriesCount, statusSlots: statusSlots)
         other.statusCounts.update(from: statusCounts, count: statusSlots)
@@ -75,7 +79,7 @@ final class RawLatencyTallies: @unchecked Sendable {
 
     /// HdrHistogram's `countsIndexForValue` for this layout: bucket = base - lzcnt(v | mask),
     /// sub-bucket = v >> bucket, index = (bucket + 1) << 10 + sub - 1024 = bucket << 10 + sub.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func index(of value: UInt64) -> Int {
         let bucket = leadingZeroCountBase &- (value | subBucketMask).leadingZeroBitCount
         return (bucket &<< subBucketHalfCountMagnitude) &+ Int(truncatingIfNeeded: value &>> UInt64(bucket))
@@ -94,7 +98,7 @@ final class RawLatencyTallies: @unchecked Sendable {
 
     /// Counts `value` (at most `LatencyHistogram.highestTrackableNanoseconds`, so the index is
     /// below `countsPerSeries`) in series `s`.
-    @inline(__always)
+    @inlinable @inline(__always)
     func record(_ value: UInt64, series s: Int) {
         let state = series + s
         if state.pointee.counts == nil { allocateCounts(state) }
@@ -104,7 +108,7 @@ final class RawLatencyTallies: @unchecked Sendable {
         if value < state.pointee.minNonZero && value != 0 { state.pointee.minNonZero = value }
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     func allocateCounts(_ state: UnsafeMutablePointer<Series>) {
         let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.countsPerSeries)
         counts.initialize(repeating: 0, count: Self.countsPerSeries)
