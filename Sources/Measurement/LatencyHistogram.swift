@@ -13,7 +13,7 @@ import Histogram
 /// them (``fromMicroseconds(_:)``).
 public enum LatencyHistogram {
     /// One hour in nanoseconds; longer latencies are recorded as this value.
-    public static let highestTrackableNanoseconds: UInt64 = 3_600_000_000_000
+    @inlinable public static var highestTrackableNanoseconds: UInt64 { 3_600_000_000_000 }
     /// One hour in microseconds: the highest value of format-1 (microsecond) histograms.
     public static let highestTrackableMicroseconds: UInt64 = 3_600_000_000
 
@@ -24,7 +24,7 @@ public enum LatencyHistogram {
     }
 
     /// A duration in nanoseconds clamped to the histogram's range.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func clamped(nanoseconds nanos: UInt64) -> UInt64 {
         nanos < highestTrackableNanoseconds ? nanos : highestTrackableNanoseconds
     }

@@ -5,8 +5,8 @@ import Histogram
 /// Records operation latencies and statuses for one driver thread.
 ///
 /// A recorder is owned by exactly one thread and is not shared: `record` takes no lock and does
-/// no allocation after a series' first operation (histograms are created lazily, indexed by a
-/// dense ``SeriesKey`` index). At the end of a run, hand every thread's recorder to
+/// no allocation after a series' first operation (raw bucket counts are allocated lazily, indexed by
+/// a dense ``SeriesKey`` index, and folded into histograms at each snapshot). At the end of a run, hand every thread's recorder to
 /// ``RunResult/init(metadata:runtimeMilliseconds:operations:recorders:)``, which merges them exactly.
 ///
 /// Recording follows YCSB's DBWrapper: a successful operation (`OK`, `BATCHED_OK`) goes to series
@@ -19,27 +19,30 @@ public struct OperationRecorder: Sendable {
     /// Whether `Intended-<OP>` series are kept (set when a target rate is given).
     public let recordsIntendedLatency: Bool
 
-    /// Histograms of the current interval, by `SeriesKey.index`; nil until the series' first record.
+    /// Histograms of the current interval, by `SeriesKey.index`, as of the last fold of `tallies`;
+    /// nil until the series' first fold.
     var interval: [Histogram<UInt64>?]
     /// Histograms of all earlier intervals.
     var accumulated: [Histogram<UInt64>?]
-    /// Status counts, index `kind.rawValue * statusCount + status.rawValue`.
-    var statusCounts: [UInt64]
-    /// Bit `index` set once `interval[index]` holds a histogram. `record` tests this bit instead
-    /// of comparing the optional with nil, which copied (retained and released) the whole
-    /// histogram on every operation: about 300 of the 520 instructions a record cost (callgrind).
-    var created: UInt64 = 0
+    /// What `record` writes: raw bucket and status counts, folded into `interval` at each snapshot
+    /// (``RawLatencyTallies`` says why). Copied before a write when another recorder shares it,
+    /// so recorders keep value semantics.
+    @usableFromInline var tallies: RawLatencyTallies
 
-    static let statusCount = OperationStatus.allCases.count
+    /// Statuses per kind in `statusCounts`: the last status's raw value + 1 (a literal fold when
+    /// inlined into the driver; `allCases.count` is checked equal in `init`).
+    @inlinable static var statusCount: Int { OperationStatus.serviceUnavailable.rawValue &+ 1 }
 
     /// Creates an empty recorder.
     /// - Parameter recordsIntendedLatency: Keep `Intended-<OP>` series too; pass true when the run has a target rate.
     public init(recordsIntendedLatency: Bool = false) {
-        precondition(SeriesKey.count <= 64, "OperationRecorder.created has one bit per series")
+        precondition(Self.statusCount == OperationStatus.allCases.count
+                     && OperationKind.verify.rawValue + 1 == OperationKind.allCases.count,
+                     "OperationRecorder's inlined counts assume the last cases of OperationStatus and OperationKind")
         self.recordsIntendedLatency = recordsIntendedLatency
         interval = Array(repeating: nil, count: SeriesKey.count)
         accumulated = Array(repeating: nil, count: SeriesKey.count)
-        statusCounts = Array(repeating: 0, count: OperationKind.allCases.count * Self.statusCount)
+        tallies = RawLatencyTallies(seriesCount: SeriesKey.count, statusSlots: OperationKind.allCases.count * Self.statusCount)
     }
 
     // MARK: Recording
@@ -49,10 +52,10 @@ public struct OperationRecorder: Sendable {
     ///   - series: The operation kind; failures go to `<OP>-FAILED` automatically.
     ///   - nanos: Service time in nanoseconds (end minus actual start).
     ///   - status: The operation's outcome, counted as `Return=<STATUS>` under the kind.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, status: OperationStatus) {
-        recordNanoseconds(LatencyHistogram.clamped(nanoseconds: nanos), at: SeriesKey(series, status.isSuccess ? .service : .failed).index)
-        statusCounts[series.rawValue &* Self.statusCount &+ status.rawValue] &+= 1
+        let tallies = uniqueTallies()
+        recordUnchecked(tallies, series: series, nanos: nanos, status: status)
     }
 
     /// Records one operation's service time, its latency from the intended (scheduled) start, and its status.
@@ -64,22 +67,40 @@ public struct OperationRecorder: Sendable {
     ///   - nanos: Service time in nanoseconds.
     ///   - intendedNanos: End time minus the intended start time, in nanoseconds.
     ///   - status: The operation's outcome.
-    @inline(__always)
+    // Inlinable: the driver's loop calls it once per operation, and as a call across modules
+    // (saving and restoring registers around it) it cost ~25 instructions.
+    @inlinable @inline(__always)
     public mutating func record(series: OperationKind, nanos: UInt64, intendedNanos: UInt64, status: OperationStatus) {
-        record(series: series, nanos: nanos, status: status)
+        let tallies = uniqueTallies()
+        recordUnchecked(tallies, series: series, nanos: nanos, status: status)
         if recordsIntendedLatency {
-            recordNanoseconds(LatencyHistogram.clamped(nanoseconds: intendedNanos),
-                              at: SeriesKey(series, status.isSuccess ? .intended : .intendedFailed).index)
+            tallies.record(LatencyHistogram.clamped(nanoseconds: intendedNanos),
+                           series: SeriesKey(series, status.isSuccess ? .intended : .intendedFailed).index)
         }
     }
 
-    @inline(__always)
-    mutating func recordNanoseconds(_ nanos: UInt64, at index: Int) {
-        if created & (1 &<< UInt64(index)) == 0 {
-            interval[index] = LatencyHistogram.make()
-            created |= 1 &<< UInt64(index)
+    @inlinable @inline(__always)
+    func recordUnchecked(_ tallies: RawLatencyTallies, series: OperationKind, nanos: UInt64, status: OperationStatus) {
+        tallies.record(LatencyHistogram.clamped(nanoseconds: nanos), series: SeriesKey(series, status.isSuccess ? .service : .failed).index)
+        tallies.statusCounts[series.rawValue &* Self.statusCount &+ status.rawValue] &+= 1
+    }
+
+    /// The tallies, copied first if another recorder (a copy of this one) shares them.
+    @inlinable @inline(__always)
+    mutating func uniqueTallies() -> RawLatencyTallies {
+        if !isKnownUniquelyReferenced(&tallies) { tallies = tallies.copy() }
+        return tallies
+    }
+
+    /// Moves every pending raw count into the `interval` histograms.
+    mutating func foldTallies() {
+        let tallies = uniqueTallies()
+        for index in 0..<SeriesKey.count where tallies.hasPending(series: index) {
+            var histogram = interval[index] ?? LatencyHistogram.make()
+            interval[index] = nil
+            tallies.fold(series: index, into: &histogram, clear: true)
+            interval[index] = histogram
         }
-        interval[index]!.record(nanos)
     }
 
     // MARK: Intervals and totals
@@ -87,6 +108,7 @@ public struct OperationRecorder: Sendable {
     /// Returns the histograms recorded since the previous snapshot (or since creation) and starts a new interval.
     /// Series that were ever recorded appear, with an empty histogram if idle in this interval (as YCSB shows `Count=0`).
     public mutating func takeIntervalSnapshot() -> IntervalSnapshot {
+        foldTallies()
         var series: [SeriesKey: Histogram<UInt64>] = [:]
         for index in 0..<SeriesKey.count {
             guard let current = interval[index] else {
@@ -107,18 +129,25 @@ public struct OperationRecorder: Sendable {
 
     /// All values recorded in a series so far (every interval), or nil if the series was never recorded.
     public func histogram(for key: SeriesKey) -> Histogram<UInt64>? {
+        var result: Histogram<UInt64>?
         switch (accumulated[key.index], interval[key.index]) {
-        case (nil, nil): return nil
-        case let (total?, nil): return total
-        case let (nil, current?): return current
+        case (nil, nil): result = nil
+        case let (total?, nil): result = total
+        case let (nil, current?): result = current
         case (var total?, let current?):
             total.add(current)
-            return total
+            result = total
         }
+        if tallies.hasPending(series: key.index) {
+            var withPending = result ?? LatencyHistogram.make()
+            tallies.fold(series: key.index, into: &withPending, clear: false)
+            result = withPending
+        }
+        return result
     }
 
     /// How many operations of `kind` ended with `status`.
     public func count(of kind: OperationKind, status: OperationStatus) -> UInt64 {
-        statusCounts[kind.rawValue * Self.statusCount + status.rawValue]
+        tallies.statusCounts[kind.rawValue * Self.statusCount + status.rawValue]
     }
 }

@@ -15,7 +15,7 @@ enum RandomValues {
         while offset < count {
             let word = (rng.next() & 0x3F3F_3F3F_3F3F_3F3F) &+ 0x2121_2121_2121_2121
             raw.storeBytes(of: word, toByteOffset: offset, as: UInt64.self)
-            offset += 8
+            offset &+= 8  // below count + 8, so no overflow check per word
         }
     }
 }

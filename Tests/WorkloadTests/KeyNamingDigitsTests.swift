@@ -81,3 +81,23 @@ struct KeyNamingDigitsTests {
         }
     }
 }
+
+@Suite("Key naming: names of 16 to 19 digits")
+struct KeyNamingLongNameTests {
+    @Test("names of numbers from 10^15 up, written without a digit count, equal \"user\" + padding + String(n) for paddings 1 to 20")
+    func longNamesMatchString() {
+        var random = SeededRandom(seed: testSeed(18_0019))
+        var numbers: [Int64] = [999_999_999_999_999, 1_000_000_000_000_000, 1_000_000_000_000_001, 9_999_999_999_999_999,
+                                10_000_000_000_000_000, 99_999_999_999_999_999 / 10, 100_000_000_000_000_000,
+                                999_999_999_999_999_999, 1_000_000_000_000_000_000, Int64.max, Int64.max - 1]
+        for _ in 0..<5_000 { numbers.append(Int64(bitPattern: random.next() >> 1) / Int64(1 << random.next(below: 4))) }
+        for padding in [1, 15, 16, 17, 19, 20] {
+            let namer = KeyNamer(hashed: false, zeroPadding: padding)
+            for n in numbers {
+                let text = String(n)
+                #expect(namer.name(n) == "user" + String(repeating: "0", count: max(0, padding - text.count)) + text,
+                        "n = \(n), zeropadding \(padding)")
+            }
+        }
+    }
+}
