@@ -395,6 +395,8 @@ final class ClientThread: @unchecked Sendable {
         /// Set when the time limit stopped the loop: the drain of what is in flight ends here.
         var drainEnd: UInt64? = nil
         var abandoned = false
+        /// When the thread last handed its counts to the status reporter.
+        var handedOver = start
 
         /// Whether the measured quota is met once `pending` more operations complete.
         func quotaMet(pending: Int) -> Bool {
@@ -443,6 +445,7 @@ final class ClientThread: @unchecked Sendable {
         func after(_ ended: UInt64) {
             if ended >= nextStatus {
                 publishInterval(&publishedCompleted)
+                handedOver = ended
                 while nextStatus <= ended { nextStatus += statusNanos }
             }
             if let deadline, ended >= deadline, !stopping {
@@ -516,6 +519,13 @@ final class ClientThread: @unchecked Sendable {
                 // The time limit came first: the operation was never sent and is not recorded.
                 guard let idle, !(stoppedByTimeLimit && stopping) else { break }
                 let t0 = clock.nanoseconds()
+                // A synchronous request cannot stop at a status interval: hand over what completed
+                // first (at most ten times an interval), so a status line during a stalled request
+                // still counts it.
+                if statusNanos > 0 && t0 &- handedOver >= statusNanos / 10 {
+                    publishInterval(&publishedCompleted)
+                    handedOver = t0
+                }
                 // Its waits end at the time limit (a stalled server fails it there, as ERROR).
                 if let deadline { multiplexed.limitSynchronousWaits(toNanoseconds: deadline > t0 ? deadline - t0 : 0) }
                 let status = executeSynchronously(operation, on: idle, clock: clock)

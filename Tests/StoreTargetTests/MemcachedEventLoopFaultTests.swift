@@ -212,11 +212,16 @@ struct MemcachedEventLoopFaultTests {
         #expect(counted.values.reduce(0, +) == outcome.result.operations)
     }
 
-    @Test("status lines count the operations the multiplexed loop completed before memcached stalled (SIGSTOP)")
-    func statusDuringStall() throws {
+    @Test("status lines count the operations the multiplexed loop completed before memcached stalled (SIGSTOP), also while a synchronous partial update is stalled",
+          arguments: [false, true])
+    func statusDuringStall(partialUpdates: Bool) throws {
         let server = try MemcachedServer()
         defer { server.child.signal(SIGCONT); server.stop() }
-        var statusOn = try configuration(["operationcount=1000000000", "maxexecutiontime=2", "status.interval=1"])
+        let limits = ["operationcount=1000000000", "maxexecutiontime=2", "status.interval=1"]
+        var statusOn = partialUpdates
+            ? try workloadConfiguration("workloada", ["recordcount=300", "threadcount=2", "fieldcount=4", "fieldlength=20",
+                                                      "writeallfields=false"] + limits)
+            : try configuration(limits)
         statusOn.status = true
         let c = statusOn
         let target = try MemcachedTarget(url: server.url, clientsPerThread: 8, fieldCount: c.fieldCount,
