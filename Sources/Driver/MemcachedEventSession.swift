@@ -32,7 +32,7 @@ final class MemcachedEventSession: MultiplexedTargetSession {
     let sessions: [MemcachedSession]
     let perConnection: Int
     let slots: Int
-    /// How long a poll may wait for a reply before the connections waited on are failed.
+    /// How long a connection with requests in flight may go without a reply before it is failed.
     let ioTimeoutNanos: UInt64
     // @exclusivity(unchecked): one driver thread owns the session (as MemcachedSession).
     /// Per connection `c`, a ring of its in-flight operations at `c * perConnection ..<`: slot and kind.
