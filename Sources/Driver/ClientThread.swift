@@ -377,12 +377,23 @@ final class ClientThread: @unchecked Sendable {
         finishLoop(warming: warming, publishedCompleted: &publishedCompleted)
     }
 
+    /// How long operations in flight at the time limit may still answer before they are
+    /// abandoned. YCSB's terminator stops the workload at maxexecutiontime and then waits for the
+    /// threads' operations to return (each within its binding's own timeout); kvlab waits this
+    /// long at most instead, so a stalled server cannot hold the run for the I/O timeout, and
+    /// records what is still unanswered as ERROR (never as a success). A healthy server answers
+    /// in microseconds, so a healthy run loses nothing to it.
+    static let timeLimitDrainNanos: UInt64 = 500_000_000
+
     /// The event loop for several connections (`--clients N`): every free slot gets its next
     /// operation at once, and each operation is recorded when its own reply arrives, timed from
     /// its own send (and, under `-target`, from its own tick: a slot with no tick due waits).
     /// Operations that cannot be multiplexed run synchronously on their slot's connection once it
-    /// is idle. On a stop (time limit, quota, end of the load, `shared.stop`) nothing new is sent
-    /// and the operations in flight are drained and recorded, each once.
+    /// is idle. A slot whose connection is backing off gets no operation until the backoff ends.
+    /// On a stop (time limit, quota, end of the load, `shared.stop`) nothing new is sent and the
+    /// operations in flight are drained and recorded, each once; after a time limit the drain
+    /// lasts at most `timeLimitDrainNanos`, then what is left is abandoned as ERROR. No wait
+    /// outlasts the time limit or the next status interval.
     private func runMultiplexed(_ multiplexed: any MultiplexedTargetSession) {
         let clock = driver.clock
         let slots = multiplexed.slots
@@ -400,16 +411,27 @@ final class ClientThread: @unchecked Sendable {
         var completions: [MultiplexedCompletion] = []
         completions.reserveCapacity(slots)
         var stopping = false
+        /// Set when the time limit stopped the loop: the drain of what is in flight ends here.
+        var drainEnd: UInt64? = nil
+        var abandoned = false
+        /// When the thread last handed its counts to the status reporter.
+        var handedOver = start
 
         /// Whether the measured quota is met once `pending` more operations complete.
         func quotaMet(pending: Int) -> Bool {
             !warming && measuredQuota > 0 && phase == .run && Int64(measuredOperations) + Int64(pending) >= measuredQuota
         }
-        /// Waits for completions (at most `timeout`), records each with its own times, frees its slot.
-        func collect(timeout: UInt64?) {
-            completions.removeAll(keepingCapacity: true)
-            multiplexed.poll(into: &completions, timeoutNanos: timeout)
-            let ended = clock.nanoseconds()
+        /// `wait` (nil: none) cut to the next status interval, the time limit and the drain's end.
+        func bounded(_ wait: UInt64?) -> UInt64? {
+            let now = clock.nanoseconds()
+            var until = wait.map { now &+ $0 } ?? UInt64.max
+            until = min(until, nextStatus)
+            if let deadline, !stopping { until = min(until, deadline) }
+            if let drainEnd { until = min(until, drainEnd) }
+            return until == UInt64.max ? nil : (until > now ? until - now : 0)
+        }
+        /// Records each completion with its own times and frees its slot.
+        func record(_ ended: UInt64) {
             for completion in completions {
                 let slot = completion.slot
                 recorder.record(series: kinds[slot].measured, nanos: ended &- began[slot],
@@ -422,26 +444,60 @@ final class ClientThread: @unchecked Sendable {
                 inFlight -= 1
                 countCompleted(at: ended, warming: &warming)
             }
+        }
+        /// Waits for completions (at most `timeout`, bounded as above), records them; past the
+        /// drain's end, abandons what is still in flight.
+        func collect(timeout: UInt64?) {
+            completions.removeAll(keepingCapacity: true)
+            if let drainEnd, !abandoned, clock.nanoseconds() >= drainEnd {
+                multiplexed.abandonInFlight(into: &completions)
+                // A session that cannot abandon completes its operations by its own timeouts.
+                abandoned = true
+            } else {
+                multiplexed.poll(into: &completions, timeoutNanos: abandoned ? nil : bounded(timeout))
+            }
+            let ended = clock.nanoseconds()
+            record(ended)
             after(ended)
         }
         /// Status intervals, the time limit and the quota, checked after every completion.
         func after(_ ended: UInt64) {
             if ended >= nextStatus {
                 publishInterval(&publishedCompleted)
+                handedOver = ended
                 while nextStatus <= ended { nextStatus += statusNanos }
             }
             if let deadline, ended >= deadline, !stopping {
                 stoppedByTimeLimit = true
                 stopping = true
+                drainEnd = ended &+ Self.timeLimitDrainNanos
             }
             if quotaMet(pending: 0) { stopping = true }
+        }
+        /// Moves a free slot that may take work now to the end of `free`; nil if every free slot
+        /// is backing off, with `backoff` set to the wait until the first one may.
+        func readySlot(backoff: inout UInt64?) -> Int? {
+            guard let last = free.last else { return nil }
+            if multiplexed.nanosecondsUntilReady(slot: last) == 0 { return last }
+            var soonest = UInt64.max
+            for i in free.indices.reversed() {
+                let wait = multiplexed.nanosecondsUntilReady(slot: free[i])
+                if wait == 0 {
+                    free.swapAt(i, free.count - 1)
+                    return free[free.count - 1]
+                }
+                soonest = min(soonest, wait)
+            }
+            backoff = soonest
+            return nil
         }
 
         while true {
             if !stopping && shared.stop.load(ordering: .relaxed) { stopping = true }
             var wait: UInt64? = nil
-            // Keep every free slot busy.
-            while !stopping, let slot = free.last, !quotaMet(pending: inFlight) {
+            var backoff: UInt64? = nil
+            // Keep every free slot that may take work busy.
+            while !stopping, !quotaMet(pending: inFlight), let slot = readySlot(backoff: &backoff) {
                 var intendedStart: UInt64 = 0
                 if tickNanos > 0 {
                     intendedStart = scheduleStart + UInt64(Double(issued) * tickNanos)
@@ -449,6 +505,12 @@ final class ClientThread: @unchecked Sendable {
                     if now < intendedStart {
                         // No tick due: wait for it, or for a reply until then.
                         if inFlight > 0 { wait = intendedStart - now; break }
+                        if let deadline, intendedStart >= deadline {
+                            // The next tick comes after the time limit: the run ends at the limit.
+                            Pacing.sleep(until: deadline, clock: clock, sleeper: sleeper)
+                            after(clock.nanoseconds())
+                            break
+                        }
                         Pacing.sleep(until: intendedStart, clock: clock, sleeper: sleeper)
                     }
                 }
@@ -469,12 +531,24 @@ final class ClientThread: @unchecked Sendable {
                 // connection is idle, run it there synchronously. Its buffers stay valid:
                 // nothing is planned before it runs.
                 var idle = multiplexed.idleSession(forSlot: slot)
-                while idle == nil {
+                while idle == nil && !stopping {
                     collect(timeout: nil)
                     idle = multiplexed.idleSession(forSlot: slot)
                 }
+                // The time limit came first: the operation was never sent and is not recorded.
+                guard let idle, !(stoppedByTimeLimit && stopping) else { break }
                 let t0 = clock.nanoseconds()
-                let status = executeSynchronously(operation, on: idle!, clock: clock)
+                // A synchronous request cannot stop at a status interval: hand over what completed
+                // first (at most ten times an interval), so a status line during a stalled request
+                // still counts it.
+                if statusNanos > 0 && t0 &- handedOver >= statusNanos / 10 {
+                    publishInterval(&publishedCompleted)
+                    handedOver = t0
+                }
+                // Its waits end at the time limit (a stalled server fails it there, as ERROR).
+                if let deadline { multiplexed.limitSynchronousWaits(toNanoseconds: deadline > t0 ? deadline - t0 : 0) }
+                let status = executeSynchronously(operation, on: idle, clock: clock)
+                if deadline != nil { multiplexed.limitSynchronousWaits(toNanoseconds: nil) }
                 let ended = clock.nanoseconds()
                 recorder.record(series: operation.kind.measured, nanos: ended &- t0,
                                 intendedNanos: ended &- (tickNanos > 0 ? min(from, t0) : t0), status: status)
@@ -483,8 +557,14 @@ final class ClientThread: @unchecked Sendable {
             }
             if inFlight == 0 {
                 if stopping || quotaMet(pending: 0) { break }
+                if let backoff, let pause = bounded(backoff) {
+                    // Every free slot is backing off and nothing is in flight: wait for the first.
+                    Pacing.sleep(until: clock.nanoseconds() &+ pause, clock: clock, sleeper: sleeper)
+                    after(clock.nanoseconds())
+                }
                 continue
             }
+            if let backoff { wait = min(wait ?? backoff, backoff) }
             collect(timeout: wait)
         }
         finishLoop(warming: warming, publishedCompleted: &publishedCompleted)

@@ -19,13 +19,20 @@ import Workload
 /// in flight, answered in order. Replies are parsed by `MemcachedSession.readReply` (the
 /// in-place VALUE header parser): a readable socket may hold only part of a reply, whose rest is
 /// then read blocking (it is already on its way). A malformed reply or a lost connection fails
-/// every operation in flight on that connection (ERROR) and closes it; its next request
-/// reconnects after the backoff, as the synchronous session does.
+/// every operation in flight on that connection (ERROR) and closes it. While a closed
+/// connection backs off, its slots take no work (`nanosecondsUntilReady`): the driver waits for
+/// the backoff's end alongside the other connections' replies, then the next request makes one
+/// reconnection attempt — one failed operation per connection and backoff on a dead server, as
+/// the synchronous session, without holding the other connections.
+///
+/// The I/O timeout runs per connection from its last progress (its first request sent, or its
+/// last reply read): a poll cut short by the caller (deadline, status interval) fails nothing,
+/// and repeated short polls do not keep a stalled connection alive.
 final class MemcachedEventSession: MultiplexedTargetSession {
     let sessions: [MemcachedSession]
     let perConnection: Int
     let slots: Int
-    /// How long a poll may wait for a reply before the connections waited on are failed.
+    /// How long a connection with requests in flight may go without a reply before it is failed.
     let ioTimeoutNanos: UInt64
     // @exclusivity(unchecked): one driver thread owns the session (as MemcachedSession).
     /// Per connection `c`, a ring of its in-flight operations at `c * perConnection ..<`: slot and kind.
@@ -41,9 +48,14 @@ final class MemcachedEventSession: MultiplexedTargetSession {
     /// Connections with requests queued but not sent yet (sent at the start of `poll`).
     @exclusivity(unchecked) private var unsent: [Bool]
     @exclusivity(unchecked) private var unsentConnections: [Int] = []
+    /// Per connection, when its requests in flight last made progress (on `clock`; 0: none in flight).
+    @exclusivity(unchecked) private var waitingSince: [UInt64]
+    let clock: any ClientClock
 
-    init(_ sessions: [MemcachedSession]) {
+    init(_ sessions: [MemcachedSession], clock: any ClientClock = SystemClientClock()) {
         self.sessions = sessions
+        self.clock = clock
+        waitingSince = [UInt64](repeating: 0, count: sessions.count)
         perConnection = sessions[0].pipelineDepth
         slots = perConnection * sessions.count
         ioTimeoutNanos = UInt64(max(0.001, sessions[0].connection.settings.ioTimeoutSeconds) * 1e9)
@@ -86,11 +98,18 @@ final class MemcachedEventSession: MultiplexedTargetSession {
 
     func poll(into completions: inout [MultiplexedCompletion], timeoutNanos: UInt64?) {
         // Requests are small: sent blocking.
+        var now: UInt64 = 0
         for c in unsentConnections {
             unsent[c] = false
             // A connection that failed since has no requests left to send.
             guard count[c] > 0 else { continue }
-            do { try sessions[c].connection.flush() } catch { failConnection(c) }
+            do {
+                try sessions[c].connection.flush()
+                if waitingSince[c] == 0 {
+                    if now == 0 { now = clock.nanoseconds() }
+                    waitingSince[c] = now
+                }
+            } catch { failConnection(c) }
         }
         unsentConnections.removeAll(keepingCapacity: true)
         if !ready.isEmpty {
@@ -103,27 +122,36 @@ final class MemcachedEventSession: MultiplexedTargetSession {
         var found = false
         for c in sessions.indices where count[c] > 0 && sessions[c].connection.hasBufferedReply {
             readReplies(c, into: &completions)
+            waitingSince[c] = count[c] > 0 ? clock.nanoseconds() : 0
             found = true
         }
         if found { return }
+        if now == 0 { now = clock.nanoseconds() }
         var n = 0
+        // The wait ends at the caller's limit or at the first connection's I/O timeout.
+        var wait = timeoutNanos ?? UInt64.max
         for c in sessions.indices where count[c] > 0 {
             fds[n] = pollfd(fd: sessions[c].connection.fileDescriptor, events: Int16(POLLIN), revents: 0)
             fdConnection[n] = c
             n += 1
+            if waitingSince[c] == 0 { waitingSince[c] = now }
+            let expires = waitingSince[c] &+ ioTimeoutNanos
+            wait = min(wait, expires > now ? expires - now : 0)
         }
-        let limited = timeoutNanos.map { $0 < ioTimeoutNanos } ?? false
-        let wait = limited ? timeoutNanos! : ioTimeoutNanos
         let milliseconds = Int32(clamping: (wait + 999_999) / 1_000_000)
         let ready = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t(n), milliseconds) }
         if ready < 0 { return }          // EINTR: the driver polls again
-        if ready == 0 {
-            // No reply within the I/O timeout: those connections are dead to us.
-            if !limited { for i in 0..<n { failConnection(fdConnection[i]) } ; completions.append(contentsOf: self.ready); self.ready.removeAll(keepingCapacity: true) }
-            return
-        }
-        for i in 0..<n where fds[i].revents != 0 {
-            readReplies(fdConnection[i], into: &completions)
+        let after = clock.nanoseconds()
+        for i in 0..<n {
+            let c = fdConnection[i]
+            if fds[i].revents != 0 {
+                readReplies(c, into: &completions)
+                // A reply is progress: the connection's remaining requests get a full I/O timeout.
+                waitingSince[c] = count[c] > 0 ? after : 0
+            } else if after &- waitingSince[c] >= ioTimeoutNanos {
+                // No reply within the I/O timeout: this connection is dead to us.
+                failConnection(c)
+            }
         }
         if !self.ready.isEmpty {
             completions.append(contentsOf: self.ready)
@@ -157,8 +185,31 @@ final class MemcachedEventSession: MultiplexedTargetSession {
         connection.succeeded()
     }
 
+    func nanosecondsUntilReady(slot: Int) -> UInt64 {
+        let connection = sessions[slot / perConnection].connection
+        if connection.isConnected { return 0 }
+        let at = connection.nextAttemptNanoseconds
+        guard at > 0 else { return 0 }
+        let now = clock.nanoseconds()
+        return at > now ? at - now : 0
+    }
+
+    func abandonInFlight(into completions: inout [MultiplexedCompletion]) {
+        for c in sessions.indices where count[c] > 0 { failConnection(c) }
+        for c in unsentConnections { unsent[c] = false }
+        unsentConnections.removeAll(keepingCapacity: true)
+        completions.append(contentsOf: ready)
+        ready.removeAll(keepingCapacity: true)
+    }
+
+    func limitSynchronousWaits(toNanoseconds nanoseconds: UInt64?) {
+        let limit = nanoseconds.map { clock.nanoseconds() &+ $0 }
+        for session in sessions { session.connection.limitWaits(until: limit) }
+    }
+
     /// Closes connection `c` and fails its operations in flight (their replies are lost).
     private func failConnection(_ c: Int) {
+        waitingSince[c] = 0
         sessions[c].connection.failed()
         while count[c] > 0 {
             ready.append(MultiplexedCompletion(slot: ringSlots[c * perConnection + head[c]], status: .error))

@@ -65,7 +65,7 @@ public struct MemcachedTarget: DriverTarget {
         }
         // Several connections per thread run event-driven: each connection's next request is
         // sent as soon as its reply arrived (memcaslap's and memtier's event loop).
-        return sessions.count == 1 ? sessions[0] : MemcachedEventSession(sessions)
+        return sessions.count == 1 ? sessions[0] : MemcachedEventSession(sessions, clock: clock)
     }
 }
 

@@ -30,9 +30,34 @@ public protocol MultiplexedTargetSession: TargetSession {
     /// outlive the call.
     func submit(_ operation: PlannedOperation, slot: Int) -> Bool
     /// Waits until at least one operation in flight completed (at most `timeoutNanos`, nil =
-    /// no limit; returns at once when nothing is in flight) and appends every completion found.
+    /// no limit but the session's own I/O timeout; returns at once when nothing is in flight) and
+    /// appends every completion found. A wait cut short by `timeoutNanos` (the run's deadline, a
+    /// status interval, a pacing tick) fails nothing: only the I/O timeout, counted from each
+    /// connection's own last progress, fails a connection.
     func poll(into completions: inout [MultiplexedCompletion], timeoutNanos: UInt64?)
     /// A session running operations synchronously on `slot`'s connection, nil while that
     /// connection still has operations in flight (the driver polls until it has none).
     func idleSession(forSlot slot: Int) -> (any TargetSession)?
+    /// Nanoseconds until `slot` may take an operation (0: now). A slot whose connection is
+    /// backing off after a failure gets no work until it may reconnect: the driver waits for it
+    /// alongside the other slots' replies, so a dead server costs each connection one failed
+    /// operation per backoff (as the synchronous RESP session), neither a sleep that holds the
+    /// thread's other connections nor a tight loop of errors.
+    func nanosecondsUntilReady(slot: Int) -> UInt64
+    /// Fails every operation still in flight, each reported once as `.error`, and drops the
+    /// connections they were on (a late reply is never read): the end of a run whose time is up.
+    func abandonInFlight(into completions: inout [MultiplexedCompletion])
+    /// Bounds the blocking waits of the synchronous operations run on `idleSession(forSlot:)` to
+    /// `nanoseconds` from now (nil: the I/O timeout alone), so a stalled server cannot hold a
+    /// time-limited run past its end.
+    func limitSynchronousWaits(toNanoseconds nanoseconds: UInt64?)
+}
+
+extension MultiplexedTargetSession {
+    /// Sessions without reconnection backoff: every slot is always ready.
+    public func nanosecondsUntilReady(slot: Int) -> UInt64 { 0 }
+    /// Sessions whose `poll` always completes what is in flight need not abandon anything.
+    public func abandonInFlight(into completions: inout [MultiplexedCompletion]) {}
+    /// Sessions that never block past their own timeouts ignore the bound.
+    public func limitSynchronousWaits(toNanoseconds nanoseconds: UInt64?) {}
 }

@@ -76,6 +76,15 @@ public final class BlockingSocket {
         end = 0
     }
 
+    /// Sets how long a read may block (SO_RCVTIMEO), at least 1 ms: a caller bounded by a run's
+    /// deadline shortens it for one synchronous request, then sets it back.
+    public func setReceiveTimeout(nanoseconds: UInt64) {
+        guard fd >= 0 else { return }
+        let nanos = max(1_000_000, nanoseconds)
+        var tv = timeval(tv_sec: Int(nanos / 1_000_000_000), tv_usec: Int(nanos % 1_000_000_000 / 1000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Dials with the same code as `RESPConnection` (timeouts, TCP_NODELAY, the source address).
     private static func open(_ endpoint: RedisEndpoint, settings: ConnectionSettings) throws(SocketError) -> Int32 {
         do {

@@ -62,6 +62,10 @@ public final class MemcachedConnection {
     @exclusivity(unchecked) private var socket: BlockingSocket?
     private var consecutiveFailures = 0
     private var nextAttempt: UInt64 = 0
+    /// See `limitWaits(until:)`; `receiveTimeoutShortened` notes that the socket's read timeout
+    /// was cut below `settings.ioTimeoutSeconds` and must be set back.
+    @exclusivity(unchecked) private var waitLimit: UInt64?
+    @exclusivity(unchecked) private var receiveTimeoutShortened = false
     /// Connections opened after the first one.
     public private(set) var reconnections = 0
     /// Requests queued or sent whose replies have not been read.
@@ -89,20 +93,65 @@ public final class MemcachedConnection {
     /// Whether reply bytes already received wait in the buffer (poll(2) would not report them).
     public var hasBufferedReply: Bool { socket?.hasBufferedInput ?? false }
 
+    /// When the next reconnection may be attempted, on `clock` (0: at once). An event-driven
+    /// caller does not give a connection in backoff new work until then, instead of letting
+    /// `open()` sleep out the backoff while its other connections wait.
+    public var nextAttemptNanoseconds: UInt64 { socket?.isOpen == true ? 0 : nextAttempt }
+
+    /// Bounds this connection's blocking waits (the backoff sleep before a reconnection, a
+    /// reply's read) by `limit` on `clock`, or lifts the bound (nil). A run with a time limit
+    /// sets it around a synchronous request so a stalled server cannot hold the run past its end;
+    /// a request cut short by it fails as a timeout (the connection is then closed, as after any
+    /// lost reply).
+    public func limitWaits(until limit: UInt64?) {
+        waitLimit = limit
+    }
+
     /// The open socket, reconnecting (after the backoff) if the last one failed.
     private func open() throws(SocketError) -> BlockingSocket {
         if let s = socket, s.isOpen { return s }
         socket = nil
         pendingReplies = 0
-        if nextAttempt > 0 { clock.sleep(until: nextAttempt) }
+        if nextAttempt > 0 {
+            if let waitLimit, waitLimit < nextAttempt {
+                // The backoff outlasts the caller's limit: no attempt (it would come too late).
+                clock.sleep(until: waitLimit)
+                throw .connect(endpoint: endpoint.description, message: "backing off after \(consecutiveFailures) failures past the time limit")
+            }
+            clock.sleep(until: nextAttempt)
+        }
         do {
             let s = try BlockingSocket(endpoint: endpoint, settings: settings)
             socket = s
+            receiveTimeoutShortened = false
             reconnections += 1
             return s
         } catch {
             failed()
             throw error
+        }
+    }
+
+    /// Sets the socket's read timeout to what is left before `waitLimit` (if shorter than the I/O
+    /// timeout), or back to the I/O timeout once the limit is lifted. - Throws: a timeout when
+    /// the limit has passed (nothing is read; the caller fails the connection).
+    private func boundReceiveTimeout(_ s: BlockingSocket) throws(SocketError) {
+        let io = UInt64(max(0.001, settings.ioTimeoutSeconds) * 1e9)
+        guard let waitLimit else {
+            s.setReceiveTimeout(nanoseconds: io)
+            receiveTimeoutShortened = false
+            return
+        }
+        let now = clock.nanoseconds()
+        guard now < waitLimit else {
+            throw .io(endpoint: endpoint.description, operation: "recv", message: "timed out at the run's time limit")
+        }
+        if waitLimit - now < io {
+            s.setReceiveTimeout(nanoseconds: waitLimit - now)
+            receiveTimeoutShortened = true
+        } else if receiveTimeoutShortened {
+            s.setReceiveTimeout(nanoseconds: io)
+            receiveTimeoutShortened = false
         }
     }
 
@@ -176,6 +225,7 @@ public final class MemcachedConnection {
     private func replySocket() throws(SocketError) -> BlockingSocket {
         guard let s = socket, s.isOpen else { throw .closed(endpoint: endpoint.description) }
         try s.flush()
+        if waitLimit != nil || receiveTimeoutShortened { try boundReceiveTimeout(s) }
         if pendingReplies > 0 { pendingReplies -= 1 }
         return s
     }
