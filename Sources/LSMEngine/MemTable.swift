@@ -27,7 +27,13 @@ final class MemTable: @unchecked Sendable {
         list = SkipList(comparator: InternalKeyComparator(), random: SeededRandom(seed: seed), mode: .insertOnly)
     }
 
-    var approximateMemoryUsage: Int { list.approximateMemoryUsage }
+    /// Bytes counted against `LSMOptions.memtableSize`: the skiplist's node bytes less its
+    /// search prefixes and hints (`SkipList.expectedSearchPrefixBytesPerRecord`), so the budget
+    /// keeps meaning what it meant before the skiplist carried them: the same records per
+    /// flush, the same table sizes and compaction shape (the real memory is ~21 B/entry more).
+    var approximateMemoryUsage: Int {
+        list.approximateMemoryUsage - list.count * SkipList<InternalKeyComparator>.expectedSearchPrefixBytesPerRecord
+    }
     var isEmpty: Bool { list.count == 0 }
 
     /// Looks up the newest entry of `userKey` visible at the sequence number in `lookupKey`

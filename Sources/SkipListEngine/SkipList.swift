@@ -87,6 +87,11 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     /// The tallest tower. With p = 1/4, 16 levels serve ~4^16 = 4 billion keys well.
     public static var maxHeight: Int { 16 }
 
+    /// Bytes a node spends, on average, on search prefixes and hints: its own 16-byte prefix
+    /// plus a 16-byte hint per level above 0 (1/3 of a level on average with p = 1/4), rounded.
+    /// For callers that budget memory in record bytes (the LSM memtable's flush threshold).
+    public static var expectedSearchPrefixBytesPerRecord: Int { 21 }
+
     /// The key order.
     public let comparator: Comparator
     /// True for `.insertOnly` lists (readers then skip the epoch).
