@@ -30,7 +30,7 @@ final class MemTable: @unchecked Sendable {
     /// Bytes counted against `LSMOptions.memtableSize`: the skiplist's node bytes less its
     /// search prefixes and hints (`SkipList.expectedSearchPrefixBytesPerRecord`), so the budget
     /// keeps meaning what it meant before the skiplist carried them: the same records per
-    /// flush, the same table sizes and compaction shape (the real memory is ~21 B/entry more).
+    /// flush, the same table sizes and compaction shape (the real memory is ~32 B/entry more).
     var approximateMemoryUsage: Int {
         list.approximateMemoryUsage - list.count * SkipList<InternalKeyComparator>.expectedSearchPrefixBytesPerRecord
     }
