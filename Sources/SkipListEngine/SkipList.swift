@@ -95,10 +95,21 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     /// beyond that the top level holds n/2^19 nodes (10 at 5M keys), a few more steps there.
     public static var maxHeight: Int { 20 }
 
+    /// How likely a tower is to grow one more level.
+    public enum TowerGrowth: Sendable {
+        /// p = 1/2: the fewest forward moves per search (the default; see "Why p = 1/2").
+        case half
+        /// p = 1/4 (LevelDB's): shorter towers, less memory, more forward moves per search.
+        case quarter
+    }
+
+    /// Random bits consumed per level of `randomHeight`: 1 for p = 1/2, 2 for p = 1/4.
+    @usableFromInline let levelBits: Int
+
     /// Bytes a node spends, on average, on search prefixes and hints: its own 16-byte prefix
-    /// plus a 16-byte hint per level above 0 (1 level on average with p = 1/2).
+    /// plus a 16-byte hint per level above 0 (1 level on average with p = 1/2, 1/3 with 1/4).
     /// For callers that budget memory in record bytes (the LSM memtable's flush threshold).
-    public static var expectedSearchPrefixBytesPerRecord: Int { 32 }
+    public var expectedSearchPrefixBytesPerRecord: Int { levelBits == 1 ? 32 : 21 }
 
     /// The key order.
     public let comparator: Comparator
@@ -134,7 +145,9 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     ///     epoch; inserting a present key keeps the first value, which must equal the new one (a
     ///     debug assertion checks it), and removing is a programming
     ///     error that stops the process).
-    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming) {
+    ///   - towerGrowth: the level probability (p = 1/2 unless memory matters more than reads).
+    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming, towerGrowth: TowerGrowth = .half) {
+        self.levelBits = towerGrowth == .half ? 1 : 2
         self.comparator = comparator
         self.random = random
         self.isInsertOnly = mode == .insertOnly
@@ -501,14 +514,16 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         while steps < 2 && hasRetiredLocked && tryAdvanceEpochLocked() { steps += 1 }
     }
 
-    /// A height from 1...maxHeight, each level kept with probability 1/2 (one random bit).
+    /// A height from 1...maxHeight, each level kept with probability 1/2 (one random bit) or
+    /// 1/4 (two), per `towerGrowth`.
     @inlinable
     func randomHeight() -> Int {
         var bits = random.next()
+        let mask: UInt64 = levelBits == 1 ? 1 : 3
         var nodeHeight = 1
-        while nodeHeight < Self.maxHeight && bits & 1 == 0 {
+        while nodeHeight < Self.maxHeight && bits & mask == 0 {
             nodeHeight += 1
-            bits >>= 1
+            bits >>= UInt64(levelBits)
         }
         return nodeHeight
     }
