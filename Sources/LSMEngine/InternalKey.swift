@@ -81,4 +81,8 @@ struct InternalKeyComparator: KeyComparator {
         let ta = InternalKey.trailer(a), tb = InternalKey.trailer(b)
         return ta > tb ? -1 : (ta < tb ? 1 : 0)
     }
+
+    /// The user key's first 16 bytes (user keys order first), for the memtable skiplist's search.
+    @inline(__always)
+    func prefix(_ key: UnsafeRawBufferPointer) -> KeyPrefix { KeyPrefix(bytes: InternalKey.userKey(key)) }
 }

@@ -6,7 +6,8 @@ extension SkipList {
     /// Checks, under the write lock (readers change nothing, so they may run meanwhile): every node's height is within 1...maxHeight; the list's
     /// height is in bounds and no level at or above it is linked; every level is sorted
     /// strictly ascending by the comparator; each level holds exactly the nodes of the level
-    /// below that are tall enough (so it is a subset of it); level 0 holds `count` nodes.
+    /// below that are tall enough (so it is a subset of it); level 0 holds `count` nodes; every
+    /// node's stored prefix is its key's and every hint above level 0 is its successor's prefix.
     /// - Throws: `EngineError.corruption(file: "<memory>", offset: level, detail:)` for the
     ///   first violation found.
     public func checkInvariants() throws(EngineError) {
@@ -37,6 +38,9 @@ extension SkipList {
             }
             guard current.height <= height else {
                 throw corruption(0, "node \(nodes - 1) has height \(current.height) above the list height \(height)")
+            }
+            guard current.prefix == comparator.prefix(current.key) else {
+                throw corruption(0, "node \(nodes - 1) holds a key prefix that is not its key's")
             }
             if let previous, comparator.compare(previous.key, current.key) >= 0 {
                 throw corruption(0, "node \(nodes - 1) is not strictly after its predecessor")
@@ -71,6 +75,16 @@ extension SkipList {
                     throw corruption(level, "node \(index) of level \(level) differs from the next tall node of level \(level - 1)")
                 }
                 break
+            }
+            // The hints: each pointer's stored prefix is its successor's (exact under the lock).
+            var predecessor = head
+            index = 0
+            while let successor = predecessor.next(level) {
+                guard predecessor.hint(level) == successor.prefix else {
+                    throw corruption(level, "the hint before node \(index) of level \(level) is not that node's key prefix")
+                }
+                predecessor = successor
+                index += 1
             }
         }
     }

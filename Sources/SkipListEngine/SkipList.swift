@@ -14,25 +14,40 @@ import Synchronization
 /// Every node is one `SlabAllocator` chunk; there is no Swift object per node. For a node of
 /// height `h` (1...`maxHeight`), byte by byte:
 ///
-///     offset 0            next pointer of level h-1   (8 bytes, 0 = end of level)
+///     offset 0            level h-1: next pointer, then hint (successor's key prefix, 16 bytes)
 ///     ...
-///     offset 8*(h-1)      next pointer of level 0     (8 bytes)
-///     offset 8*h          height h                    (1 byte)   <- the node reference
-///     offset 8*h+1        varint keyLength | varint valueLength | key | value  (PackedRecord)
+///     offset 24*(h-2)     level 1:   next pointer, hint            (24 bytes per level above 0)
+///     offset 24*(h-1)     level 0:   next pointer                  (8 bytes, 0 = end of level)
+///     offset 24*h-16      own key prefix, two big-endian words     (16 bytes) <- the node reference
+///     offset 24*h         height h                                 (1 byte)
+///     offset 24*h+1       varint keyLength | varint valueLength | key | value  (PackedRecord)
 ///
-/// Next pointers hold node references (the address of the height byte), so level `i`'s
-/// pointer is always at `reference - 8*(i+1)` and the record at `reference + 1`, without
-/// reading the height. The chunk is `8*h + 1 + PackedRecord.size` bytes, rounded up to a
+/// Next pointers hold node references (the address of the own prefix), so level 0's pointer
+/// is at `reference - 8`, level `i`'s at `reference - 8 - 24*i`, the height at `reference + 16`
+/// and the record at `reference + 17`, without reading the height. The chunk is rounded up to a
 /// multiple of 8 by the allocator; nothing else is stored (the size is recomputed on free).
+///
+/// Why the prefixes (`KeyComparator.prefix`: for bytewise keys their first 16 bytes): a search
+/// step asks "is the successor before the target?". The hint next to the pointer answers "no"
+/// without loading the successor at all, and the successor's own prefix, beside its level-0
+/// pointer, answers most other steps with two integer comparisons instead of decoding the record
+/// and comparing keys (only ties on 16 bytes compare the keys). 16 bytes rather than 8 because
+/// zero-padded decimal keys such as the bench's share their first 8 bytes.
 ///
 /// ## Memory per record (16-byte key, 100-byte value: 116 raw bytes)
 ///
-/// Heights are geometric with p = 1/4, so the mean tower is 4/3 pointers. Height 1 needs
-/// 8 + 1 + (1 + 1 + 16 + 100) = 127 bytes, a 128-byte chunk; each extra level adds 8. The
-/// expected chunk is 128 + 8 * (1/3) ≈ 130.7 bytes, about 1.13x the raw bytes (slab tails
-/// and the head node add a fraction of a percent). Values over ~4 KiB go to `malloc`
-/// through the same allocator. (Measured, 1M records with jemalloc: 131.1 bytes allocated
-/// and 132.3 resident per record, `Benchmarks/reference/memory.sh`.)
+/// Heights are geometric with p = 1/2, so the mean tower has 1 level above level 0. Height 1
+/// needs 8 + 16 + 1 + (1 + 1 + 16 + 100) = 143 bytes, a 144-byte chunk; each extra level adds 24.
+/// The expected chunk is 144 + 24 = 168 bytes, about 1.45x the raw bytes (it was 130.7, 1.13x,
+/// with p = 1/4 and no prefixes): ~37 bytes per record buy a search that touches fewer cache
+/// lines (results/read-paths.md, "Skiplist readrandom, third pass"). Values over ~4 KiB go to
+/// `malloc` through the same allocator.
+///
+/// Why p = 1/2 (LevelDB uses 1/4): a step that stops on a level above 0 costs only the hint,
+/// already in the current node's cache line, so what a search pays for is its forward moves,
+/// each one a new node: about (1-p)/p per level over log_{1/p}(n) levels, i.e. log2(n) for
+/// p = 1/2 against 1.5 log2(n) for p = 1/4. Measured: 23.4 against 26.8 simulated D1 misses
+/// per read at 50k keys.
 ///
 /// ## Concurrency: readers never wait
 ///
@@ -76,8 +91,25 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         case insertOnly
     }
 
-    /// The tallest tower. With p = 1/4, 16 levels serve ~4^16 = 4 billion keys well.
-    public static var maxHeight: Int { 16 }
+    /// The tallest tower. With p = 1/2, 20 levels serve ~2^20 = 1M keys with no crowding;
+    /// beyond that the top level holds n/2^19 nodes (10 at 5M keys), a few more steps there.
+    public static var maxHeight: Int { 20 }
+
+    /// How likely a tower is to grow one more level.
+    public enum TowerGrowth: Sendable {
+        /// p = 1/2: the fewest forward moves per search (the default; see "Why p = 1/2").
+        case half
+        /// p = 1/4 (LevelDB's): shorter towers, less memory, more forward moves per search.
+        case quarter
+    }
+
+    /// Random bits consumed per level of `randomHeight`: 1 for p = 1/2, 2 for p = 1/4.
+    @usableFromInline let levelBits: Int
+
+    /// Bytes a node spends, on average, on search prefixes and hints: its own 16-byte prefix
+    /// plus a 16-byte hint per level above 0 (1 level on average with p = 1/2, 1/3 with 1/4).
+    /// For callers that budget memory in record bytes (the LSM memtable's flush threshold).
+    public var expectedSearchPrefixBytesPerRecord: Int { levelBits == 1 ? 32 : 21 }
 
     /// The key order.
     public let comparator: Comparator
@@ -113,13 +145,15 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     ///     epoch; inserting a present key keeps the first value, which must equal the new one (a
     ///     debug assertion checks it), and removing is a programming
     ///     error that stops the process).
-    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming) {
+    ///   - towerGrowth: the level probability (p = 1/2 unless memory matters more than reads).
+    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming, towerGrowth: TowerGrowth = .half) {
+        self.levelBits = towerGrowth == .half ? 1 : 2
         self.comparator = comparator
         self.random = random
         self.isInsertOnly = mode == .insertOnly
         let headSize = SkipListNode.size(height: Self.maxHeight, keyCount: 0, valueCount: 0)
         let chunk = UnsafeMutableRawPointer.allocate(byteCount: headSize, alignment: 8)
-        head = SkipListNode.initialize(chunk: chunk, height: Self.maxHeight,
+        head = SkipListNode.initialize(chunk: chunk, height: Self.maxHeight, prefix: KeyPrefix(high: 0, low: 0),
                                        key: UnsafeRawBufferPointer(start: nil, count: 0),
                                        value: UnsafeRawBufferPointer(start: nil, count: 0))
         predecessors = .allocate(capacity: Self.maxHeight)
@@ -300,23 +334,35 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     /// closure, no search key built in temporary memory). The node that ended the walk on one
     /// level is often the first candidate on the level below: it is not compared again
     /// (LevelDB's `FindGreaterOrEqual` does the same), which saves a comparison per level.
+    ///
+    /// Key prefixes (`KeyComparator.prefix`) decide most steps without the full comparison:
+    /// on a level above 0 the hint stored next to the pointer says the successor lies beyond
+    /// the target without touching the successor's memory at all; otherwise the successor's
+    /// own prefix (next to its level-0 pointer) decides, and only a tie compares keys.
+    /// A reader may see a hint that is stale or torn against the pointer (writers change the
+    /// two independently); it uses a hint only to stop on a level above 0, and stopping early
+    /// there merely goes down from a node that is still before the target, so the result is
+    /// the same. Writers hold the lock, so their hints are exact and their predecessors too.
+    /// A hint stop does not set `bound`: only a node actually compared may end a lower level.
     @inlinable @inline(__always)
     func findFirst<Probe: SkipListProbe>(notBefore probe: Probe, recordingPredecessors: Bool) -> SkipListNode? {
+        let target = probe.prefix
         var node = head
         var level = height - 1
         // The last node found not before the target (compared already), as its address bits.
         var bound = 0
         while true {
             let next = node.cell(level).pointee.load(ordering: .acquiring)
-            if next != 0 {
-                if next != bound {
-                    let candidate = SkipListNode(UnsafeMutableRawPointer(bitPattern: next)!)
-                    if probe.isBefore(candidate.key) {
-                        node = candidate
-                        continue
-                    }
-                    bound = next
+            if next != 0 && next != bound && !(level > 0 && target.isBefore(node.hint(level))) {
+                let candidate = SkipListNode(UnsafeMutableRawPointer(bitPattern: next)!)
+                let candidatePrefix = candidate.prefix
+                let isBefore = candidatePrefix.isBefore(target)
+                    || (!target.isBefore(candidatePrefix) && probe.isBefore(candidate.key))
+                if isBefore {
+                    node = candidate
+                    continue
                 }
+                bound = next
             }
             if recordingPredecessors { predecessors[level] = node }
             if level == 0 { return UnsafeMutableRawPointer(bitPattern: next).map(SkipListNode.init) }
@@ -367,10 +413,20 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
             heightCell.store(nodeHeight, ordering: .relaxed)
         }
         let size = SkipListNode.size(height: nodeHeight, keyCount: key.count, valueCount: value.count)
-        let node = SkipListNode.initialize(chunk: allocator.allocate(size), height: nodeHeight, key: key, value: value)
+        let prefix = comparator.prefix(key)
+        let node = SkipListNode.initialize(chunk: allocator.allocate(size), height: nodeHeight, prefix: prefix,
+                                           key: key, value: value)
         for level in 0..<nodeHeight {
-            node.setNextUnpublished(level, predecessors[level].next(level))
-            predecessors[level].setNext(level, node)
+            let predecessor = predecessors[level]
+            node.setNextUnpublished(level, predecessor.next(level))
+            if level > 0 {
+                // The predecessor's hint was its old successor's prefix, now ours. Its new hint
+                // goes in before the pointer: a reader that pairs it with the old successor
+                // sees a prefix no later than that successor's, so a stop it makes is right.
+                node.setHint(level, predecessor.hint(level))
+                predecessor.setHint(level, prefix)
+            }
+            predecessor.setNext(level, node)
         }
         countCell.store(countCell.load(ordering: .relaxed) + 1, ordering: .relaxed)
         bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
@@ -386,9 +442,13 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         let nodeHeight = node.height
         let newSize = SkipListNode.size(height: nodeHeight, keyCount: key.count, valueCount: value.count)
         // The caller's key: equal under the comparator, and the stored one may be freed soon.
+        // Equal keys have equal prefixes, so the predecessors' hints stay right.
         let replacement = SkipListNode.initialize(chunk: allocator.allocate(newSize), height: nodeHeight,
-                                                  key: key, value: value)
-        for level in 0..<nodeHeight { replacement.setNextUnpublished(level, node.next(level)) }
+                                                  prefix: node.prefix, key: key, value: value)
+        for level in 0..<nodeHeight {
+            replacement.setNextUnpublished(level, node.next(level))
+            if level > 0 { replacement.setHint(level, node.hint(level)) }
+        }
         for level in stride(from: nodeHeight - 1, through: 0, by: -1) {
             predecessors[level].setNext(level, replacement)
         }
@@ -409,6 +469,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     func unlinkLocked(_ node: SkipListNode) {
         precondition(!isInsertOnly, "remove on an insert-only skiplist")
         for level in stride(from: node.height - 1, through: 0, by: -1) {
+            if level > 0 { predecessors[level].setHint(level, node.hint(level)) }
             predecessors[level].setNext(level, node.next(level))
         }
         retireLocked(node)
@@ -453,14 +514,16 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         while steps < 2 && hasRetiredLocked && tryAdvanceEpochLocked() { steps += 1 }
     }
 
-    /// A height from 1...maxHeight, each level kept with probability 1/4 (two random bits).
+    /// A height from 1...maxHeight, each level kept with probability 1/2 (one random bit) or
+    /// 1/4 (two), per `towerGrowth`.
     @inlinable
     func randomHeight() -> Int {
         var bits = random.next()
+        let mask: UInt64 = levelBits == 1 ? 1 : 3
         var nodeHeight = 1
-        while nodeHeight < Self.maxHeight && bits & 3 == 0 {
+        while nodeHeight < Self.maxHeight && bits & mask == 0 {
             nodeHeight += 1
-            bits >>= 2
+            bits >>= UInt64(levelBits)
         }
         return nodeHeight
     }
@@ -472,6 +535,8 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
 /// `k` that sort before the target, so those form a prefix of the list.
 @usableFromInline
 protocol SkipListProbe {
+    /// The target's `KeyComparator.prefix` under the list's comparator (all zeros is correct).
+    var prefix: KeyPrefix { get }
     /// True if the stored key `nodeKey` sorts before the target.
     func isBefore(_ nodeKey: UnsafeRawBufferPointer) -> Bool
 }
@@ -481,11 +546,13 @@ protocol SkipListProbe {
 struct ComparatorProbe<Comparator: KeyComparator>: SkipListProbe {
     @usableFromInline let comparator: Comparator
     @usableFromInline let key: UnsafeRawBufferPointer
+    @usableFromInline let prefix: KeyPrefix
 
     @inlinable
     init(comparator: Comparator, key: UnsafeRawBufferPointer) {
         self.comparator = comparator
         self.key = key
+        prefix = comparator.prefix(key)
     }
 
     @inlinable @inline(__always)

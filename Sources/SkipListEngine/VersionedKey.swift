@@ -55,6 +55,10 @@ struct VersionedKeyComparator: KeyComparator {
         let ta = VersionedKey.trailer(a), tb = VersionedKey.trailer(b)
         return ta > tb ? -1 : (ta < tb ? 1 : 0)
     }
+
+    /// The user key's first 16 bytes: user keys order first, so their prefix agrees.
+    @inline(__always)
+    func prefix(_ key: UnsafeRawBufferPointer) -> KeyPrefix { KeyPrefix(bytes: VersionedKey.userKey(key)) }
 }
 
 /// The search target `userKey`@`sequence` (kind value) without building that key: the first
@@ -63,10 +67,12 @@ struct VersionedKeyComparator: KeyComparator {
 struct VersionedProbe: SkipListProbe {
     let userKey: UnsafeRawBufferPointer
     let trailer: UInt64
+    let prefix: KeyPrefix
 
     @inline(__always)
     init(userKey: UnsafeRawBufferPointer, sequence: UInt64) {
         self.userKey = userKey
+        prefix = KeyPrefix(bytes: userKey)
         trailer = VersionedKey.trailer(sequence: sequence, isDeletion: false)
     }
 

@@ -207,7 +207,9 @@ struct SkipListTests {
         try list.checkInvariants()
         let usage = list.memoryUsage
         let raw = Double(list.count * 116)
-        #expect(Double(usage.bytesInUse) / raw < 1.2)
+        // 168 bytes expected per record since nodes carry 16-byte key prefixes and p = 1/2
+        // (1.45x; it was 131, 1.13x, before): see "Memory per record" on SkipList.
+        #expect(Double(usage.bytesInUse) / raw < 1.5)
         #expect(Double(usage.bytesReserved) / raw < 2.0)
     }
 }
