@@ -123,8 +123,7 @@ final class MemcachedEventSession: MultiplexedTargetSession {
         // Bytes already in a receive buffer are invisible to poll(2): read those replies first.
         var found = false
         for c in sessions.indices where count[c] > 0 && sessions[c].connection.hasBufferedReply {
-            if now == 0 { now = clock.nanoseconds() }
-            readReplies(c, now: now, into: &completions)
+            readReplies(c, now: clock.nanoseconds(), into: &completions)
             waitingSince[c] = count[c] > 0 ? clock.nanoseconds() : 0
             found = true
         }
@@ -148,7 +147,8 @@ final class MemcachedEventSession: MultiplexedTargetSession {
         for i in 0..<n {
             let c = fdConnection[i]
             if fds[i].revents != 0 {
-                readReplies(c, now: after, into: &completions)
+                // A fresh time: an earlier connection's stalled read in this loop may have taken long.
+                readReplies(c, now: clock.nanoseconds(), into: &completions)
                 // A reply is progress: the connection's remaining requests get a full I/O timeout.
                 waitingSince[c] = count[c] > 0 ? after : 0
             } else if after &- waitingSince[c] >= ioTimeoutNanos {

@@ -17,8 +17,14 @@ final class HalfReplyServer: @unchecked Sendable {
     let fd: Int32
     let port: Int
     private let connections = Mutex<[Int32]>([])
+    /// Connections whose request arrived; the half replies go out together once `batch` did.
+    private let asked = Mutex<[Int32]>([])
+    let batch: Int
 
-    init() throws {
+    /// - Parameter batch: Hold the half replies until this many connections have sent a request,
+    ///   then send them all at once (so one poll(2) of the client sees several readable sockets).
+    init(batch: Int = 1) throws {
+        self.batch = batch
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard s >= 0 else { throw StalledServerError(step: "socket", errno: errno) }
         var address = sockaddr_in()
@@ -55,7 +61,14 @@ final class HalfReplyServer: @unchecked Sendable {
                 // 100-byte value announced, 10 bytes sent: the client has a readable socket and
                 // a reply whose rest never comes.
                 let half = Array("VALUE user1 0 100\r\n0123456789".utf8)
-                _ = send(c, half, half.count, Int32(MSG_NOSIGNAL))
+                let ready: [Int32] = self.asked.withLock { waiting in
+                    waiting.append(c)
+                    guard waiting.count >= self.batch else { return [] }
+                    let all = waiting
+                    waiting.removeAll()
+                    return all
+                }
+                for r in ready { _ = send(r, half, half.count, Int32(MSG_NOSIGNAL)) }
                 while recv(c, &buffer, buffer.count, 0) > 0 {}
             }.start()
         }
@@ -94,7 +107,7 @@ struct MemcachedHalfReplyTests {
     }
     @Test("without a time limit, 8 connections of one thread stalled mid-reply fail within about one I/O timeout (1 s), not one timeout after another (8 s)")
     func halfRepliesShareOneTimeout() throws {
-        let server = try HalfReplyServer()
+        let server = try HalfReplyServer(batch: 8)
         defer { server.stop() }
         let c = try workloadConfiguration("workloadc", ["recordcount=300", "threadcount=1", "fieldcount=1", "fieldlength=50",
                                                         "operationcount=8"])
