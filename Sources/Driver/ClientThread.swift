@@ -408,6 +408,15 @@ final class ClientThread: @unchecked Sendable {
         var intended = [UInt64](repeating: 0, count: slots)
         var free = Array((0..<slots).reversed())
         var inFlight = 0
+        // The event loop's own blocking reads (the rest of a reply that arrived in part) end by
+        // the drain's end too: a server that stalls mid-reply cannot hold the run for the I/O timeout.
+        let runWaitLimit = deadline.map { $0 &+ Self.timeLimitDrainNanos }
+        func limitRunWaits() {
+            guard let runWaitLimit else { return }
+            let now = clock.nanoseconds()
+            multiplexed.limitSynchronousWaits(toNanoseconds: runWaitLimit > now ? runWaitLimit - now : 0)
+        }
+        limitRunWaits()
         var completions: [MultiplexedCompletion] = []
         completions.reserveCapacity(slots)
         var stopping = false
@@ -548,7 +557,7 @@ final class ClientThread: @unchecked Sendable {
                 // Its waits end at the time limit (a stalled server fails it there, as ERROR).
                 if let deadline { multiplexed.limitSynchronousWaits(toNanoseconds: deadline > t0 ? deadline - t0 : 0) }
                 let status = executeSynchronously(operation, on: idle, clock: clock)
-                if deadline != nil { multiplexed.limitSynchronousWaits(toNanoseconds: nil) }
+                limitRunWaits()
                 let ended = clock.nanoseconds()
                 recorder.record(series: operation.kind.measured, nanos: ended &- t0,
                                 intendedNanos: ended &- (tickNanos > 0 ? min(from, t0) : t0), status: status)

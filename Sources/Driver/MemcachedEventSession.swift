@@ -50,6 +50,8 @@ final class MemcachedEventSession: MultiplexedTargetSession {
     @exclusivity(unchecked) private var unsentConnections: [Int] = []
     /// Per connection, when its requests in flight last made progress (on `clock`; 0: none in flight).
     @exclusivity(unchecked) private var waitingSince: [UInt64]
+    /// The driver's bound on blocking waits (`limitSynchronousWaits`), absolute on `clock`.
+    @exclusivity(unchecked) private var runLimit: UInt64?
     let clock: any ClientClock
 
     init(_ sessions: [MemcachedSession], clock: any ClientClock = SystemClientClock()) {
@@ -121,7 +123,7 @@ final class MemcachedEventSession: MultiplexedTargetSession {
         // Bytes already in a receive buffer are invisible to poll(2): read those replies first.
         var found = false
         for c in sessions.indices where count[c] > 0 && sessions[c].connection.hasBufferedReply {
-            readReplies(c, into: &completions)
+            readReplies(c, now: clock.nanoseconds(), into: &completions)
             waitingSince[c] = count[c] > 0 ? clock.nanoseconds() : 0
             found = true
         }
@@ -145,7 +147,8 @@ final class MemcachedEventSession: MultiplexedTargetSession {
         for i in 0..<n {
             let c = fdConnection[i]
             if fds[i].revents != 0 {
-                readReplies(c, into: &completions)
+                // A fresh time: an earlier connection's stalled read in this loop may have taken long.
+                readReplies(c, now: clock.nanoseconds(), into: &completions)
                 // A reply is progress: the connection's remaining requests get a full I/O timeout.
                 waitingSince[c] = count[c] > 0 ? after : 0
             } else if after &- waitingSince[c] >= ioTimeoutNanos {
@@ -166,8 +169,16 @@ final class MemcachedEventSession: MultiplexedTargetSession {
 
     /// Reads one reply of connection `c` (the socket is readable), then every further one whose
     /// bytes already arrived.
-    private func readReplies(_ c: Int, into completions: inout [MultiplexedCompletion]) {
+    private func readReplies(_ c: Int, now: UInt64, into completions: inout [MultiplexedCompletion]) {
         let connection = sessions[c].connection
+        // The rest of a reply is read blocking. A connection that has already waited a while
+        // (another connection's stalled read held the thread) gets only what is left of its own
+        // I/O timeout, not a fresh one: otherwise N connections stalled mid-reply would hold the
+        // thread N I/O timeouts one after another. Healthy replies come within microseconds of
+        // their progress mark, so the bound (a setsockopt) is rarely set.
+        let bounded = waitingSince[c] > 0 && now &- waitingSince[c] > 50_000_000
+        if bounded { connection.limitWaits(until: min(waitingSince[c] &+ ioTimeoutNanos, runLimit ?? UInt64.max)) }
+        defer { if bounded { connection.limitWaits(until: runLimit) } }
         repeat {
             let at = c * perConnection + head[c]
             let slot = ringSlots[at], kind = ringKinds[at]
@@ -204,6 +215,7 @@ final class MemcachedEventSession: MultiplexedTargetSession {
 
     func limitSynchronousWaits(toNanoseconds nanoseconds: UInt64?) {
         let limit = nanoseconds.map { clock.nanoseconds() &+ $0 }
+        runLimit = limit
         for session in sessions { session.connection.limitWaits(until: limit) }
     }
 

@@ -66,6 +66,9 @@ public final class MemcachedConnection {
     /// was cut below `settings.ioTimeoutSeconds` and must be set back.
     @exclusivity(unchecked) private var waitLimit: UInt64?
     @exclusivity(unchecked) private var receiveTimeoutShortened = false
+    /// When, and for which limit, the shortened read timeout was last set (on `clock`).
+    @exclusivity(unchecked) private var receiveTimeoutSetAt: UInt64 = 0
+    @exclusivity(unchecked) private var receiveTimeoutSetFor: UInt64 = 0
     /// Connections opened after the first one.
     public private(set) var reconnections = 0
     /// Requests queued or sent whose replies have not been read.
@@ -147,8 +150,15 @@ public final class MemcachedConnection {
             throw .io(endpoint: endpoint.description, operation: "recv", message: "timed out at the run's time limit")
         }
         if waitLimit - now < io {
-            s.setReceiveTimeout(nanoseconds: waitLimit - now)
-            receiveTimeoutShortened = true
+            // Set again at most every 50 ms (a read may then end up to 50 ms past the limit): an
+            // event loop bounded by a run's deadline reads a reply every few microseconds, and a
+            // setsockopt for each would cost a system call per operation.
+            if !receiveTimeoutShortened || receiveTimeoutSetFor != waitLimit || now &- receiveTimeoutSetAt >= 50_000_000 {
+                s.setReceiveTimeout(nanoseconds: waitLimit - now)
+                receiveTimeoutShortened = true
+                receiveTimeoutSetAt = now
+                receiveTimeoutSetFor = waitLimit
+            }
         } else if receiveTimeoutShortened {
             s.setReceiveTimeout(nanoseconds: io)
             receiveTimeoutShortened = false
