@@ -18,7 +18,7 @@ final class ManualClock: MonotonicClock, @unchecked Sendable {
 /// Four slots; each poll advances the clock by (slot + 1) µs and completes the highest busy slot,
 /// so slot 3 answers before slot 0, and the low slots wait until the drain. It notes every
 /// submission and completion and the latency each completed operation should be recorded with.
-final class OutOfOrderSession: MultiplexedTargetSession, @unchecked Sendable {
+final class OutOfOrderSession: MultiplexedTargetSession, SynchronousOperationsForbidden, @unchecked Sendable {
     let clock: ManualClock
     let slots = 4
     var submittedAt = [UInt64?](repeating: nil, count: 4)
@@ -43,6 +43,15 @@ final class OutOfOrderSession: MultiplexedTargetSession, @unchecked Sendable {
         completions.append(MultiplexedCompletion(slot: slot, status: .ok))
     }
     func idleSession(forSlot slot: Int) -> (any TargetSession)? { submittedAt[slot] == nil ? self : nil }
+}
+
+/// A fake multiplexed session on which the loop must never run an operation synchronously:
+/// each such call is recorded in `violations` (scans are not implemented, as for memcached).
+protocol SynchronousOperationsForbidden: AnyObject, TargetSession {
+    var violations: [String] { get set }
+}
+
+extension SynchronousOperationsForbidden {
     func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus { violations.append("synchronous read"); return .error }
     func update(_ operation: PlannedOperation) -> OperationStatus { violations.append("synchronous update"); return .error }
     func insert(_ operation: PlannedOperation) -> OperationStatus { violations.append("synchronous insert"); return .error }

@@ -8,7 +8,7 @@ import Workload
 
 /// Four slots that never complete: `poll` advances the manual clock by the wait it is given (a
 /// real poll would sleep that long) and notes it; `abandonInFlight` fails what is in flight.
-final class StalledSession: MultiplexedTargetSession, @unchecked Sendable {
+final class StalledSession: MultiplexedTargetSession, SynchronousOperationsForbidden, @unchecked Sendable {
     let clock: ManualClock
     let slots = 4
     var inFlight: Set<Int> = []
@@ -36,12 +36,6 @@ final class StalledSession: MultiplexedTargetSession, @unchecked Sendable {
         inFlight.removeAll()
     }
     func idleSession(forSlot slot: Int) -> (any TargetSession)? { inFlight.contains(slot) ? nil : self }
-    func read(_ operation: PlannedOperation, verifier: RecordVerifier?) -> OperationStatus { violations.append("synchronous read"); return .error }
-    func update(_ operation: PlannedOperation) -> OperationStatus { violations.append("synchronous update"); return .error }
-    func insert(_ operation: PlannedOperation) -> OperationStatus { violations.append("synchronous insert"); return .error }
-    func scan(_ operation: PlannedOperation) -> OperationStatus { .notImplemented }
-    func delete(_ operation: PlannedOperation) -> OperationStatus { violations.append("synchronous delete"); return .error }
-    func close() {}
 }
 
 final class StalledTarget: DriverTarget, @unchecked Sendable {

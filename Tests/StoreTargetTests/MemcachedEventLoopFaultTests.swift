@@ -19,6 +19,13 @@ final class StalledServer {
     let port: Int
 
     init() throws {
+        (fd, port) = try Self.listenOnLoopback()
+    }
+
+    var url: String { "memcached://127.0.0.1:\(port)" }
+
+    /// A listening TCP socket on 127.0.0.1 at a free port (backlog 512): its descriptor and port.
+    static func listenOnLoopback() throws -> (fd: Int32, port: Int) {
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard s >= 0 else { throw StalledServerError(step: "socket", errno: errno) }
         var address = sockaddr_in()
@@ -37,11 +44,8 @@ final class StalledServer {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &length) }
         }
-        fd = s
-        port = Int(UInt16(bigEndian: address.sin_port))
+        return (s, Int(UInt16(bigEndian: address.sin_port)))
     }
-
-    var url: String { "memcached://127.0.0.1:\(port)" }
 
     func stop() { close(fd) }
 }
@@ -96,6 +100,19 @@ final class Background<T: Sendable>: @unchecked Sendable {
 }
 
 /// Seconds on the monotonic clock since `start`.
+/// Runs the workload against `url` through `MemcachedTarget` and returns the outcome with the
+/// wall time it took (the stall tests bound it: without their fixes these runs last an I/O
+/// timeout per connection, or hours).
+func timedMemcachedRun(_ c: CoreWorkloadConfiguration, url: String, clients: Int,
+                       ioTimeoutSeconds: Double) throws -> (outcome: DriverOutcome, seconds: Double) {
+    let target = try MemcachedTarget(url: url, clientsPerThread: clients, fieldCount: c.fieldCount,
+                                     connection: ConnectionSettings(ioTimeoutSeconds: ioTimeoutSeconds))
+    let began = ContinuousClock.now
+    let outcome = try Driver(workload: try CoreWorkload(configuration: c), target: target,
+                             configuration: DriverConfiguration(phase: .run, workload: c)).run(metadata: metadata(.run))
+    return (outcome, secondsSince(began))
+}
+
 func secondsSince(_ start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
@@ -116,12 +133,7 @@ struct MemcachedEventLoopFaultTests {
         let server = try StalledServer()
         defer { server.stop() }
         let c = try configuration(["operationcount=1000000000", "maxexecutiontime=1"])
-        let target = try MemcachedTarget(url: server.url, clientsPerThread: 8, fieldCount: c.fieldCount,
-                                         connection: ConnectionSettings(ioTimeoutSeconds: 30))
-        let began = ContinuousClock.now
-        let outcome = try Driver(workload: try CoreWorkload(configuration: c), target: target,
-                                 configuration: DriverConfiguration(phase: .run, workload: c)).run(metadata: metadata(.run))
-        let elapsed = secondsSince(began)
+        let (outcome, elapsed) = try timedMemcachedRun(c, url: server.url, clients: 8, ioTimeoutSeconds: 30)
         #expect(elapsed < 10, "the run took \(elapsed) s")
         #expect(outcome.stoppedByTimeLimit)
         // 2 threads × 8 slots: each slot got one operation, which never completed.
@@ -136,12 +148,7 @@ struct MemcachedEventLoopFaultTests {
         defer { server.stop() }
         let c = try workloadConfiguration("workloada", ["recordcount=300", "threadcount=2", "fieldcount=4", "fieldlength=20",
                                                         "writeallfields=false", "operationcount=1000000000", "maxexecutiontime=1"])
-        let target = try MemcachedTarget(url: server.url, clientsPerThread: 4, fieldCount: c.fieldCount,
-                                         connection: ConnectionSettings(ioTimeoutSeconds: 30))
-        let began = ContinuousClock.now
-        let outcome = try Driver(workload: try CoreWorkload(configuration: c), target: target,
-                                 configuration: DriverConfiguration(phase: .run, workload: c)).run(metadata: metadata(.run))
-        let elapsed = secondsSince(began)
+        let (outcome, elapsed) = try timedMemcachedRun(c, url: server.url, clients: 4, ioTimeoutSeconds: 30)
         #expect(elapsed < 10, "the run took \(elapsed) s")
         #expect(outcome.stoppedByTimeLimit)
         let counted = returns(outcome)

@@ -25,26 +25,7 @@ final class HalfReplyServer: @unchecked Sendable {
     ///   then send them all at once (so one poll(2) of the client sees several readable sockets).
     init(batch: Int = 1) throws {
         self.batch = batch
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard s >= 0 else { throw StalledServerError(step: "socket", errno: errno) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(s, 512) == 0 else {
-            let error = StalledServerError(step: "bind/listen", errno: errno)
-            close(s)
-            throw error
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &length) }
-        }
-        fd = s
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (fd, port) = try StalledServer.listenOnLoopback()
         Thread { [self] in acceptLoop() }.start()
     }
 
@@ -92,12 +73,7 @@ struct MemcachedHalfReplyTests {
         defer { server.stop() }
         let c = try workloadConfiguration("workloadc", ["recordcount=300", "threadcount=2", "fieldcount=1", "fieldlength=50",
                                                         "operationcount=1000000000", "maxexecutiontime=1"])
-        let target = try MemcachedTarget(url: server.url, clientsPerThread: 4, fieldCount: c.fieldCount,
-                                         connection: ConnectionSettings(ioTimeoutSeconds: 30))
-        let began = ContinuousClock.now
-        let outcome = try Driver(workload: try CoreWorkload(configuration: c), target: target,
-                                 configuration: DriverConfiguration(phase: .run, workload: c)).run(metadata: metadata(.run))
-        let elapsed = secondsSince(began)
+        let (outcome, elapsed) = try timedMemcachedRun(c, url: server.url, clients: 4, ioTimeoutSeconds: 30)
         // Behaviour, not performance: without the bound the run lasts the 30 s I/O timeout.
         #expect(elapsed < 10, "the run took \(elapsed) s")
         #expect(outcome.stoppedByTimeLimit)
@@ -111,12 +87,7 @@ struct MemcachedHalfReplyTests {
         defer { server.stop() }
         let c = try workloadConfiguration("workloadc", ["recordcount=300", "threadcount=1", "fieldcount=1", "fieldlength=50",
                                                         "operationcount=8"])
-        let target = try MemcachedTarget(url: server.url, clientsPerThread: 8, fieldCount: c.fieldCount,
-                                         connection: ConnectionSettings(ioTimeoutSeconds: 1))
-        let began = ContinuousClock.now
-        let outcome = try Driver(workload: try CoreWorkload(configuration: c), target: target,
-                                 configuration: DriverConfiguration(phase: .run, workload: c)).run(metadata: metadata(.run))
-        let elapsed = secondsSince(began)
+        let (outcome, elapsed) = try timedMemcachedRun(c, url: server.url, clients: 8, ioTimeoutSeconds: 1)
         // Behaviour, not performance: read one after another, the stalled replies take 8 × 1 s.
         #expect(elapsed < 5, "the run took \(elapsed) s")
         #expect(outcome.result.operations == 8, "\(returns(outcome))")
