@@ -650,9 +650,14 @@ final class ClientThread: @unchecked Sendable {
 
     private func publishInterval(_ publishedCompleted: inout UInt64) {
         let snapshot = recorder.takeIntervalSnapshot()
-        shared.pendingSnapshot.withLock { $0.merge(snapshot) }
         let completed = warmupOperations + measuredOperations
-        shared.completed.add(completed - publishedCompleted, ordering: .relaxed)
+        let delta = completed - publishedCompleted
+        // The count goes in under the snapshot's lock: the status reporter reads both under it, so
+        // a line's operation count and its histograms cover the same operations.
+        shared.pendingSnapshot.withLock { pending in
+            pending.merge(snapshot)
+            shared.completed.add(delta, ordering: .relaxed)
+        }
         publishedCompleted = completed
     }
 }

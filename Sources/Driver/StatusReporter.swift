@@ -63,14 +63,13 @@ final class StatusReporter: @unchecked Sendable {
 
     private func report() {
         let now = driver.clock.nanoseconds()
-        // The count first: a thread publishes its snapshot, then its count, so a count read before the
-        // snapshot never includes operations whose histograms are missing from this line (a line of
-        // "5395 operations" without any series bracket was seen on a loaded machine).
-        let completed = shared.completed.load(ordering: .sequentiallyConsistent)
-        var snapshot = shared.pendingSnapshot.withLock { pending in
+        // The count and the histograms together, under the lock each thread publishes both under:
+        // read apart, a line could show "5395 operations" without any series bracket, or histograms
+        // holding 1905 operations beside a count of 1730 (both seen on a loaded machine).
+        var (snapshot, completed) = shared.pendingSnapshot.withLock { pending in
             let taken = pending
             pending = IntervalSnapshot()
-            return taken
+            return (taken, shared.completed.load(ordering: .relaxed))
         }
         var idle = snapshot.series
         idle.removeAll()
