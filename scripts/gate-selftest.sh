@@ -16,8 +16,8 @@ KVLAB=${KVLAB:-.build/debug/kvlab}
 ROUNDS=${ROUNDS:-20}
 ITER=${ITER:-30}
 GATE=${GATE:-$KVLAB}
-REPEAT=${REPEAT:-16}     # the documented count (README "Regression gate on a noisy machine")
-OPS=${OPS:-1000000}      # operations per timed run: ~490 CPU chunks of 2048 operations, long enough to outlast slow stretches
+REPEAT=${REPEAT:-12}     # the documented count (README "Regression gate on a noisy machine")
+OPS=${OPS:-3000000}      # operations per timed run: ~1,465 CPU chunks of 2048 operations, long enough to outlast slow stretches
 OUT=${OUT:-results/gate-selftest}
 mkdir -p "$OUT"
 SCRATCH=$(mktemp -d)

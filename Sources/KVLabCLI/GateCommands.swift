@@ -28,15 +28,15 @@ struct GateCommand: ParsableCommand {
         each series' p99 decide. The other rows are shown, \
         marked (not gated). Whole-run CPU per operation is gated too, with a wider limit \
         (--max-cpu-mean-rise): it sees costs rarer than once per chunk. Documented default for a 10% \
-        CPU regression of an in-process engine: --repeat 16 of 1,000,000 operations per run, one \
+        CPU regression of an in-process engine: --repeat 12 of 3,000,000 operations per run, one \
         thread (see README "Regression gate on a noisy machine": slow stretches of a shared machine \
         outlast shorter runs). \
         Counting results (kvlab count) are compared exactly. Exit status: 0 pass, 1 regression, \
         2 bad input, 3 not enough runs to decide (with alpha 0.05: at least 4 runs per side).
           kvlab gate base-*.json -- new-*.json --format markdown
         Or let the gate run both sides itself, interleaved A B A B, with two kvlab builds:
-          kvlab gate --repeat 16 --base-kvlab /tmp/main/kvlab --new-kvlab .build/release/kvlab \\
-              -- run -P workloads/workloada -p operationcount=1000000 --engine hash -threads 1
+          kvlab gate --repeat 12 --base-kvlab /tmp/main/kvlab --new-kvlab .build/release/kvlab \\
+              -- run -P workloads/workloada -p operationcount=3000000 --engine hash -threads 1
         Options go before the files (or before the run arguments).
         """
     )

@@ -141,7 +141,7 @@ struct CPUGateTests {
     func shortRunNote() throws {
         let runs = Self.cpuNoise.map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000) }
         let report = try RegressionGate.compare(base: F.sourced(runs, "base"), new: F.sourced(runs, "new"))
-        #expect(report.notes.contains { $0.contains("only 3 CPU chunks") && $0.contains("819k operations per run") })
+        #expect(report.notes.contains { $0.contains("only 3 CPU chunks") && $0.contains("3.0M operations per run") })
         let long = Self.cpuNoise.map { Self.run(nanosPerOp: 500 * (1 + $0), throughput: 100_000, chunkNoise: Array(repeating: 0, count: RegressionGate.steadyRunChunks)) }
         let quiet = try RegressionGate.compare(base: F.sourced(long, "base"), new: F.sourced(long, "new"))
         #expect(!quiet.notes.contains { $0.contains("CPU chunks") })
