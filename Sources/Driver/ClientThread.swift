@@ -411,12 +411,13 @@ final class ClientThread: @unchecked Sendable {
         // The event loop's own blocking reads (the rest of a reply that arrived in part) end by
         // the drain's end too: a server that stalls mid-reply cannot hold the run for the I/O timeout.
         let runWaitLimit = deadline.map { $0 &+ Self.timeLimitDrainNanos }
-        func limitRunWaits() {
-            guard let runWaitLimit else { return }
+        /// Bounds the session's blocking waits to end by `end` (nothing when there is no time limit).
+        func limitWaits(until end: UInt64?) {
+            guard let end else { return }
             let now = clock.nanoseconds()
-            multiplexed.limitSynchronousWaits(toNanoseconds: runWaitLimit > now ? runWaitLimit - now : 0)
+            multiplexed.limitSynchronousWaits(toNanoseconds: end > now ? end - now : 0)
         }
-        limitRunWaits()
+        limitWaits(until: runWaitLimit)
         var completions: [MultiplexedCompletion] = []
         completions.reserveCapacity(slots)
         var stopping = false
@@ -555,9 +556,9 @@ final class ClientThread: @unchecked Sendable {
                     handedOver = t0
                 }
                 // Its waits end at the time limit (a stalled server fails it there, as ERROR).
-                if let deadline { multiplexed.limitSynchronousWaits(toNanoseconds: deadline > t0 ? deadline - t0 : 0) }
+                limitWaits(until: deadline)
                 let status = executeSynchronously(operation, on: idle, clock: clock)
-                limitRunWaits()
+                limitWaits(until: runWaitLimit)
                 let ended = clock.nanoseconds()
                 recorder.record(series: operation.kind.measured, nanos: ended &- t0,
                                 intendedNanos: ended &- (tickNanos > 0 ? min(from, t0) : t0), status: status)
