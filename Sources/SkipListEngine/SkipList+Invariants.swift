@@ -7,7 +7,8 @@ extension SkipList {
     /// height is in bounds and no level at or above it is linked; every level is sorted
     /// strictly ascending by the comparator; each level holds exactly the nodes of the level
     /// below that are tall enough (so it is a subset of it); level 0 holds `count` nodes; every
-    /// node's stored prefix is its key's and every hint above level 0 is its successor's prefix.
+    /// node's stored prefix is its key's and every hint above level 0 is its successor's prefix;
+    /// the search index is consistent with the list (`checkSearchIndexLocked`).
     /// - Throws: `EngineError.corruption(file: "<memory>", offset: level, detail:)` for the
     ///   first violation found.
     public func checkInvariants() throws(EngineError) {
@@ -87,5 +88,6 @@ extension SkipList {
                 index += 1
             }
         }
+        try checkSearchIndexLocked()
     }
 }

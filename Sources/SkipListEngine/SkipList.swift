@@ -136,6 +136,12 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     @usableFromInline let heightCell = Atomic<Int>(1)
     @usableFromInline let countCell = Atomic<Int>(0)
     @usableFromInline let bytesInUseCell = Atomic<Int>(0)
+    /// The published search index (`SkipListSearchIndex` base address bits), 0 for none.
+    /// Release store by the writer that builds it, acquire load by readers.
+    @usableFromInline let indexCell = Atomic<Int>(0)
+    // Search index bookkeeping, guarded by `writeLock` (see "Search index").
+    @usableFromInline @exclusivity(unchecked) var indexPolicy: SearchIndexPolicy
+    @usableFromInline @exclusivity(unchecked) var indexState = SearchIndexState()
 
     /// An empty list.
     /// - Parameters:
@@ -146,8 +152,15 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     ///     debug assertion checks it), and removing is a programming
     ///     error that stops the process).
     ///   - towerGrowth: the level probability (p = 1/2 unless memory matters more than reads).
-    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming, towerGrowth: TowerGrowth = .half) {
+    ///   - searchIndex: which nodes the search index covers; nil for the default, the nodes of
+    ///     height ≥ 5 with p = 1/2 or ≥ 3 with p = 1/4 (about n/16 of them); `.off` for none.
+    public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming, towerGrowth: TowerGrowth = .half,
+                searchIndex: SearchIndexPolicy? = nil) {
         self.levelBits = towerGrowth == .half ? 1 : 2
+        // An insert-only list keeps its replaced indexes (no epochs to free them by), so it
+        // rebuilds after growing by half rather than a quarter: their total stays under 3x the last.
+        self.indexPolicy = searchIndex ?? SearchIndexPolicy(level: towerGrowth == .half ? 5 : 3,
+                                                            rebuildAfterInsertFraction: mode == .insertOnly ? 0.5 : 0.25)
         self.comparator = comparator
         self.random = random
         self.isInsertOnly = mode == .insertOnly
@@ -158,11 +171,15 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
                                        value: UnsafeRawBufferPointer(start: nil, count: 0))
         predecessors = .allocate(capacity: Self.maxHeight)
         predecessors.initialize(repeating: head, count: Self.maxHeight)
+        if indexPolicy.level > 1 {
+            indexState.insertThreshold = max(indexPolicy.minimumEntries << (levelBits * (indexPolicy.level - 1)), 1)
+        }
     }
 
     deinit {
         head.chunk.deallocate()
         predecessors.deallocate()
+        freeAllIndexesLocked()
         // The allocator's own deinit frees the slabs, retired nodes included.
     }
 
@@ -297,6 +314,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         precondition(!isInsertOnly, "removeAll on an insert-only skiplist: its cursors may still be in use")
         writeLock.withLock {
             let first = head.next(0)
+            unpublishIndexLocked()
             for level in 0..<Self.maxHeight { head.setNext(level, nil) }
             reclaimer.waitForGracePeriod()
             freeRetiredLocked(parity: 0)
@@ -349,6 +367,18 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         let target = probe.prefix
         var node = head
         var level = height - 1
+        // Readers start from the search index's last live entry before the target (writers
+        // need the predecessors on every level, so they start at the head).
+        if !recordingPredecessors {
+            let bits = indexCell.load(ordering: .acquiring)
+            if bits != 0 {
+                let index = SkipListSearchIndex(UnsafeMutableRawPointer(bitPattern: bits)!)
+                if let start = index.start(before: target) {
+                    node = start
+                    level = index.startLevel
+                }
+            }
+        }
         // The last node found not before the target (compared already), as its address bits.
         var bound = 0
         while true {
@@ -430,6 +460,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         }
         countCell.store(countCell.load(ordering: .relaxed) + 1, ordering: .relaxed)
         bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
+        noteInsertLocked()
         return node
     }
 
@@ -449,11 +480,15 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
             replacement.setNextUnpublished(level, node.next(level))
             if level > 0 { replacement.setHint(level, node.hint(level)) }
         }
+        // Marked in the index before the unlinking stores (releases), so a reader that can see
+        // the replacement sees the mark too and does not start from the old node.
+        markUnlinkingLocked(node)
         for level in stride(from: nodeHeight - 1, through: 0, by: -1) {
             predecessors[level].setNext(level, replacement)
         }
         retireLocked(node)
         bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
+        noteRetireLocked()
     }
 
     @inlinable
@@ -468,6 +503,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     @inlinable
     func unlinkLocked(_ node: SkipListNode) {
         precondition(!isInsertOnly, "remove on an insert-only skiplist")
+        markUnlinkingLocked(node)
         for level in stride(from: node.height - 1, through: 0, by: -1) {
             if level > 0 { predecessors[level].setHint(level, node.hint(level)) }
             predecessors[level].setNext(level, node.next(level))
@@ -477,6 +513,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
         var listHeight = height
         while listHeight > 1 && head.next(listHeight - 1) == nil { listHeight -= 1 }
         heightCell.store(listHeight, ordering: .relaxed)
+        noteRetireLocked()
     }
 
     /// Parks an unlinked node until no reader can hold it.
@@ -486,7 +523,9 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     }
 
     @inlinable
-    var hasRetiredLocked: Bool { !retired.even.isEmpty || !retired.odd.isEmpty }
+    var hasRetiredLocked: Bool {
+        !retired.even.isEmpty || !retired.odd.isEmpty || !indexState.retired.even.isEmpty || !indexState.retired.odd.isEmpty
+    }
 
     /// Frees the retired nodes of one epoch parity (their grace period is over).
     @inlinable
@@ -496,6 +535,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
             nodes.removeAll(keepingCapacity: true)
         }
         if parity == 0 { free(&retired.even) } else { free(&retired.odd) }
+        freeRetiredIndexesLocked(parity: parity)
         bytesInUseCell.store(allocator.bytesInUse, ordering: .relaxed)
     }
 
