@@ -41,7 +41,7 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     public let name = "skiplist"
     public let capabilities: EngineCapabilities = [.storesData, .orderedScan, .atomicBatch]
 
-    private let list: SkipList<VersionedKeyComparator>
+    let list: SkipList<VersionedKeyComparator>
     private let isClosed = Atomic<Bool>(false)
     /// The last sequence number whose write is complete: readers look at versions up to it.
     private let visibleSequence = Atomic<UInt64>(0)
@@ -73,9 +73,12 @@ public final class SkipListEngine: KeyValueEngine, @unchecked Sendable {
     static let collectPerRead = 64
 
     /// An empty engine.
-    /// - Parameter seed: seeds the tower heights, so a run's memory layout is reproducible.
-    public init(seed: UInt64 = 0x5EED) {
-        list = SkipList(comparator: VersionedKeyComparator(), random: SeededRandom(seed: seed), mode: .reclaiming)
+    /// - Parameters:
+    ///   - seed: seeds the tower heights, so a run's memory layout is reproducible.
+    ///   - searchIndex: the list's search index policy (nil: the default, see `SkipList`).
+    public init(seed: UInt64 = 0x5EED, searchIndex: SearchIndexPolicy? = nil) {
+        list = SkipList(comparator: VersionedKeyComparator(), random: SeededRandom(seed: seed), mode: .reclaiming,
+                        searchIndex: searchIndex)
     }
 
     /// Bytes held by records (chunk sizes), and bytes obtained from the system.
