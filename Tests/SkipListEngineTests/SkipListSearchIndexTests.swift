@@ -149,7 +149,7 @@ struct SkipListSearchIndexTests {
         let list = SkipList(comparator: BytewiseComparator(), random: SeededRandom(seed: seed),
                             mode: .reclaiming, searchIndex: Self.eager)
         // Even keys are stable (inserted now, later only replaced); odd keys churn.
-        func key(_ i: Int) -> [UInt8] { Array(String(format: "%016d", i).utf8) }
+        @Sendable func key(_ i: Int) -> [UInt8] { Array(String(format: "%016d", i).utf8) }
         let keyCount = 3000
         for i in stride(from: 0, to: keyCount, by: 2) { list.insert(key(i), Array("s\(i)".utf8)) }
         let log = ProblemLog()
