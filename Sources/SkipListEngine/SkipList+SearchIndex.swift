@@ -76,19 +76,17 @@ extension SkipList {
                                          policy.minimumEntries << (levelBits * max(policy.level - 1, 0)), 1)
         var built: (index: SkipListSearchIndex, bytes: Int)? = nil
         let startLevel = policy.level - 1
-        if startLevel >= 1 && startLevel < height {
-            var nodes: [Int] = []
-            var prefixes: [KeyPrefix] = []
-            nodes.reserveCapacity((indexState.current?.count ?? 0) + 16)
-            prefixes.reserveCapacity((indexState.current?.count ?? 0) + 16)
-            var node = head.next(startLevel)
-            while let current = node {
-                nodes.append(Int(bitPattern: current.reference))
-                prefixes.append(current.prefix)
-                node = current.next(startLevel)
+        if startLevel >= 1 && startLevel < height, let first = head.next(startLevel) {
+            // Count first, then write the index in place (see `SkipListSearchIndex.build`).
+            var entries = 1
+            var last = first
+            while let next = last.next(startLevel) {
+                entries += 1
+                last = next
             }
-            if nodes.count >= policy.minimumEntries {
-                built = SkipListSearchIndex.build(nodes: nodes, prefixes: prefixes, startLevel: startLevel)
+            if entries >= policy.minimumEntries {
+                built = SkipListSearchIndex.build(head: head, level: startLevel, count: entries,
+                                                  first: first.prefix, last: last.prefix)
             }
         }
         if let built {

@@ -119,12 +119,27 @@ struct SkipListSearchIndexTests {
             let count = 1 + Int(random.next(below: 700))
             var prefixes = (0..<count).map { _ in random.next(below: 5) == 0 ? stem : variant() }
             prefixes.sort { $0.isBefore($1) }
-            let nodes = (0..<count).map { 8 * ($0 + 1) }
-            guard let built = SkipListSearchIndex.build(nodes: nodes, prefixes: prefixes, startLevel: 1) else {
+            // A chain of bare height-2 nodes with these prefixes on level 1 (keys are not read).
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            func node(_ prefix: KeyPrefix) -> SkipListNode {
+                let chunk = UnsafeMutableRawPointer.allocate(byteCount: SkipListNode.size(height: 2, keyCount: 0, valueCount: 0), alignment: 8)
+                return SkipListNode.initialize(chunk: chunk, height: 2, prefix: prefix, key: empty, value: empty)
+            }
+            let head = node(KeyPrefix(high: 0, low: 0))
+            let chain = prefixes.map(node)
+            var previous = head
+            for next in chain {
+                previous.setNext(1, next)
+                previous = next
+            }
+            defer { for n in [head] + chain { n.chunk.deallocate() } }
+            guard let built = SkipListSearchIndex.build(head: head, level: 1, count: count,
+                                                        first: prefixes[0], last: prefixes[count - 1]) else {
                 Issue.record("no index built over \(count) entries")
                 continue
             }
             defer { built.index.deallocate() }
+            #expect((0..<count).allSatisfy { built.index.references[$0] == Int(bitPattern: chain[$0].reference) })
             let index = built.index
             for _ in 0..<300 {
                 let target = random.next(below: 3) == 0 ? prefixes[Int(random.next(below: UInt64(count)))] : variant()
