@@ -55,13 +55,13 @@ import Synchronization
 /// node and so a cache miss, as many as a red-black tree's node visits (third pass: 31.9 against
 /// std::map's 30.7 simulated D1 misses per read at 300k keys). To do better the upper levels
 /// are mirrored in a `SkipListSearchIndex`: an immutable static search tree over the nodes of
-/// height ≥ H (H = `SearchIndexPolicy.level`, 4 by default with p = 1/2: n/8 entries; 3 with
-/// p = 1/4: n/16), eight 64-bit keys per cache line (the entries' prefixes with their common
+/// height ≥ H (H = `SearchIndexPolicy.level`, 3 by default: n/4 entries with p = 1/2, n/16 with
+/// p = 1/4; H = 4, 5, 6 measured fewer-entries-more-misses), eight 64-bit keys per cache line (the entries' prefixes with their common
 /// leading bits cut off). A reader searches it for the last entry whose prefix is strictly below
 /// the target's and runs the ordinary descent from that node at level H-1 instead of from the
 /// head at the top level. Writers keep starting from the head (they need every level's
-/// predecessor). Measured (results/read-paths-skip18d.md): 31.8 → 12.4 simulated D1 misses and
-/// 1,606 → 1,263 instructions per read at 300k keys; ~2.2 bytes per record.
+/// predecessor). Measured (results/read-paths-skip18d.md): 31.8 → 10.8 simulated D1 misses and
+/// 1,606 → 1,215 instructions per read at 300k keys; ~4.3 allocated bytes per record.
 ///
 /// Why any indexed node is a correct start: its key is below the target (a prefix strictly
 /// below implies the key is, `KeyComparator.prefix`'s contract), and it is on levels 0..<H, so
