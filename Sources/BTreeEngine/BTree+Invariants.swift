@@ -30,6 +30,7 @@ extension BTree {
             let node = page.node
             let expected: PageType = depth == height - 1 ? .leaf : .branch
             guard node.type == expected.rawValue else { throw fail(number, "type \(node.type) at depth \(depth), expected \(expected)") }
+            if let stale = page.prefixIndex.staleness(node) { throw fail(number, "prefix index out of date: \(stale)") }
             // Slots and space accounting.
             guard node.contentStart >= PageLayout.headerSize + 2 * node.count, node.contentStart <= pageSize else {
                 throw fail(number, "cell content start \(node.contentStart) overlaps \(node.count) slots")

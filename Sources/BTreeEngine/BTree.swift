@@ -58,6 +58,14 @@ final class BTree {
         try node.search(key) { (k) throws(EngineError) in try fullKey(k) }
     }
 
+    /// `search` for a reader on a page of a pinned snapshot (a `Page`'s bytes, unchanging while
+    /// the reader is on it): through the page's `PrefixIndex` when it has one.
+    @inline(__always)
+    func readerSearch(_ node: Node, _ key: UnsafeRawBufferPointer) throws(EngineError) -> (index: Int, found: Bool) {
+        if let r = PrefixIndex(base: node.base + node.pageSize).search(node, key) { return r }
+        return try search(node, key)
+    }
+
     /// The branch child that holds `key`.
     @inline(__always)
     func childIndex(_ node: Node, _ key: UnsafeRawBufferPointer) throws(EngineError) -> Int {
@@ -111,14 +119,15 @@ final class BTree {
             while true {
                 let node = try checkedNode(Node(base: try pager.readerBytes(number), pageSize: pageSize), number: number, depth: depth, height: height)
                 if node.isLeaf {
-                    let (i, found) = try search(node, key)
+                    let (i, found) = try readerSearch(node, key)
                     guard found else { return nil }
                     let value = node.leafValue(i)
                     if let inline = value.inline { return body(inline) }
                     chain = value
                     break
                 }
-                number = node.child(try childIndex(node, key))
+                let (i, found) = try readerSearch(node, key)
+                number = node.child(found ? i + 1 : i)
                 depth += 1
             }
         }

@@ -48,7 +48,8 @@ struct BTreeCursor {
         while true {
             let n = try tree.checkedNode(page.node, number: page.number, depth: depth, height: height)
             if n.isLeaf { break }
-            let ci = try tree.childIndex(n, key)
+            let (i, found) = try tree.readerSearch(n, key)
+            let ci = found ? i + 1 : i
             path.append((page, ci))
             page = try tree.pager.readerPage(n.child(ci))
             depth += 1
@@ -56,7 +57,7 @@ struct BTreeCursor {
         leaf = page
         let n = page.node
         node = n
-        index = try tree.search(n, key).index
+        index = try tree.readerSearch(n, key).index
         if index == n.count { try nextLeaf() }
     }
 

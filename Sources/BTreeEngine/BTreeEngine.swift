@@ -164,7 +164,7 @@ public final class BTreeEngine: KeyValueEngine, @unchecked Sendable {
         let file: any StorageFile
         do { file = try fileSystem.open(path, mode: .readWrite) } catch { throw error.engineError }
         let (candidates, pageSize) = try Self.readMetas(file, path: path, preferredPageSize: size)
-        let cachePages = max(64, configuration.cacheBytes / pageSize)
+        let cachePages = max(64, configuration.cacheBytes / (pageSize + PrefixIndex.trailerBytes(pageSize)))  // the prefix index's trailer counts
         var problems: [String] = []
         var opened: BTree? = nil
         for (meta, slot) in candidates {

@@ -57,10 +57,13 @@ enum PageType: UInt8 {
 /// `count` u64 page numbers.
 final class Page: ManagedBuffer<PageState, UInt8> {
     /// A page of `size` bytes (uninitialized) numbered `number`. The bytes live in the same
-    /// allocation as the object: one pointer chase fewer per page visited.
+    /// allocation as the object: one pointer chase fewer per page visited. The page's
+    /// `PrefixIndex` trailer follows them, not yet built.
     static func make(number: UInt64, size: Int) -> Page {
-        let buffer = Page.create(minimumCapacity: size) { _ in PageState(number: number, size: size) }
-        return unsafeDowncast(buffer, to: Page.self)
+        let buffer = Page.create(minimumCapacity: size + PrefixIndex.trailerBytes(size)) { _ in PageState(number: number, size: size) }
+        let page = unsafeDowncast(buffer, to: Page.self)
+        PrefixIndex.initialize(at: page.bytes + size)
+        return page
     }
 
     @inline(__always) var bytes: UnsafeMutableRawPointer {
@@ -88,6 +91,8 @@ final class Page: ManagedBuffer<PageState, UInt8> {
     }
 
     @inline(__always) var node: Node { Node(base: bytes, pageSize: size) }
+    /// The in-memory prefix index after the page's bytes (`PrefixIndex`).
+    @inline(__always) var prefixIndex: PrefixIndex { PrefixIndex(base: bytes + size) }
 }
 
 /// A cached page's bookkeeping, stored in front of its bytes.

@@ -235,7 +235,12 @@ final class Pager: @unchecked Sendable {
     /// dirty copy under a new number (the caller re-links the parent), with the old one freed.
     @inline(__always)
     func writable(_ page: Page) -> Page {
-        if page.isDirty && page.version > frozenFloor { return page }
+        if page.isDirty && page.version > frozenFloor {
+            // Changed in place from here on: a reader of an earlier, now unpinned version may
+            // have indexed it (readers cannot pin while the writer applies a group).
+            page.prefixIndex.reset()
+            return page
+        }
         let copy = allocate(.leaf)
         copy.bytes.copyMemory(from: page.bytes, byteCount: pageSize)
         free(page)
