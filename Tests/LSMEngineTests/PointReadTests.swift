@@ -48,14 +48,15 @@ struct PointReadTests {
         return model
     }
 
-    func check(_ fs: any FileSystem, path: String, seed: UInt64) throws {
+    func check(_ fs: any FileSystem, path: String, seed: UInt64, bloomLayout: BloomLayout = .blocked) throws {
         let (entries, userKeys) = Self.entries(seed: seed)
         let file = try fs.open(path, mode: .truncate)
-        let writer = SortedTableWriter(file: file, blockSize: 512, bitsPerKey: 10)
+        let writer = SortedTableWriter(file: file, blockSize: 512, bitsPerKey: 10, bloomLayout: bloomLayout)
         for entry in entries { try entry.key.withUnsafeBytes { k in try entry.value.withUnsafeBytes { try writer.add(k, $0) } } }
         _ = try writer.finish()
         let table = try SortedTable(file: try fs.open(path, mode: .readOnly), number: 1)
         #expect(table.pointIndex.count > 10, "the table should span many blocks")
+        #expect(table.filterLayout == bloomLayout)
         let cache = BlockCache(capacity: 8 << 10)
         var random = SeededRandom(seed: seed &+ 1)
         let model = Self.model(entries)
@@ -69,7 +70,7 @@ struct PointReadTests {
                 var got: [UInt8]? = nil
                 let result = try userKey.withUnsafeBytes { user in
                     try InternalKey.withLookupKey(user, sequence: sequence) { (lookup) throws(EngineError) in
-                        try table.get(lookup, userKey: user, hash: BloomFilter.hash(user), prefix: TableIndex.prefix(ofUserKey: user),
+                        try table.get(lookup, userKey: user, hash: BloomFilter.hash(user),
                                       scratch: scratch, cache: cache) { got = Array($0) }
                     }
                 }
@@ -100,6 +101,16 @@ struct PointReadTests {
         let fs = FaultInjectingFileSystem()
         try fs.createDirectory("/db")
         try check(fs, path: "/db/000001.sst", seed: seed)
+    }
+
+    @Test("a point read finds every version, tombstone and gap of a mapped table whose filter has the legacy layout")
+    func legacyFilterTable() throws {
+        let seed = LSMTest.seed(21, "legacyFilterTable")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-point-read-legacy-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try check(PosixFileSystem(), path: directory + "/000001.sst", seed: seed, bloomLayout: .legacy)
     }
 
     @Test("the index's 8-byte key prefixes order keys as their bytes do whenever they differ")
