@@ -141,26 +141,29 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     /// Finds the newest value of `key` visible at `sequence` and hands it to `body`.
+    /// `chargeSeeks`: whether the tables this read consults in vain count towards their seek
+    /// compaction (`Version.get`): true for gets, false for the existence check of a delete
+    /// (LevelDB's deletes read nothing, so its seek compactions come from gets alone).
     /// - Returns: whether a value was found.
     @discardableResult
     func lookup(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
-                _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+                chargeSeeks: Bool = true, _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
         if let readCounts {
             var probe = CountingReadProbe()
             var memtableAnswered = false
             defer { readCounts.add(probe, memtableAnswered: memtableAnswered) }
-            return try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, probe: &probe,
+            return try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, probe: &probe, chargeSeeks: chargeSeeks,
                               memtableAnswered: &memtableAnswered, body)
         }
         var probe = NoReadProbe()
         var memtableAnswered = false
-        return try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, probe: &probe,
+        return try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, probe: &probe, chargeSeeks: chargeSeeks,
                           memtableAnswered: &memtableAnswered, body)
     }
 
     @inline(__always)
     private func lookup<P: ReadProbe>(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
-                                      probe: inout P, memtableAnswered: inout Bool,
+                                      probe: inout P, chargeSeeks: Bool, memtableAnswered: inout Bool,
                                       _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
         // One stack buffer for the lookup key and, after it, the scratch space tables rebuild
         // prefix-compressed keys in (`BlockPointSearch`): a point read allocates nothing.
@@ -174,7 +177,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
             let scratch = UnsafeMutableRawBufferPointer(start: base + lookupCount, count: scratchCount)
             do throws(EngineError) {
                 return .success(try searchComponents(key, lookupKey: lookup, scratch: scratch, mem: mem, imm: imm, version: version,
-                                                     probe: &probe, memtableAnswered: &memtableAnswered, body))
+                                                     probe: &probe, chargeSeeks: chargeSeeks, memtableAnswered: &memtableAnswered, body))
             } catch {
                 return .failure(error)
             }
@@ -186,7 +189,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     @inline(__always)
     private func searchComponents<P: ReadProbe>(_ key: UnsafeRawBufferPointer, lookupKey lookup: UnsafeRawBufferPointer,
                                                 scratch: UnsafeMutableRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version,
-                                                probe: inout P, memtableAnswered: inout Bool,
+                                                probe: inout P, chargeSeeks: Bool, memtableAnswered: inout Bool,
                                                 _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
         switch mem.get(lookup, userKey: key, body) {
         case .found: memtableAnswered = true; return true
@@ -201,7 +204,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
             }
         }
         var seekDue: (level: Int, file: FileMetaData)? = nil
-        let result = try version.get(lookup, userKey: key, scratch: scratch, cache: cache, probe: &probe, seekDue: &seekDue, body)
+        let result = try version.get(lookup, userKey: key, scratch: scratch, cache: cache, probe: &probe, chargeSeeks: chargeSeeks, seekDue: &seekDue, body)
         if let seekDue { requestSeekCompaction(seekDue, in: version) }
         switch result {
         case .found: return true

@@ -65,10 +65,10 @@ final class Version: @unchecked Sendable {
     @inline(__always)
     ///
     /// As LevelDB does, when a get consults a second table, the first one it consulted is
-    /// charged (`FileMetaData.chargeSeek`); when that uses up the table's allowance it is put
+    /// charged (`FileMetaData.chargeSeek`, unless `chargeSeeks` is false); when that uses up the table's allowance it is put
     /// in `seekDue` for the caller to ask for its compaction (`LSMEngine.requestSeekCompaction`).
     func get<P: ReadProbe>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
-                           cache: BlockCache, probe: inout P, seekDue: inout (level: Int, file: FileMetaData)?,
+                           cache: BlockCache, probe: inout P, chargeSeeks: Bool, seekDue: inout (level: Int, file: FileMetaData)?,
                            _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
         let hash = BloomFilter.hash(userKey)
         let level0 = files[0]
@@ -77,7 +77,7 @@ final class Version: @unchecked Sendable {
         var firstLevel = -1, firstIndex = 0, consulted = 0
         @inline(__always) func consult(_ level: Int, _ index: Int) {
             consulted &+= 1
-            if consulted == 1 { firstLevel = level; firstIndex = index } else if consulted == 2 {
+            if consulted == 1 { firstLevel = level; firstIndex = index } else if consulted == 2 && chargeSeeks {
                 let first = files[firstLevel][firstIndex]
                 if first.chargeSeek() { seekDue = (firstLevel, first) }
             }
