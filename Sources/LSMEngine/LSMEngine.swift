@@ -315,11 +315,12 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    /// Waits until no memtable is waiting to be flushed and no level needs compaction (or the
-    /// background thread failed). For tests and space measurements.
+    /// Waits until no memtable is waiting to be flushed, no level needs compaction and no seek
+    /// compaction is requested (or the background thread failed). For tests and space measurements.
     public func waitForBackgroundWork() {
         state.lock()
-        while backgroundRunning && backgroundError == nil && (imm != nil || versions.current.compactionScore >= 1) {
+        while backgroundRunning && backgroundError == nil
+                && (imm != nil || versions.current.compactionScore >= 1 || versions.current.seekCompaction != nil) {
             state.wait()
         }
         state.unlock()

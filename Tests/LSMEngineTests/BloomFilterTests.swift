@@ -139,3 +139,90 @@ struct BloomFilterTests {
         #expect(stats.filterChecks.dropFirst().reduce(0, +) > 0, "reads reached level 1+")
     }
 }
+
+@Suite("LSM per-level file search and seek compaction")
+struct LevelSearchTests {
+    @Test("the per-level prefix arrays pick the same file as a full-key search, on keys that share long prefixes and tie on the next 8 bytes")
+    func levelSearchMatchesFullKeys() throws {
+        var random = SeededRandom(seed: LSMTest.seed(1803, "levelSearchMatchesFullKeys"))
+        let files = TableFiles(fileSystem: FaultInjectingFileSystem(), directory: "/db")
+        for _ in 0..<30 {
+            // Sorted distinct user keys: a shared head, then 8 bytes that often tie, then a tail.
+            let head = Array("0000000001".utf8.prefix(Int(random.next(below: 11))))
+            var keys = Set<[UInt8]>()
+            let wanted = 2 * (1 + Int(random.next(below: 12)))
+            while keys.count < wanted {
+                let middle = [UInt8](repeating: UInt8(48 + random.next(below: 2)), count: 8)
+                keys.insert(head + middle + (0..<Int(random.next(below: 4))).map { _ in UInt8(48 + random.next(below: 3)) })
+            }
+            let sorted = keys.sorted { $0.lexicographicallyPrecedes($1) }
+            var metas: [FileMetaData] = []
+            for i in stride(from: 0, to: sorted.count, by: 2) {
+                var smallest: [UInt8] = [], largest: [UInt8] = []
+                sorted[i].withUnsafeBytes { InternalKey.append($0, sequence: 100, type: .value, to: &smallest) }
+                sorted[i + 1].withUnsafeBytes { InternalKey.append($0, sequence: 50, type: .value, to: &largest) }
+                metas.append(FileMetaData(number: UInt64(i), size: 4096, smallest: smallest, largest: largest, files: files))
+            }
+            let version = Version(files: [[], metas, [], [], [], [], []])
+            var probes = sorted
+            for _ in 0..<200 {
+                let base = sorted[Int(random.next(below: UInt64(sorted.count)))]
+                var probe = Array(base.prefix(Int(random.next(below: UInt64(base.count + 1)))))
+                probe += (0..<Int(random.next(below: 4))).map { _ in UInt8(47 + random.next(below: 4)) }
+                probes.append(probe)
+            }
+            let comparator = InternalKeyComparator()
+            for probe in probes {
+                for sequence: UInt64 in [InternalKey.maxSequence, 75, 10] {
+                    let got = try probe.withUnsafeBytes { user in
+                        try InternalKey.withLookupKey(user, sequence: sequence) { lookup in version.fileIndex(level: 1, lookup, userKey: user) }
+                    }
+                    // Full-key search: the first file whose largest internal key is >= the
+                    // lookup key, if its smallest user key is <= the probe.
+                    let want: Int? = try probe.withUnsafeBytes { user in
+                        try InternalKey.withLookupKey(user, sequence: sequence) { lookup -> Int? in
+                            guard let i = metas.firstIndex(where: { $0.largest.withUnsafeBytes { comparator.compare($0, lookup) >= 0 } }) else { return nil }
+                            let inRange = metas[i].smallest.withUnsafeBytes { ByteOrder.compare(InternalKey.userKey($0), user) <= 0 }
+                            return inRange ? i : nil
+                        }
+                    }
+                    #expect(got == want, "probe \(String(decoding: probe, as: UTF8.self)) at \(sequence) over \(sorted.map { String(decoding: $0, as: UTF8.self) })")
+                }
+            }
+        }
+    }
+
+    @Test("gets that keep consulting a table in vain get it compacted (seek compaction), so later gets consult fewer tables, and every value stays readable")
+    func seekCompaction() throws {
+        let fs = FaultInjectingFileSystem()
+        var options = LSMTest.options(fs)
+        options.collectReadStatistics = true
+        let engine = try LSMEngine(options: options)
+        defer { try? engine.close() }
+        var random = SeededRandom(seed: LSMTest.seed(1804, "seekCompaction"))
+        var order = Array(0..<3000)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next(below: UInt64(i + 1)))) }
+        for i in order { try engine.put(LSMTest.key(i), LSMTest.value(i, version: 0)) }
+        engine.waitForBackgroundWork()
+        // Level-0 tables spanning the whole key range (rewriting every 7th key, same value),
+        // fewer than the compaction trigger: most gets consult them in vain on their way down.
+        for i in stride(from: 0, to: 3000, by: 7) { try engine.put(LSMTest.key(i), LSMTest.value(i, version: 0)) }
+        engine.waitForBackgroundWork()
+        func pass() throws -> Double {
+            let before = try #require(engine.readStatistics)
+            for i in 0..<3000 { #expect(try engine.get(LSMTest.key(i)) == LSMTest.value(i, version: 0), "key \(i)") }
+            let d = try #require(engine.readStatistics).subtracting(before)
+            return Double(d.filterChecks.reduce(0, +)) / Double(d.gets)
+        }
+        let progressBefore = engine.backgroundProgress
+        let first = try pass()
+        try #require(first > 1.2, "the fill should leave gets consulting several tables (\(first) per get)")
+        for _ in 0..<8 { _ = try pass(); engine.waitForBackgroundWork() }
+        let last = try pass()
+        let progressAfter = engine.backgroundProgress
+        #expect(progressAfter.compactions + progressAfter.trivialMoves > progressBefore.compactions + progressBefore.trivialMoves,
+                "reads alone triggered compactions")
+        #expect(last < first, "tables consulted per get: \(first) on the first pass, \(last) after seek compactions")
+        try engine.checkInvariants()
+    }
+}
