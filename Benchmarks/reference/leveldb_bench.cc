@@ -22,6 +22,7 @@
 #include <leveldb/db.h>
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -152,6 +153,35 @@ struct Report {
     }
 };
 
+// With LEVELDB_BENCH_STATS set: after a phase, LevelDB's "leveldb.stats" property (tables and
+// compaction work per level) and the phase's page faults and CPU time, on stderr (stdout stays
+// in the format the comparison scripts parse).
+struct PhaseStats {
+    rusage last{};
+    Clock::time_point lastWall = Clock::now();
+    PhaseStats() { getrusage(RUSAGE_SELF, &last); }
+    void print(leveldb::DB* db, const char* phase) {
+        if (std::getenv("LEVELDB_BENCH_STATS") == nullptr) return;
+        rusage now{};
+        getrusage(RUSAGE_SELF, &now);
+        auto secs = [](const timeval& a, const timeval& b) { return double(a.tv_sec - b.tv_sec) + double(a.tv_usec - b.tv_usec) / 1e6; };
+        const auto wall = Clock::now();
+        std::fprintf(stderr, "rusage       : minflt %ld majflt %ld nvcsw %ld nivcsw %ld, cpu user %.2f s sys %.2f s over %.2f s wall after %s\n",
+                     now.ru_minflt - last.ru_minflt, now.ru_majflt - last.ru_majflt, now.ru_nvcsw - last.ru_nvcsw,
+                     now.ru_nivcsw - last.ru_nivcsw, secs(now.ru_utime, last.ru_utime), secs(now.ru_stime, last.ru_stime),
+                     std::chrono::duration<double>(wall - lastWall).count(), phase);
+        last = now;
+        lastWall = wall;
+        std::string stats;
+        if (db->GetProperty("leveldb.stats", &stats)) std::fprintf(stderr, "leveldb.stats after %s:\n%s", phase, stats.c_str());
+        for (int level = 0; level < 7; level++) {
+            std::string files;
+            if (db->GetProperty("leveldb.num-files-at-level" + std::to_string(level), &files) && files != "0")
+                std::fprintf(stderr, "level %d: %s files\n", level, files.c_str());
+        }
+    }
+};
+
 struct Database {
     leveldb::DB* db = nullptr;
     leveldb::Cache* cache = nullptr;
@@ -230,6 +260,7 @@ int main(int argc, char** argv) {
     if (!needsFill) return 0;
     Database d(o, o.db + "/bench-2");
     permutation(order, n, random);
+    PhaseStats phaseStats;
     report.start();
     for (uint64_t op = 0; op < n; op++) {
         writeKey(key, order[op]);
@@ -237,6 +268,7 @@ int main(int argc, char** argv) {
         check(d.db->Put(write, key, value), "put");
     }
     if (listed(o, "fillrandom")) report.finish("fillrandom", n, true);
+    phaseStats.print(d.db, "fillrandom");
 
     if (listed(o, "overwrite")) {
         permutation(order, n, random);
@@ -259,6 +291,7 @@ int main(int argc, char** argv) {
         char extra[64];
         std::snprintf(extra, sizeof extra, " (%llu of %llu found)", static_cast<unsigned long long>(found), static_cast<unsigned long long>(n));
         report.finish("readrandom", n, false, extra);
+        phaseStats.print(d.db, "readrandom");
     }
     if (listed(o, "readseq")) {
         uint64_t records = 0, bytes = 0;

@@ -33,6 +33,13 @@ extension StandardEngines {
         lsm.memtableSize = try options.integer("memtable-size", engine: "lsm", default: 4 << 20, range: 4096...(1 << 34))
         lsm.blockCacheSize = try options.integer("cache-size", engine: "lsm", default: 8 << 20, range: 0...(1 << 40))
         lsm.durability = try options.durabilityPolicy(engine: "lsm")
+        if let bloom = options.string("bloom") {
+            guard let layout = BloomLayout(rawValue: bloom) else {
+                throw .invalidOption(engine: "lsm", option: "bloom", value: bloom, expected: "blocked or legacy")
+            }
+            lsm.bloomLayout = layout
+        }
+        lsm.collectReadStatistics = try options.boolean("read-stats", engine: "lsm", default: false)
         return try LSMEngine(options: lsm)
     }
 

@@ -48,6 +48,8 @@ public enum StandardEngines {
                 EngineOptionDescriptor(name: "directory", help: "directory of the engine's files (--db); without it, files are kept in memory and lost at close", defaultValue: ""),
                 EngineOptionDescriptor(name: "memtable-size", help: "bytes of memtable before it is flushed to a table", defaultValue: "4M"),
                 EngineOptionDescriptor(name: "cache-size", help: "bytes of the block cache", defaultValue: "8M"),
+                EngineOptionDescriptor(name: "bloom", help: "filter layout of new tables: blocked (one cache line per probe) or legacy (LevelDB's); both are read", defaultValue: "blocked"),
+                EngineOptionDescriptor(name: "read-stats", help: "count what point reads do (tables probed per level, filter outcomes); kvlab bench prints them per phase", defaultValue: "false"),
             ] + EngineOptions.durabilityOptionDescriptors,
             factory: { (options) throws(EngineError) in try openLSM(options: options, fileSystem: nil) }
         ),

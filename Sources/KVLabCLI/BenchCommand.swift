@@ -7,6 +7,7 @@ import ArgumentParser
 @preconcurrency import Foundation
 import KVBench
 import KVCore
+import KVEngines
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,17 +69,25 @@ struct BenchCommand: ParsableCommand {
         // A persistent engine gets a fresh directory under --db for each fill phase.
         let opened = OpenCounter()
         let runner = BenchRunner(configuration: config) { () throws(EngineError) in
-            guard let db = selection.db else { return try selection.open() }
+            guard let db = selection.db else { return opened.keep(try selection.open()) }
             var fresh = selection
             fresh.db = db + "/bench-\(opened.next())"
             try? FileManager.default.removeItem(atPath: fresh.db!)
-            return try fresh.open()
+            return opened.keep(try fresh.open())
         }
+        let engineReport = EngineStatisticsReport()
+        var usage = ResourceUsage.now()
         let results: [BenchPhaseResult]
         do {
             results = try runner.run(onPhase: { result in
                 print(BenchReport.line(result, num: config.num))
                 if let memory = result.memory { print(BenchReport.memoryLine(memory)) }
+                let now = ResourceUsage.now()
+                print(now.line(since: usage, phase: result.phase.rawValue))
+                usage = now
+                if let engine = opened.last {
+                    for line in engineReport.lines(for: engine, phase: result.phase.rawValue) { print(line) }
+                }
             })
         } catch {
             throw CLIError(message: "kvlab bench: \(error)")
@@ -97,10 +106,39 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-/// Numbers the engines a bench run opens.
+/// Numbers the engines a bench run opens and keeps the last one (for its statistics lines).
 final class OpenCounter: @unchecked Sendable {
     private var count = 0
+    private(set) var last: (any KeyValueEngine)?
     func next() -> Int { count += 1; return count }
+    func keep(_ engine: any KeyValueEngine) -> any KeyValueEngine { last = engine; return engine }
+}
+
+/// The process's page faults, context switches and CPU time (getrusage), to tell per phase
+/// whether a phase waited on page faults or shared its cores with background threads.
+struct ResourceUsage {
+    var minorFaults = 0, majorFaults = 0, voluntarySwitches = 0, involuntarySwitches = 0
+    var userSeconds = 0.0, systemSeconds = 0.0, wallSeconds = 0.0
+
+    static func now() -> ResourceUsage {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        func seconds(_ v: timeval) -> Double { Double(v.tv_sec) + Double(v.tv_usec) / 1e6 }
+        return ResourceUsage(minorFaults: u.ru_minflt, majorFaults: u.ru_majflt, voluntarySwitches: u.ru_nvcsw,
+                             involuntarySwitches: u.ru_nivcsw, userSeconds: seconds(u.ru_utime), systemSeconds: seconds(u.ru_stime),
+                             wallSeconds: Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
+    }
+
+    /// `rusage       : ...` for the interval since `earlier` (all threads: CPU seconds above the
+    /// wall seconds mean background threads ran alongside the phase).
+    func line(since earlier: ResourceUsage, phase: String) -> String {
+        String(format: "rusage       : minflt %d majflt %d nvcsw %d nivcsw %d, cpu user %.2f s sys %.2f s over %.2f s wall after %@",
+               minorFaults - earlier.minorFaults, majorFaults - earlier.majorFaults, voluntarySwitches - earlier.voluntarySwitches,
+               involuntarySwitches - earlier.involuntarySwitches, userSeconds - earlier.userSeconds, systemSeconds - earlier.systemSeconds,
+               wallSeconds - earlier.wallSeconds, phase)
+    }
 }
 
 /// An error the CLI reports as one line on stderr, exiting with status 1 (or `code`).

@@ -49,6 +49,11 @@ final class FileMetaData: @unchecked Sendable {
     private let isOpen = Atomic<Bool>(false)
     /// Set (under the engine's state lock) once a durable edit removed the table.
     var obsolete = false
+    /// Gets that may still consult this table and then have to look further before it is
+    /// compacted down (LevelDB's seek compaction: one such get costs about what compacting
+    /// 16 KiB does, so a table earns `size / 16 KiB` of them, at least 100). Shared by every
+    /// version listing the table; decremented without a lock by readers.
+    let allowedSeeks: Atomic<Int>
 
     init(number: UInt64, size: Int64, smallest: [UInt8], largest: [UInt8], files: TableFiles) {
         self.number = number
@@ -56,6 +61,15 @@ final class FileMetaData: @unchecked Sendable {
         self.smallest = smallest
         self.largest = largest
         self.files = files
+        allowedSeeks = Atomic(max(100, Int(size / 16384)))
+    }
+
+    /// Charges one wasted consultation; true when this charge used up the allowance (and
+    /// again every 64 charges after, in case the compaction it asked for was not picked).
+    @inline(__always)
+    func chargeSeek() -> Bool {
+        let left = allowedSeeks.subtract(1, ordering: .relaxed).newValue
+        return left <= 0 && left & 63 == 0
     }
 
     deinit {

@@ -16,7 +16,8 @@ extension LSMEngine {
     func backgroundLoop() {
         state.lock()
         while true {
-            while !shuttingDown && backgroundError == nil && imm == nil && versions.current.compactionScore < 1 {
+            while !shuttingDown && backgroundError == nil && imm == nil && versions.current.compactionScore < 1
+                    && versions.current.seekCompaction == nil {
                 state.wait()
             }
             if shuttingDown || backgroundError != nil { break }
@@ -71,14 +72,28 @@ extension LSMEngine {
         }
     }
 
-    /// Chooses the level with the highest score (state lock held).
+    /// Chooses the level with the highest score, or when no score asks for a compaction the
+    /// table reads asked for (`Version.seekCompaction`), as LevelDB does (state lock held).
     func pickCompaction() -> Compaction? {
         let version = versions.current
-        guard version.compactionScore >= 1 else { return nil }
-        let level = version.compactionLevel
+        let level: Int
+        var seekFile: FileMetaData? = nil
         var inputs: [FileMetaData]
+        if version.compactionScore >= 1 {
+            level = version.compactionLevel
+        } else if let due = version.seekCompaction {
+            version.seekCompaction = nil
+            // Not from the last level (nothing below), and still listed where it was charged.
+            guard due.level < Version.levelCount - 1, version.files[due.level].contains(where: { $0 === due.file }) else { return nil }
+            level = due.level
+            seekFile = due.file
+        } else {
+            return nil
+        }
         if level == 0 {
             inputs = version.files[0]
+        } else if let seekFile {
+            inputs = [seekFile]
         } else {
             let pointer = versions.compactionPointers[level]
             let comparator = InternalKeyComparator()
@@ -190,7 +205,8 @@ extension LSMEngine {
                     writerNumber = state.withLock { versions.newFileNumber() }
                     do {
                         writer = SortedTableWriter(file: try fileSystem.open(path(FileNames.table(writerNumber)), mode: .truncate),
-                                                   blockSize: options.blockSize, bitsPerKey: options.bloomBitsPerKey)
+                                                   blockSize: options.blockSize, bitsPerKey: options.bloomBitsPerKey,
+                                   bloomLayout: options.bloomLayout)
                     } catch { throw error.engineError }
                 }
                 do { try writer!.add(key, merged.value) } catch { throw error.engineError }

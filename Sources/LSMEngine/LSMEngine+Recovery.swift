@@ -157,7 +157,8 @@ extension LSMEngine {
         let writer: SortedTableWriter
         do {
             writer = SortedTableWriter(file: try fileSystem.open(tablePath, mode: .truncate),
-                                       blockSize: options.blockSize, bitsPerKey: options.bloomBitsPerKey)
+                                       blockSize: options.blockSize, bitsPerKey: options.bloomBitsPerKey,
+                                   bloomLayout: options.bloomLayout)
         } catch { throw error.engineError }
         do {
             try memtable.list.withReadView { (view) throws(StorageError) in

@@ -101,7 +101,8 @@ extension LSMEngine {
         var operations = 0
         do throws(EngineError) {
             if case let .delete(key) = write.kind {
-                write.existed = try lookup(key, mem: snapshot.0, imm: snapshot.1, version: snapshot.2, sequence: snapshot.3) { _ in }
+                write.existed = try lookup(key, mem: snapshot.0, imm: snapshot.1, version: snapshot.2, sequence: snapshot.3,
+                                             chargeSeeks: false) { _ in }
             }
             WriteAheadLog.begin(&logScratch, sequence: first, syncedThrough: logSync.syncedThrough.load(ordering: .acquiring))
             for member in members {

@@ -70,6 +70,8 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
 
     /// Counters for tests and reports.
     let stats = Stats()
+    /// Point-read counts, when `options.collectReadStatistics` is on.
+    let readCounts: ReadStatisticsCollector?
 
     /// What this open cut off from the unsynced tails of logs and the manifest (a power loss
     /// leaves them torn, zeroed or garbage). Empty after a clean shutdown.
@@ -82,6 +84,7 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         fileSystem = options.fileSystem
         do { directoryLock = try options.fileSystem.lockDirectory(options.directory) } catch { throw error.engineError }
         cache = BlockCache(capacity: options.blockCacheSize)
+        readCounts = options.collectReadStatistics ? ReadStatisticsCollector() : nil
         tableFiles = TableFiles(fileSystem: options.fileSystem, directory: options.directory)
         memtableSeed = options.seed
         versions = VersionSet(options: options, files: tableFiles)
@@ -138,10 +141,30 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     /// Finds the newest value of `key` visible at `sequence` and hands it to `body`.
+    /// `chargeSeeks`: whether the tables this read consults in vain count towards their seek
+    /// compaction (`Version.get`): true for gets, false for the existence check of a delete
+    /// (LevelDB's deletes read nothing, so its seek compactions come from gets alone).
     /// - Returns: whether a value was found.
     @discardableResult
     func lookup(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
-                _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+                chargeSeeks: Bool = true, _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+        if let readCounts {
+            var probe = CountingReadProbe()
+            var memtableAnswered = false
+            defer { readCounts.add(probe, memtableAnswered: memtableAnswered) }
+            return try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, probe: &probe, chargeSeeks: chargeSeeks,
+                              memtableAnswered: &memtableAnswered, body)
+        }
+        var probe = NoReadProbe()
+        var memtableAnswered = false
+        return try lookup(key, mem: mem, imm: imm, version: version, sequence: sequence, probe: &probe, chargeSeeks: chargeSeeks,
+                          memtableAnswered: &memtableAnswered, body)
+    }
+
+    @inline(__always)
+    private func lookup<P: ReadProbe>(_ key: UnsafeRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version, sequence: UInt64,
+                                      probe: inout P, chargeSeeks: Bool, memtableAnswered: inout Bool,
+                                      _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
         // One stack buffer for the lookup key and, after it, the scratch space tables rebuild
         // prefix-compressed keys in (`BlockPointSearch`): a point read allocates nothing.
         let lookupCount = key.count + InternalKey.trailerSize
@@ -153,7 +176,8 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
             let lookup = UnsafeRawBufferPointer(start: base, count: lookupCount)
             let scratch = UnsafeMutableRawBufferPointer(start: base + lookupCount, count: scratchCount)
             do throws(EngineError) {
-                return .success(try searchComponents(key, lookupKey: lookup, scratch: scratch, mem: mem, imm: imm, version: version, body))
+                return .success(try searchComponents(key, lookupKey: lookup, scratch: scratch, mem: mem, imm: imm, version: version,
+                                                     probe: &probe, chargeSeeks: chargeSeeks, memtableAnswered: &memtableAnswered, body))
             } catch {
                 return .failure(error)
             }
@@ -163,25 +187,41 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
 
     /// The memtable, the immutable memtable, then the tables: the first that knows the key decides.
     @inline(__always)
-    private func searchComponents(_ key: UnsafeRawBufferPointer, lookupKey lookup: UnsafeRawBufferPointer,
-                                  scratch: UnsafeMutableRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version,
-                                  _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
+    private func searchComponents<P: ReadProbe>(_ key: UnsafeRawBufferPointer, lookupKey lookup: UnsafeRawBufferPointer,
+                                                scratch: UnsafeMutableRawBufferPointer, mem: MemTable, imm: MemTable?, version: Version,
+                                                probe: inout P, chargeSeeks: Bool, memtableAnswered: inout Bool,
+                                                _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> Bool {
         switch mem.get(lookup, userKey: key, body) {
-        case .found: return true
-        case .deleted: return false
+        case .found: memtableAnswered = true; return true
+        case .deleted: memtableAnswered = true; return false
         case .notFound: break
         }
         if let imm {
             switch imm.get(lookup, userKey: key, body) {
-            case .found: return true
-            case .deleted: return false
+            case .found: memtableAnswered = true; return true
+            case .deleted: memtableAnswered = true; return false
             case .notFound: break
             }
         }
-        switch try version.get(lookup, userKey: key, scratch: scratch, cache: cache, body) {
+        var seekDue: (level: Int, file: FileMetaData)? = nil
+        let result = try version.get(lookup, userKey: key, scratch: scratch, cache: cache, probe: &probe, chargeSeeks: chargeSeeks, seekDue: &seekDue, body)
+        if let seekDue { requestSeekCompaction(seekDue, in: version) }
+        switch result {
         case .found: return true
         case .deleted, .notFound: return false
         }
+    }
+
+    /// Asks the background thread to compact a table reads keep consulting in vain, if
+    /// `version` is still current and has no such request yet (LevelDB's seek compaction:
+    /// after a random-order fill the upper levels keep tables that every get consults on its
+    /// way down; compacting them makes later gets consult fewer tables).
+    func requestSeekCompaction(_ due: (level: Int, file: FileMetaData), in version: Version) {
+        state.lock()
+        defer { state.unlock() }
+        guard !closed, versions.current === version, version.seekCompaction == nil else { return }
+        version.seekCompaction = due
+        state.broadcast()
     }
 
     public func scan(from start: UnsafeRawBufferPointer, limit: Int,
@@ -275,14 +315,27 @@ public final class LSMEngine: KeyValueEngine, @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    /// Waits until no memtable is waiting to be flushed and no level needs compaction (or the
-    /// background thread failed). For tests and space measurements.
+    /// Waits until no memtable is waiting to be flushed, no level needs compaction and no seek
+    /// compaction is requested (or the background thread failed). For tests and space measurements.
     public func waitForBackgroundWork() {
         state.lock()
-        while backgroundRunning && backgroundError == nil && (imm != nil || versions.current.compactionScore >= 1) {
+        while backgroundRunning && backgroundError == nil
+                && (imm != nil || versions.current.compactionScore >= 1 || versions.current.seekCompaction != nil) {
             state.wait()
         }
         state.unlock()
+    }
+
+    /// What gets did since the engine opened (`LSMReadStatistics`); nil unless
+    /// `LSMOptions.collectReadStatistics` is on.
+    public var readStatistics: LSMReadStatistics? { readCounts?.snapshot }
+
+    /// Background work done so far and whether more is due: memtable flushes, merging
+    /// compactions, trivial moves, and whether an immutable memtable waits or a level's
+    /// compaction score is >= 1 (for reports: is a compaction competing with a read phase?).
+    public var backgroundProgress: (flushes: Int, compactions: Int, trivialMoves: Int, pending: Bool) {
+        let pending = state.withLock { imm != nil || versions.current.compactionScore >= 1 }
+        return stats.lock.withLock { (stats.flushes, stats.compactions, stats.trivialMoves, pending) }
     }
 
     /// Table files per level and their bytes, for tests and reports.

@@ -31,6 +31,12 @@ public struct LSMOptions: Sendable {
     /// Target size of a data block before it is cut.
     public var blockSize = 4096
     public var bloomBitsPerKey = 10
+    /// The filter layout new tables are written in (`BloomLayout`); tables in either are read.
+    public var bloomLayout = BloomLayout.blocked
+    /// Count what point reads do (`LSMEngine.readStatistics`): tables probed per level, filter
+    /// outcomes, blocks checked on first use. Off by default: the counting get is a separate
+    /// specialization, so the default get pays nothing for it.
+    public var collectReadStatistics = false
     /// Compaction output files are cut at this size.
     public var targetFileSize: Int64 = 2 << 20
     /// Byte budget of level 1; each deeper level gets ten times the one above.

@@ -3,15 +3,18 @@
 import KVCore
 
 /// A table's index block parsed once, when the table is opened, for point reads: per data
-/// block, the 8-byte big-endian prefix of its last user key (zero-padded), the last internal
-/// key itself, and the block's offset and size, every handle already checked against the
-/// table's data area. A get then binary-searches plain arrays (mostly one 64-bit compare per
-/// step) instead of decoding varints and prefix-compressed entries of the index block.
+/// block, the 8-byte big-endian prefix of its last user key taken after the bytes all the
+/// index's keys share (`SharedKeyPrefix`), the last internal key itself, and the block's offset
+/// and size, every handle already checked against the table's data area. A get then
+/// binary-searches plain arrays (mostly one 64-bit compare per step) instead of decoding varints
+/// and prefix-compressed entries of the index block.
 ///
 /// Owned by its `SortedTable`, which frees it (`deallocate()`) in its `deinit`.
 struct TableIndex {
     /// Number of data blocks.
     let count: Int
+    /// What the index's user keys share; `prefixes` are taken after it.
+    let shared: SharedKeyPrefix
     let prefixes: UnsafeMutablePointer<UInt64>
     /// `keyEnds[i]` is where key `i` ends in `keyBytes` (key `i` starts at `keyEnds[i - 1]`, or 0).
     let keyEnds: UnsafeMutablePointer<Int>
@@ -42,7 +45,6 @@ struct TableIndex {
                 throw .corruption(file: path, offset: Int64(min(offset, dataLimit)),
                                   detail: "block handle (offset \(offset), size \(size)) runs past the data (\(dataLimit) bytes)")
             }
-            entryPrefixes.append(Self.prefix(ofUserKey: InternalKey.userKey(key)))
             bytes.append(contentsOf: key)
             ends.append(bytes.count)
             blockOffsets.append(offset)
@@ -50,6 +52,16 @@ struct TableIndex {
             try iterator.next()
         }
         count = ends.count
+        let sharedPrefix = bytes.withUnsafeBytes { all -> SharedKeyPrefix in
+            func userKey(_ i: Int) -> UnsafeRawBufferPointer {
+                InternalKey.userKey(UnsafeRawBufferPointer(rebasing: all[(i == 0 ? 0 : ends[i - 1])..<ends[i]]))
+            }
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            let run = ends.isEmpty ? SharedKeyPrefix(first: empty, last: empty) : SharedKeyPrefix(first: userKey(0), last: userKey(ends.count - 1))
+            for i in 0..<ends.count { entryPrefixes.append(run.prefix(ofMember: userKey(i))) }
+            return run
+        }
+        shared = sharedPrefix
         func copy<T>(_ array: [T]) -> UnsafeMutablePointer<T> {
             let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(array.count, 1))
             _ = UnsafeMutableBufferPointer(start: pointer, count: array.count).initialize(from: array)
@@ -64,6 +76,7 @@ struct TableIndex {
     }
 
     func deallocate() {
+        shared.deallocate()
         prefixes.deallocate()
         keyEnds.deallocate()
         offsets.deallocate()
@@ -90,10 +103,12 @@ struct TableIndex {
         return value
     }
 
-    /// The first data block whose last key is `>= target` (an internal key whose user key has
-    /// prefix `targetPrefix`), or `count` if every block ends below it.
+    /// The first data block whose last key is `>= target` (an internal key whose user key is
+    /// `userKey`), or `count` if every block ends below it.
     @inline(__always)
-    func search(_ target: UnsafeRawBufferPointer, prefix targetPrefix: UInt64) -> Int {
+    func search(_ target: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer) -> Int {
+        let (order, targetPrefix) = shared.place(userKey)
+        if order != 0 { return order < 0 ? 0 : count }
         let comparator = InternalKeyComparator()
         var low = 0, high = count
         while low < high {

@@ -67,13 +67,22 @@ final class SortedTable: @unchecked Sendable {
         index = try Block(contents: indexContents, path: path, fileOffset: Int64(u64(0)))
         let filter = try Self.readBlock(file: file, path: path, offset: u64(16), size: u64(24), limit: footerOffset)
         pointIndex = try TableIndex(index: index, dataLimit: UInt64(footerOffset), path: path)
-        let filterCopy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(filter.count, 1), alignment: 8)
+        // Cache-line aligned, so each 64-byte block of a blocked filter is one line.
+        let filterCopy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(filter.count, 1), alignment: 64)
         filter.withUnsafeBytes { if $0.count > 0 { filterCopy.copyMemory(from: $0) } }
         filterBytes = UnsafeMutableRawBufferPointer(start: filterCopy.baseAddress, count: filter.count)
         verified = .allocate(capacity: max(pointIndex.count, 1))
         for i in 0..<pointIndex.count { (verified + i).initialize(to: Atomic(false)) }
         mapping = try? file.mapReadOnly()
         if let mapping, mapping.bytes.count == Int(fileSize) { mappedBase = mapping.bytes.baseAddress } else { mappedBase = nil }
+    }
+
+    /// The filter's layout, from its last byte (nil: neither, so every probe says "maybe").
+    var filterLayout: BloomLayout? {
+        guard filterBytes.count >= 2 else { return nil }
+        let last = filterBytes[filterBytes.count - 1]
+        if last == BloomFilter.blockedTag { return .blocked }
+        return last >= 1 && last <= 30 ? .legacy : nil
     }
 
     deinit {
@@ -172,11 +181,13 @@ final class SortedTable: @unchecked Sendable {
     }
 
     /// Checks block `ordinal`'s checksum and compression type in the mapping, once.
-    @inline(__always)
-    private func verifyMapped(ordinal: Int, start: UnsafeRawPointer, offset: UInt64, size: Int) throws(EngineError) {
-        if verified[ordinal].load(ordering: .acquiring) { return }
+    /// - Returns: whether this call checked it (its first use).
+    @inline(__always) @discardableResult
+    private func verifyMapped(ordinal: Int, start: UnsafeRawPointer, offset: UInt64, size: Int) throws(EngineError) -> Bool {
+        if verified[ordinal].load(ordering: .acquiring) { return false }
         try checkMapped(start: start, offset: offset, size: size)
         verified[ordinal].store(true, ordering: .releasing)
+        return true
     }
 
     private func checkMapped(start: UnsafeRawPointer, offset: UInt64, size n: Int) throws(EngineError) {
@@ -192,19 +203,40 @@ final class SortedTable: @unchecked Sendable {
     /// Looks up the newest entry of `userKey` visible at the sequence in `lookupKey`.
     ///
     /// The point-read path: the bloom filter probed with the get's one `hash` of the user key,
-    /// the parsed index searched with the key's 8-byte `prefix` (`TableIndex.prefix`), and the
+    /// the parsed index searched (`TableIndex.search`), and the
     /// data block searched in place (`BlockPointSearch`) with `scratch` for rebuilt keys; the
     /// value handed to `body` lies in the mapping (or the cached block), not copied.
-    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, hash: UInt32, prefix: UInt64,
+    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, hash: UInt64,
              scratch: UnsafeMutableRawBufferPointer, cache: BlockCache,
              _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
-        guard BloomFilter.mayContain(UnsafeRawBufferPointer(filterBytes), hash: hash) else { return .notFound }
-        let i = pointIndex.search(lookupKey, prefix: prefix)
+        var probe = NoReadProbe()
+        return try get(lookupKey, userKey: userKey, hash: hash, scratch: scratch, cache: cache, level: 0, probe: &probe, body)
+    }
+
+    /// `get` telling `probe` the filter's answer and whether the table decided the key
+    /// (`level` only labels the counts).
+    @inline(__always)
+    func get<P: ReadProbe>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, hash: UInt64,
+                           scratch: UnsafeMutableRawBufferPointer, cache: BlockCache, level: Int, probe: inout P,
+                           _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
+        let positive = BloomFilter.mayContain(UnsafeRawBufferPointer(filterBytes), hash: hash)
+        probe.filter(level: level, positive: positive)
+        guard positive else { return .notFound }
+        let result = try search(lookupKey, userKey: userKey, scratch: scratch, cache: cache, probe: &probe, body)
+        probe.tableDecided(result != .notFound)
+        return result
+    }
+
+    @inline(__always)
+    private func search<P: ReadProbe>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer,
+                                      scratch: UnsafeMutableRawBufferPointer, cache: BlockCache, probe: inout P,
+                                      _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
+        let i = pointIndex.search(lookupKey, userKey: userKey)
         guard i < pointIndex.count else { return .notFound }
         let offset = pointIndex.offsets[i], size = pointIndex.sizes[i]
         if let mappedBase {
             let start = mappedBase + Int(offset)
-            try verifyMapped(ordinal: i, start: start, offset: offset, size: size)
+            if try verifyMapped(ordinal: i, start: start, offset: offset, size: size) { probe.blockVerified() }
             let outcome = BlockPointSearch.find(start, count: size, lookupKey: lookupKey, userKey: userKey, scratch: scratch)
             return try finish(outcome, base: start, offset: offset, lookupKey: lookupKey, userKey: userKey, body) { () throws(EngineError) in
                 try Block(mapped: start, count: size, mapping: mapping.unsafelyUnwrapped, path: path, fileOffset: Int64(offset))

@@ -8,7 +8,10 @@ import KVStorage
 ///     data block 0 | trailer        entries with internal keys (layout: `BlockBuilder`)
 ///     ...
 ///     data block n | trailer
-///     filter block | trailer        `BloomFilter` bytes over every entry's user key
+///     filter block | trailer        `BloomFilter` bytes over every entry's user key, in either
+///                                   `BloomLayout` (the filter's last byte tells which; format
+///                                   version 1 covers both: older readers take a blocked filter
+///                                   for "maybe" and search the table)
 ///     index block  | trailer        a block (restart interval 1) whose entry i has key = the
 ///                                   last internal key of data block i and value = varint
 ///                                   offset | varint size of data block i (size without trailer)
@@ -40,19 +43,21 @@ final class SortedTableWriter {
     private var dataBlock: BlockBuilder
     private var indexBlock = BlockBuilder(restartInterval: 1)
     private var lastKey: [UInt8] = []
-    private var hashes: [UInt32] = []
+    private var hashes: [UInt64] = []
     private var pendingIndexEntry = false
     private var pendingHandle: (offset: Int64, size: Int) = (0, 0)
     private let blockSize: Int
     private let bitsPerKey: Int
+    private let bloomLayout: BloomLayout
     private(set) var entryCount = 0
     private(set) var smallest: [UInt8] = []
     private var writeBuffer: [UInt8] = []
 
-    init(file: any StorageFile, blockSize: Int, bitsPerKey: Int, restartInterval: Int = 16) {
+    init(file: any StorageFile, blockSize: Int, bitsPerKey: Int, bloomLayout: BloomLayout = .blocked, restartInterval: Int = 16) {
         self.file = file
         self.blockSize = blockSize
         self.bitsPerKey = bitsPerKey
+        self.bloomLayout = bloomLayout
         dataBlock = BlockBuilder(restartInterval: restartInterval)
         writeBuffer.reserveCapacity(256 * 1024)
     }
@@ -115,7 +120,7 @@ final class SortedTableWriter {
     func finish() throws(StorageError) -> Int64 {
         try finishDataBlock()
         if pendingIndexEntry { try addIndexEntry() }
-        let filter = try writeBlock(BloomFilter.build(hashes: hashes, bitsPerKey: bitsPerKey))
+        let filter = try writeBlock(BloomFilter.build(hashes: hashes, bitsPerKey: bitsPerKey, layout: bloomLayout))
         let index = try writeBlock(indexBlock.finish())
         var footer: [UInt8] = []
         for v in [UInt64(index.offset), UInt64(index.size), UInt64(filter.offset), UInt64(filter.size), UInt64(entryCount)] {

@@ -14,9 +14,23 @@ final class Version: @unchecked Sendable {
     /// The level most in need of compaction and its score (>= 1 means compact).
     private(set) var compactionLevel = 0
     private(set) var compactionScore = 0.0
+    /// A table gets keep consulting in vain (`FileMetaData.allowedSeeks` used up) and its
+    /// level, to compact when no level's score asks for a compaction. Guarded by the engine's
+    /// state lock.
+    var seekCompaction: (level: Int, file: FileMetaData)?
+
+    /// Per level (1 and up; level 0's entry is empty and unused): the files' key bounds as
+    /// 8-byte prefixes after the bytes the level's keys share, in flat arrays, so a get's file
+    /// search compares integers instead of following each `FileMetaData` to its key arrays.
+    private let bounds: [LevelBounds]
 
     init(files: [[FileMetaData]]) {
         self.files = files
+        bounds = files.indices.map { level in LevelBounds(level == 0 ? [] : files[level]) }
+    }
+
+    deinit {
+        for b in bounds { b.deallocate() }
     }
 
     /// Computes the compaction score: L0 by file count, deeper levels by bytes against their budget.
@@ -45,33 +59,72 @@ final class Version: @unchecked Sendable {
         return low
     }
 
-    /// Looks `userKey` up level by level, newest data first. The user key's bloom hash and
-    /// 8-byte prefix are computed once here for every table probed; `scratch` is where tables
-    /// rebuild prefix-compressed keys.
-    func get(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
-             cache: BlockCache, _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
+    /// Looks `userKey` up level by level, newest data first. The user key's bloom hash is
+    /// computed once here for every table probed; `scratch` is where tables
+    /// rebuild prefix-compressed keys. `probe` is told what the get does (`ReadProbe`).
+    @inline(__always)
+    ///
+    /// As LevelDB does, when a get consults a second table, the first one it consulted is
+    /// charged (`FileMetaData.chargeSeek`, unless `chargeSeeks` is false); when that uses up the table's allowance it is put
+    /// in `seekDue` for the caller to ask for its compaction (`LSMEngine.requestSeekCompaction`).
+    func get<P: ReadProbe>(_ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
+                           cache: BlockCache, probe: inout P, chargeSeeks: Bool, seekDue: inout (level: Int, file: FileMetaData)?,
+                           _ body: (UnsafeRawBufferPointer) -> Void) throws(EngineError) -> LookupResult {
         let hash = BloomFilter.hash(userKey)
-        let prefix = TableIndex.prefix(ofUserKey: userKey)
         let level0 = files[0]
+        probe.level0(tables: level0.count)
+        // The first table consulted (level, index), charged if a second one is consulted.
+        var firstLevel = -1, firstIndex = 0, consulted = 0
+        @inline(__always) func consult(_ level: Int, _ index: Int) {
+            consulted &+= 1
+            if consulted == 1 { firstLevel = level; firstIndex = index } else if consulted == 2 && chargeSeeks {
+                let first = files[firstLevel][firstIndex]
+                if first.chargeSeek() { seekDue = (firstLevel, first) }
+            }
+        }
         var i = level0.count - 1
         while i >= 0 {
             let file = level0[i]
             if userKeyInRange(file, userKey) {
-                let r = try file.table().get(lookupKey, userKey: userKey, hash: hash, prefix: prefix, scratch: scratch, cache: cache, body)
+                consult(0, i)
+                let r = try file.table().get(lookupKey, userKey: userKey, hash: hash, scratch: scratch, cache: cache,
+                                             level: 0, probe: &probe, body)
                 if r != .notFound { return r }
             }
             i -= 1
         }
         for level in 1..<Version.levelCount where !files[level].isEmpty {
-            let list = files[level]
-            let index = Version.findFile(list, lookupKey)
-            guard index < list.count else { continue }
-            let file = list[index]
-            guard userKeyInRange(file, userKey) else { continue }
-            let r = try file.table().get(lookupKey, userKey: userKey, hash: hash, prefix: prefix, scratch: scratch, cache: cache, body)
+            guard let index = fileIndex(level: level, lookupKey, userKey: userKey) else { continue }
+            consult(level, index)
+            let r = try files[level][index].table().get(lookupKey, userKey: userKey, hash: hash, scratch: scratch, cache: cache,
+                                                        level: level, probe: &probe, body)
             if r != .notFound { return r }
         }
         return .notFound
+    }
+
+    /// The index of the file of sorted `level` (1 and up) whose range holds `userKey`
+    /// (`lookupKey` is its internal key), or nil: the first file whose largest key is `>= lookupKey`, if its smallest
+    /// user key is `<= userKey`. Integer compares on `bounds`; the keys themselves only on ties.
+    @inline(__always)
+    func fileIndex(level: Int, _ lookupKey: UnsafeRawBufferPointer, userKey: UnsafeRawBufferPointer) -> Int? {
+        let b = bounds[level]
+        let (order, p) = b.shared.place(userKey)
+        guard order == 0 else { return nil }
+        let list = files[level]
+        let comparator = InternalKeyComparator()
+        var low = 0, high = b.count
+        while low < high {
+            let mid = (low &+ high) >> 1
+            let q = b.largest[mid]
+            let below = q != p ? q < p : list[mid].largest.withUnsafeBytes { comparator.compare($0, lookupKey) < 0 }
+            if below { low = mid &+ 1 } else { high = mid }
+        }
+        guard low < b.count else { return nil }
+        // Its largest internal key is >= lookupKey, so its largest user key is >= userKey.
+        let q = b.smallest[low]
+        let above = q != p ? q > p : list[low].smallest.withUnsafeBytes { ByteOrder.compare(InternalKey.userKey($0), userKey) > 0 }
+        return above ? nil : low
     }
 
     @inline(__always)
@@ -97,6 +150,40 @@ final class Version: @unchecked Sendable {
             for file in files[deeper] where userKeyInRange(file, userKey) { return false }
         }
         return true
+    }
+}
+
+/// One sorted level's file bounds for `Version.fileIndex(level:_:userKey:)`: what the level's user
+/// keys share (from its first file's smallest to its last file's largest key) and, per file,
+/// the suffix prefixes of its smallest and largest user keys. Freed by the owning `Version`.
+struct LevelBounds {
+    let count: Int
+    let shared: SharedKeyPrefix
+    let smallest: UnsafeMutablePointer<UInt64>
+    let largest: UnsafeMutablePointer<UInt64>
+
+    init(_ files: [FileMetaData]) {
+        count = files.count
+        smallest = .allocate(capacity: max(count, 1))
+        largest = .allocate(capacity: max(count, 1))
+        guard let first = files.first, let last = files.last else {
+            shared = SharedKeyPrefix(first: UnsafeRawBufferPointer(start: nil, count: 0), last: UnsafeRawBufferPointer(start: nil, count: 0))
+            return
+        }
+        let run = first.smallest.withUnsafeBytes { a in
+            last.largest.withUnsafeBytes { b in SharedKeyPrefix(first: InternalKey.userKey(a), last: InternalKey.userKey(b)) }
+        }
+        shared = run
+        for (i, file) in files.enumerated() {
+            (smallest + i).initialize(to: file.smallest.withUnsafeBytes { run.prefix(ofMember: InternalKey.userKey($0)) })
+            (largest + i).initialize(to: file.largest.withUnsafeBytes { run.prefix(ofMember: InternalKey.userKey($0)) })
+        }
+    }
+
+    func deallocate() {
+        shared.deallocate()
+        smallest.deallocate()
+        largest.deallocate()
     }
 }
 

@@ -14,12 +14,12 @@ struct PointReadTests {
     /// Random user keys of 0 to 40 bytes over a small alphabet (so keys share prefixes and
     /// differ past the first 8 bytes), a few longer than the 512-byte scratch buffer, each with
     /// one to three versions, some of them deletions.
-    static func entries(seed: UInt64) -> (entries: [Entry], userKeys: [[UInt8]]) {
+    static func entries(seed: UInt64, sharedPrefix: [UInt8] = []) -> (entries: [Entry], userKeys: [[UInt8]]) {
         var random = SeededRandom(seed: seed)
         var keys = Set<[UInt8]>()
         while keys.count < 1500 {
             let length = random.next(below: 20) == 0 ? 513 + Int(random.next(below: 100)) : Int(random.next(below: 41))
-            keys.insert((0..<length).map { _ in UInt8(random.next(below: 3)) + (random.next(below: 8) == 0 ? 0 : 97) })
+            keys.insert(sharedPrefix + (0..<length).map { _ in UInt8(random.next(below: 3)) + (random.next(below: 8) == 0 ? 0 : 97) })
         }
         let sorted = keys.sorted { $0.lexicographicallyPrecedes($1) }
         var entries: [Entry] = []
@@ -48,14 +48,15 @@ struct PointReadTests {
         return model
     }
 
-    func check(_ fs: any FileSystem, path: String, seed: UInt64) throws {
-        let (entries, userKeys) = Self.entries(seed: seed)
+    func check(_ fs: any FileSystem, path: String, seed: UInt64, bloomLayout: BloomLayout = .blocked, sharedPrefix: [UInt8] = []) throws {
+        let (entries, userKeys) = Self.entries(seed: seed, sharedPrefix: sharedPrefix)
         let file = try fs.open(path, mode: .truncate)
-        let writer = SortedTableWriter(file: file, blockSize: 512, bitsPerKey: 10)
+        let writer = SortedTableWriter(file: file, blockSize: 512, bitsPerKey: 10, bloomLayout: bloomLayout)
         for entry in entries { try entry.key.withUnsafeBytes { k in try entry.value.withUnsafeBytes { try writer.add(k, $0) } } }
         _ = try writer.finish()
         let table = try SortedTable(file: try fs.open(path, mode: .readOnly), number: 1)
         #expect(table.pointIndex.count > 10, "the table should span many blocks")
+        #expect(table.filterLayout == bloomLayout)
         let cache = BlockCache(capacity: 8 << 10)
         var random = SeededRandom(seed: seed &+ 1)
         let model = Self.model(entries)
@@ -64,12 +65,22 @@ struct PointReadTests {
         var probes = userKeys
         // Absent keys: between, before and after the stored ones.
         for _ in 0..<300 { probes.append((0..<Int(random.next(below: 30))).map { _ in UInt8(random.next(below: 5)) + 96 }) }
+        // With a shared prefix: absent keys that share it, stop inside it, or leave it.
+        if !sharedPrefix.isEmpty {
+            for _ in 0..<300 {
+                let cut = Int(random.next(below: UInt64(sharedPrefix.count + 1)))
+                var probe = Array(sharedPrefix[0..<cut])
+                if random.next(below: 2) == 0, cut < sharedPrefix.count { probe.append(sharedPrefix[cut] &+ (random.next(below: 2) == 0 ? 1 : 255)) }
+                probe += (0..<Int(random.next(below: 12))).map { _ in UInt8(random.next(below: 5)) + 96 }
+                probes.append(probe)
+            }
+        }
         for userKey in probes {
             for sequence in [InternalKey.maxSequence, random.next(below: 10_000), 0] {
                 var got: [UInt8]? = nil
                 let result = try userKey.withUnsafeBytes { user in
                     try InternalKey.withLookupKey(user, sequence: sequence) { (lookup) throws(EngineError) in
-                        try table.get(lookup, userKey: user, hash: BloomFilter.hash(user), prefix: TableIndex.prefix(ofUserKey: user),
+                        try table.get(lookup, userKey: user, hash: BloomFilter.hash(user),
                                       scratch: scratch, cache: cache) { got = Array($0) }
                     }
                 }
@@ -100,6 +111,24 @@ struct PointReadTests {
         let fs = FaultInjectingFileSystem()
         try fs.createDirectory("/db")
         try check(fs, path: "/db/000001.sst", seed: seed)
+    }
+
+    @Test("a point read finds every version, tombstone and gap of a mapped table whose filter has the legacy layout")
+    func legacyFilterTable() throws {
+        let seed = LSMTest.seed(21, "legacyFilterTable")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvlab-point-read-legacy-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try check(PosixFileSystem(), path: directory + "/000001.sst", seed: seed, bloomLayout: .legacy)
+    }
+
+    @Test("a point read is right when every key shares 11 bytes, so the index compares the bytes after them and ties on their prefixes")
+    func sharedPrefixTable() throws {
+        let seed = LSMTest.seed(22, "sharedPrefixTable")
+        let fs = FaultInjectingFileSystem()
+        try fs.createDirectory("/db")
+        try check(fs, path: "/db/000001.sst", seed: seed, sharedPrefix: Array("00000000012".utf8))
     }
 
     @Test("the index's 8-byte key prefixes order keys as their bytes do whenever they differ")
