@@ -100,6 +100,8 @@ final class ClientThread: @unchecked Sendable {
         // instead of through the existential's witness table (two reads per operation).
         if let system = driver.clock as? SystemMonotonicClock {
             runLoop(clock: system)
+        } else if let counter = driver.clock as? TimestampCounterClock {
+            runLoop(clock: counter)
         } else {
             runLoop(clock: driver.clock)
         }
@@ -143,7 +145,7 @@ final class ClientThread: @unchecked Sendable {
     private func runOne<Clock: MonotonicClock>(_ operation: PlannedOperation, clock: Clock, intendedStart scheduled: UInt64,
                                                warming: inout Bool, nextStatus: inout UInt64,
                                                publishedCompleted: inout UInt64) -> Bool {
-        let began = clock.nanoseconds()
+        let began = Self.operationStart(clock)
         let intendedStart = tickNanos == 0 ? began : scheduled
         let status = execute(operation, clock: clock)
         let ended = clock.nanoseconds()
@@ -163,6 +165,15 @@ final class ClientThread: @unchecked Sendable {
             return false
         }
         return true
+    }
+
+    /// An operation's start time: the TSC clock's unfenced read (it can only lengthen the interval
+    /// up to the fenced end read; ``TimestampCounterClock/intervalStartNanoseconds()``), any other
+    /// clock's reading. The cast is resolved when the loop is specialized for its clock.
+    @inline(__always)
+    private static func operationStart<Clock: MonotonicClock>(_ clock: Clock) -> UInt64 {
+        if let counter = clock as? TimestampCounterClock { return counter.intervalStartNanoseconds() }
+        return clock.nanoseconds()
     }
 
     /// Counts one finished operation as warm-up or measured; the warm-up ends once both its
