@@ -24,7 +24,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     @inlinable @inline(__always)
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
-    // Always inlined (driver18d): with @inlinable alone the optimizer still called it, and
+    // Always inlined: with @inlinable alone the optimizer still called it, and
     // `next(below:)`, from the workload's planning code (six call sites in the release build).
     @inlinable @inline(__always)
     public mutating func next() -> UInt64 {
