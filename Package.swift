@@ -54,6 +54,8 @@ let package = Package(
         .target(name: "KVStorage", dependencies: ["KVCore", "CKVStorage", .product(name: "SystemPackage", package: "swift-system")]),
         // Hardware CRC-32C (SSE 4.2) for KVStorage, chosen at run time.
         .target(name: "CKVStorage"),
+        // The x86-64 time-stamp counter read (LFENCE; RDTSC) behind the driver's TSC clock.
+        .target(name: "CTimestampCounter"),
         // The persistent log-structured merge tree `lsm`: WAL, memtable, sorted tables, leveled compaction.
         .target(name: "LSMEngine", dependencies: ["KVCore", "KVStorage", "SkipListEngine"]),
         // A paged, persistent, crash-safe B+tree (copy-on-write pages, meta-page switch).
@@ -82,7 +84,7 @@ let package = Package(
         // YCSB workload files, properties, generators, key naming, records and the operation stream.
         .target(name: "Workload", dependencies: ["KVCore"]),
         // Runs a workload on a target (an engine in this process, or a Redis-protocol server or cluster), timing every operation.
-        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History", "KVClient"]),
+        .target(name: "Driver", dependencies: ["KVCore", "Workload", "Measurement", "History", "KVClient", "CTimestampCounter"]),
         // Histories of concurrent operations: events, operations, readers/writers, recording.
         .target(name: "History"),
         // Sequential models and the linearizability checker (Wing–Gong/Lowe, P-compositional).

@@ -100,21 +100,44 @@ final class ClientThread: @unchecked Sendable {
         // instead of through the existential's witness table (two reads per operation).
         if let system = driver.clock as? SystemMonotonicClock {
             runLoop(clock: system)
+        } else if let counter = driver.clock as? TimestampCounterClock {
+            runLoop(clock: counter)
         } else {
             runLoop(clock: driver.clock)
         }
     }
 
+    /// What `runLoop` carries from one operation to the next. The checks that are not due on most
+    /// operations wait behind one count and one time: `nextCountCheck` (the next CPU chunk's end or
+    /// the quota, whichever comes first) and `nextTimeCheck` (the next status interval or the time
+    /// limit), so an operation's common path compares once against each instead of five times.
+    struct LoopState {
+        var warming: Bool
+        var nextStatus: UInt64
+        var publishedCompleted: UInt64 = 0
+        /// The measured-operation count at which a CPU chunk closes or the quota is met.
+        var nextCountCheck: UInt64
+        /// The time at which a status interval is due or the time limit is reached.
+        var nextTimeCheck: UInt64
+    }
+
+    /// The measured-operation count that ends the run (`UInt64.max`: none; the load phase and an
+    /// unbounded run end otherwise).
+    private var quotaEnd: UInt64 { phase == .run && measuredQuota > 0 ? UInt64(measuredQuota) : UInt64.max }
+
     /// The one-operation-at-a-time loop, generic so that the system clock's reads are inlined.
     private func runLoop<Clock: MonotonicClock>(clock: Clock) {
-        var warming = warmupQuota > 0 || warmupEnd != nil
+        let warming = warmupQuota > 0 || warmupEnd != nil
         if !warming { leaveWarmup(at: start) }
         var issued: Int64 = 0          // operations started, warm-up included (the schedule's index)
-        var nextStatus = statusNanos > 0 ? start + statusNanos : UInt64.max
-        var publishedCompleted: UInt64 = 0
+        let nextStatus = statusNanos > 0 ? start + statusNanos : UInt64.max
+        // Measured operations start at 0 and count only after the warm-up, so the first count
+        // check is the first chunk's end or the quota, warm-up or not.
+        var state = LoopState(warming: warming, nextStatus: nextStatus,
+                              nextCountCheck: min(quotaEnd, RunResult.cpuChunkOperations),
+                              nextTimeCheck: min(nextStatus, deadline ?? UInt64.max))
 
         while !shared.stop.load(ordering: .relaxed) {
-            if !warming && measuredQuota > 0 && Int64(measuredOperations) >= measuredQuota && phase == .run { break }
             // Pace to the target: operation `issued` is scheduled at scheduleStart + issued * tick.
             var intendedStart: UInt64 = 0
             if tickNanos > 0 {
@@ -125,25 +148,24 @@ final class ClientThread: @unchecked Sendable {
             // wrapped in an Optional and copied (25 instructions per operation, callgrind).
             let proceed: Bool
             if phase == .run {
-                proceed = runOne(stream.nextTransactionOperation(), clock: clock, intendedStart: intendedStart,
-                                 warming: &warming, nextStatus: &nextStatus, publishedCompleted: &publishedCompleted)
+                proceed = runOne(stream.nextTransactionOperation(), clock: clock, intendedStart: intendedStart, state: &state)
             } else {
                 guard let operation = stream.nextLoadOperation() else { break }
-                proceed = runOne(operation, clock: clock, intendedStart: intendedStart,
-                                 warming: &warming, nextStatus: &nextStatus, publishedCompleted: &publishedCompleted)
+                proceed = runOne(operation, clock: clock, intendedStart: intendedStart, state: &state)
             }
             issued += 1
             if !proceed { break }
         }
-        finishLoop(warming: warming, publishedCompleted: &publishedCompleted)
+        finishLoop(warming: state.warming, publishedCompleted: &state.publishedCompleted)
     }
 
-    /// Times, runs and records one operation of `runLoop`; false when the time limit is reached.
+    /// Times, runs and records one operation of `runLoop`; false when the quota or the time limit
+    /// is reached (the quota is met by this operation: the loop stops before the next one, as a
+    /// check at the loop's top would).
     @inline(__always)
     private func runOne<Clock: MonotonicClock>(_ operation: PlannedOperation, clock: Clock, intendedStart scheduled: UInt64,
-                                               warming: inout Bool, nextStatus: inout UInt64,
-                                               publishedCompleted: inout UInt64) -> Bool {
-        let began = clock.nanoseconds()
+                                               state: inout LoopState) -> Bool {
+        let began = Self.operationStart(clock)
         let intendedStart = tickNanos == 0 ? began : scheduled
         let status = execute(operation, clock: clock)
         let ended = clock.nanoseconds()
@@ -153,16 +175,49 @@ final class ClientThread: @unchecked Sendable {
         recorder.record(series: operation.kind.measured, nanos: ended &- began,
                         intendedNanos: ended &- min(intendedStart, began), status: status)
 
-        countCompleted(at: ended, warming: &warming)
-        if ended >= nextStatus {
-            publishInterval(&publishedCompleted)
-            while nextStatus <= ended { nextStatus += statusNanos }
+        var proceed = true
+        if !state.warming {
+            measuredOperations &+= 1
+            if measuredOperations == state.nextCountCheck { proceed = countCheckpoint(&state) }
+        } else {
+            countCompleted(at: ended, warming: &state.warming)
+        }
+        if ended >= state.nextTimeCheck && !timeCheckpoint(at: ended, &state) { return false }
+        return proceed
+    }
+
+    /// A CPU chunk's end or the quota, reached by the measured count; false when the quota is met.
+    @inline(never)
+    private func countCheckpoint(_ state: inout LoopState) -> Bool {
+        if measuredOperations & (RunResult.cpuChunkOperations - 1) == 0 { closeCPUChunk() }
+        let quota = quotaEnd
+        if measuredOperations >= quota { return false }
+        state.nextCountCheck = min(quota, (measuredOperations | (RunResult.cpuChunkOperations - 1)) &+ 1)
+        return true
+    }
+
+    /// A status interval or the time limit, reached at `ended`; false at the time limit.
+    @inline(never)
+    private func timeCheckpoint(at ended: UInt64, _ state: inout LoopState) -> Bool {
+        if ended >= state.nextStatus {
+            publishInterval(&state.publishedCompleted)
+            while state.nextStatus <= ended { state.nextStatus += statusNanos }
         }
         if let deadline, ended >= deadline {
             stoppedByTimeLimit = true
             return false
         }
+        state.nextTimeCheck = min(state.nextStatus, deadline ?? UInt64.max)
         return true
+    }
+
+    /// An operation's start time: the TSC clock's unfenced read (it can only lengthen the interval
+    /// up to the fenced end read; ``TimestampCounterClock/intervalStartNanoseconds()``), any other
+    /// clock's reading. The cast is resolved when the loop is specialized for its clock.
+    @inline(__always)
+    private static func operationStart<Clock: MonotonicClock>(_ clock: Clock) -> UInt64 {
+        if let counter = clock as? TimestampCounterClock { return counter.intervalStartNanoseconds() }
+        return clock.nanoseconds()
     }
 
     /// Counts one finished operation as warm-up or measured; the warm-up ends once both its

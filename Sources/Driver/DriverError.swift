@@ -13,6 +13,9 @@ public enum DriverError: Error, Equatable, CustomStringConvertible {
     case workload(WorkloadError)
     /// Something about the run's settings is unusable.
     case invalid(String)
+    /// The requested clock cannot be used on this machine (`--clock tsc` where the time-stamp
+    /// counter is not the kernel's reliable clocksource); the reason names the file or flag.
+    case clockUnavailable(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,8 @@ public enum DriverError: Error, Equatable, CustomStringConvertible {
             return error.description
         case let .invalid(message):
             return message
+        case let .clockUnavailable(reason):
+            return "the TSC clock cannot be used: \(reason) (use --clock monotonic or auto)"
         }
     }
 }

@@ -24,7 +24,9 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     @inlinable @inline(__always)
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
-    @inlinable
+    // Always inlined: with @inlinable alone the optimizer still called it, and
+    // `next(below:)`, from the workload's planning code (six call sites in the release build).
+    @inlinable @inline(__always)
     public mutating func next() -> UInt64 {
         let result = SeededRandom.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
@@ -35,7 +37,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 
     /// A uniformly distributed integer in `0..<bound` (bound > 0), by Lemire's method.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func next(below bound: UInt64) -> UInt64 {
         precondition(bound > 0)
         var m = next().multipliedFullWidth(by: bound)

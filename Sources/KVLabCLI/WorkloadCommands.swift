@@ -43,7 +43,15 @@ struct YCSBArguments: ParsableArguments {
           help: "With --history: append to that file's history (e.g. what `kvlab load --history` recorded against the same server), numbering processes after its highest.")
     var historyAppend = false
 
+    @Option(name: .customLong("clock"), help: ArgumentHelp(
+        "What times each operation: tsc (the CPU's time-stamp counter, calibrated against CLOCK_MONOTONIC; only where the kernel's clocksource is tsc and the CPU has constant_tsc, nonstop_tsc and tsc_known_freq), monotonic (clock_gettime(CLOCK_MONOTONIC), the clock before tsc), or auto (tsc where it is reliable, else monotonic).",
+        valueName: "auto|tsc|monotonic"))
+    var clock: String = DriverClockChoice.auto.rawValue
+
     func validate() throws {
+        guard DriverClockChoice(rawValue: clock) != nil else {
+            throw ValidationError("--clock \(clock): expected auto, tsc or monotonic")
+        }
         if !export.isEmpty && (export.count != 2 || export[0] != "json") {
             throw ValidationError("--export takes a format and a file: --export json FILE (got '\(export.joined(separator: " "))')")
         }
@@ -52,6 +60,13 @@ struct YCSBArguments: ParsableArguments {
     }
 
     var exportPath: String? { export.count == 2 ? export[1] : nil }
+
+    /// The clock `--clock` names, calibrated if it is the time-stamp counter.
+    func makeClock(phase: String) throws -> any MonotonicClock {
+        do { return try (DriverClockChoice(rawValue: clock) ?? .auto).makeClock() } catch {
+            throw CLIError(message: "kvlab \(phase): --clock \(clock): \(error)", code: 2)
+        }
+    }
 
     /// The effective properties: -P files in order, then -p, then flags.
     func loadProperties() throws(WorkloadError) -> WorkloadProperties {
@@ -165,6 +180,8 @@ struct WorkloadPhaseRunner {
     var network: NetworkTargetOptions? = nil
     /// `--client I/N`: this process's share of the load or run.
     var slice = ClientSliceOptions()
+    /// Times every operation (`--clock`): the TSC clock or CLOCK_MONOTONIC.
+    var clock: any MonotonicClock = SystemMonotonicClock()
 
     func execute() throws {
         let properties: WorkloadProperties
@@ -199,7 +216,7 @@ struct WorkloadPhaseRunner {
             unthrottled.targetOpsPerSecond = 0
             unthrottled.recordsHistory = ycsb.history != nil
             unthrottled.historyFirstProcess = nextProcess
-            loader = Driver(workload: loader.workload, target: target, configuration: unthrottled)
+            loader = Driver(workload: loader.workload, target: target, configuration: unthrottled, clock: clock)
             let loaded = try runDriver(loader, metadata: metadata(configuration, properties: properties, phase: .load), quiet: true)
             recorders += loaded.historyRecorders
             nextProcess = (loaded.historyRecorders.map(\.highestProcess).max() ?? nextProcess + unthrottled.threads - 1) + 1
@@ -292,7 +309,7 @@ struct WorkloadPhaseRunner {
             var settings = driver.configuration
             settings.recordsHistory = true
             settings.historyFirstProcess = firstProcess
-            driver = Driver(workload: driver.workload, target: target, configuration: settings)
+            driver = Driver(workload: driver.workload, target: target, configuration: settings, clock: clock)
         }
         var meta = metadata(configuration, properties: properties, phase: phase)
         if let targetName {
@@ -349,7 +366,7 @@ struct WorkloadPhaseRunner {
         settings.status = statusLines
         let total = phase == .load ? configuration.insertCount : configuration.operationCount
         settings.threads = configuration.effectiveThreadCount(operations: total)
-        return Driver(workload: workload, target: target, configuration: settings)
+        return Driver(workload: workload, target: target, configuration: settings, clock: clock)
     }
 
     private func runDriver(_ driver: Driver, metadata: RunMetadata, quiet: Bool) throws -> DriverOutcome {
@@ -398,7 +415,8 @@ struct LoadCommand: ParsableCommand {
     @OptionGroup var slice: ClientSliceOptions
 
     func run() throws {
-        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true, network: network, slice: slice).execute()
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .load, skipLoad: true, network: network, slice: slice,
+                               clock: ycsb.makeClock(phase: "load")).execute()
     }
 }
 
@@ -434,6 +452,7 @@ struct RunCommand: ParsableCommand {
             try SaturationRunner(ycsb: ycsb, selection: selection, network: network, options: saturation).execute()
             return
         }
-        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad, network: network, slice: slice).execute()
+        try WorkloadPhaseRunner(ycsb: ycsb, selection: selection, phase: .run, skipLoad: skipLoad, network: network, slice: slice,
+                               clock: ycsb.makeClock(phase: "run")).execute()
     }
 }

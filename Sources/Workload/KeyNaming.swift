@@ -93,8 +93,12 @@ public struct KeyNamer: Sendable, Equatable {
     /// leading zeros.
     @inline(__always)
     static func longName(_ value: UInt64, to buffer: UnsafeMutablePointer<UInt8>) -> Int {
-        let (upper, low) = value.quotientAndRemainder(dividingBy: 100_000_000)
-        let (high, mid) = upper.quotientAndRemainder(dividingBy: 100_000_000)
+        // high = value / 10^16 straight from value, beside upper = value / 10^8, rather than
+        // upper / 10^8: two independent multiply-shifts instead of one waiting on the other.
+        let upper = value / 100_000_000
+        let high = value / 10_000_000_000_000_000
+        let low = value &- upper &* 100_000_000
+        let mid = upper &- high &* 100_000_000
         let digits = 16 + (high >= 100 ? (high >= 1000 ? 4 : 3) : (high >= 10 ? 2 : (high >= 1 ? 1 : 0)))
         let end = 4 + digits
         let raw = UnsafeMutableRawPointer(buffer)
