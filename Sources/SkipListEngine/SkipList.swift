@@ -189,7 +189,7 @@ public final class SkipList<Comparator: KeyComparator>: @unchecked Sendable {
     ///     error that stops the process).
     ///   - towerGrowth: the level probability (p = 1/2 unless memory matters more than reads).
     ///   - searchIndex: which nodes the search index covers; nil for the default, the nodes of
-    ///     height ≥ 5 with p = 1/2 or ≥ 3 with p = 1/4 (about n/16 of them); `.off` for none.
+    ///     height ≥ 3 (about n/4 of them with p = 1/2, n/16 with p = 1/4); `.off` for none.
     public init(comparator: Comparator, random: SeededRandom, mode: Mode = .reclaiming, towerGrowth: TowerGrowth = .half,
                 searchIndex: SearchIndexPolicy? = nil) {
         self.levelBits = towerGrowth == .half ? 1 : 2
