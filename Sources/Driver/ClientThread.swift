@@ -172,8 +172,8 @@ final class ClientThread: @unchecked Sendable {
         if let history, operation.kind != .readModifyWrite {
             recordHistory(history, operation.kind, operation.key, status, began, ended)
         }
-        recorder.record(series: operation.kind.measured, nanos: ended &- began,
-                        intendedNanos: ended &- min(intendedStart, began), status: status)
+        recorder.record(series: operation.kind.measured, nanos: elapsedNanos(ended, since: began),
+                        intendedNanos: elapsedNanos(ended, since: min(intendedStart, began)), status: status)
 
         var proceed = true
         if !state.warming {
@@ -292,7 +292,7 @@ final class ClientThread: @unchecked Sendable {
             let status = session.insert(operation)
             if status.isSuccess || attempt >= insertRetryLimit || shared.stop.load(ordering: .relaxed) { return status }
             let ended = clock.nanoseconds()
-            recorder.record(series: .insert, nanos: ended &- began, status: status)
+            recorder.record(series: .insert, nanos: elapsedNanos(ended, since: began), status: status)
             attempt += 1
             let jitter = 0.8 + 0.4 * Double(retryRandom.next() >> 11) * 0x1p-53
             Pacing.sleep(until: ended &+ UInt64(insertRetryNanos * jitter), clock: clock, sleeper: sleeper)
@@ -405,7 +405,7 @@ final class ClientThread: @unchecked Sendable {
             var quotaReached = false
             for i in kinds.indices {
                 let status = i < statuses.count ? statuses[i] : .error
-                recorder.record(series: kinds[i].measured, nanos: ended &- began[i], intendedNanos: ended &- intended[i], status: status)
+                recorder.record(series: kinds[i].measured, nanos: elapsedNanos(ended, since: began[i]), intendedNanos: elapsedNanos(ended, since: intended[i]), status: status)
                 if kinds[i] == .insert && phase == .run {
                     do { try stream.acknowledgeInsert(keyNumbers[i]) } catch { shared.fail(.workload(error)) }
                 }
@@ -416,7 +416,7 @@ final class ClientThread: @unchecked Sendable {
                 let status = execute(operation, clock: clock)
                 ended = clock.nanoseconds()
                 let from = tickNanos > 0 ? min(synchronousIntended, t0) : t0
-                recorder.record(series: operation.kind.measured, nanos: ended &- t0, intendedNanos: ended &- from, status: status)
+                recorder.record(series: operation.kind.measured, nanos: elapsedNanos(ended, since: t0), intendedNanos: elapsedNanos(ended, since: from), status: status)
                 if completed(at: ended) { quotaReached = true }
             }
             if ended >= nextStatus {
@@ -499,8 +499,8 @@ final class ClientThread: @unchecked Sendable {
         func record(_ ended: UInt64) {
             for completion in completions {
                 let slot = completion.slot
-                recorder.record(series: kinds[slot].measured, nanos: ended &- began[slot],
-                                intendedNanos: ended &- intended[slot], status: completion.status)
+                recorder.record(series: kinds[slot].measured, nanos: elapsedNanos(ended, since: began[slot]),
+                                intendedNanos: elapsedNanos(ended, since: intended[slot]), status: completion.status)
                 if kinds[slot] == .insert && phase == .run {
                     // YCSB acknowledges failed inserts too, so the window keeps moving.
                     do { try stream.acknowledgeInsert(keyNumbers[slot]) } catch { shared.fail(.workload(error)) }
@@ -615,8 +615,8 @@ final class ClientThread: @unchecked Sendable {
                 let status = executeSynchronously(operation, on: idle, clock: clock)
                 limitWaits(until: runWaitLimit)
                 let ended = clock.nanoseconds()
-                recorder.record(series: operation.kind.measured, nanos: ended &- t0,
-                                intendedNanos: ended &- (tickNanos > 0 ? min(from, t0) : t0), status: status)
+                recorder.record(series: operation.kind.measured, nanos: elapsedNanos(ended, since: t0),
+                                intendedNanos: elapsedNanos(ended, since: tickNanos > 0 ? min(from, t0) : t0), status: status)
                 countCompleted(at: ended, warming: &warming)
                 after(ended)
             }
@@ -716,4 +716,12 @@ final class ClientThread: @unchecked Sendable {
         }
         publishedCompleted = completed
     }
+}
+
+/// Nanoseconds from `start` to `end`, or 0 when `end` reads earlier than `start` (a TSC read on
+/// a CPU whose counter lags the first one's by a few ticks after a migration): a wrapped
+/// difference would record a latency of centuries.
+@inline(__always)
+func elapsedNanos(_ end: UInt64, since start: UInt64) -> UInt64 {
+    end > start ? end &- start : 0
 }
